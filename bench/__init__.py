@@ -1,0 +1,1 @@
+"""How countbench measures: the CLI, workloads, drivers and timing."""

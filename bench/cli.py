@@ -1,0 +1,380 @@
+"""The ``countbench`` command line: ``list``, ``run`` and ``compare``.
+
+Errors in what the user gave (an unknown strategy, a bad number, a file that cannot be
+read or written) end with one line on stderr and exit status 2; a failure while measuring
+ends with one line and status 1; Ctrl-C with status 130. pyperf is imported only by the
+commands that time something, so ``countbench --help`` and ``list`` start fast.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from ..reports import table as tables
+from ..reports.json_report import ReportPathError, check_output_path, write_json_atomic
+from ..strategies.base import Mode, ReplicatedStrategy, Strategy
+from ..strategies.registry import UnknownStrategy, describe, discover, resolve
+from .workload import SpecError, WorkloadSpec
+
+app = typer.Typer(
+    name="countbench",
+    help="Benchmark strategies for counting concurrent users: throughput, and how wrong.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+out = Console()
+err = Console(stderr=True)
+
+
+class UsageProblem(Exception):
+    """Bad input: reported as one line, exit status 2."""
+
+
+def fail(message: str, status: int = 2) -> NoReturn:
+    err.print(f"countbench: error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise SystemExit(status)
+
+
+# Options shared by `run` and `compare`.
+ModeOpt = Annotated[Mode, typer.Option("--mode", "-m", help="How workers run.")]
+WorkersOpt = Annotated[int | None, typer.Option("--workers", "-w", help="Concurrent workers.")]
+NodesOpt = Annotated[int | None, typer.Option("--nodes", "-n", help="Servers (replicas).")]
+UsersOpt = Annotated[int | None, typer.Option("--users", help="Distinct users.")]
+OpsOpt = Annotated[
+    int | None, typer.Option("--operations", help="Client operations per worker per pass.")
+]
+ReadRatioOpt = Annotated[
+    float | None, typer.Option("--read-ratio", help="Share of reads in the mixed workload.")
+]
+SessionOpt = Annotated[
+    float | None, typer.Option("--session-length", help="Mean seconds online (and offline).")
+]
+HeartbeatOpt = Annotated[
+    float | None, typer.Option("--heartbeat-interval", help="Seconds between heartbeats.")
+]
+TimeoutOpt = Annotated[
+    float | None, typer.Option("--session-timeout", help="Seconds of silence before expiry.")
+]
+SyncOpt = Annotated[
+    int | None, typer.Option("--sync-every", help="Operations per worker between syncs.")
+]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed of the workload.")]
+PipelineOpt = Annotated[
+    int | None, typer.Option("--pipeline", help="Operations per round trip (service clients).")
+]
+RedisUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--redis-url",
+        envvar="REDIS_URL",
+        show_envvar=True,
+        help="Use this Redis (redis://, rediss://, unix://) instead of starting one.",
+    ),
+]
+WorkloadOpt = Annotated[
+    Path | None, typer.Option("--workload", help="TOML file of workload fields.")
+]
+FastOpt = Annotated[bool, typer.Option("--fast", help="pyperf's --fast preset.")]
+RigorousOpt = Annotated[bool, typer.Option("--rigorous", help="pyperf's --rigorous preset.")]
+SmokeOpt = Annotated[
+    bool,
+    typer.Option("--smoke", help="One value per benchmark: checks a setup, not for figures."),
+]
+JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing report file.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
+
+
+def _spec(workload: Path | None, **fields: Any) -> WorkloadSpec:
+    base = WorkloadSpec.from_toml(workload) if workload else WorkloadSpec()
+    return base.with_overrides(fields)
+
+
+def _preset(fast: bool, rigorous: bool, smoke: bool) -> Any:
+    from .timing import Preset
+
+    flags = ((Preset.FAST, fast), (Preset.RIGOROUS, rigorous), (Preset.SMOKE, smoke))
+    chosen = [preset for preset, on in flags if on]
+    if len(chosen) > 1:
+        raise UsageProblem(" and ".join(f"--{p}" for p in chosen) + " exclude each other")
+    return chosen[0] if chosen else Preset.QUICK
+
+
+def _classes(names: str, mode: Mode) -> tuple[list[type[Strategy]], list[str]]:
+    """Strategies to run in ``mode``; with 'all', those that cannot run in it are skipped
+    (and named in the notes); a strategy named explicitly that cannot is an error."""
+    problems: list[str] = []
+    chosen = resolve(names, discover(problems))
+    notes = [f"warning: {p}" for p in problems]
+    runnable = []
+    for cls in chosen:
+        if mode in cls.modes:
+            runnable.append(cls)
+            continue
+        can = ", ".join(sorted(str(m) for m in cls.modes))
+        if names.strip() != "all":
+            raise UsageProblem(
+                f"strategy {cls.name!r} cannot run in {mode} mode (it runs in: {can})"
+            )
+        notes.append(f"skipped {cls.name}: it cannot run in {mode} mode (it runs in: {can})")
+    if not runnable:
+        raise UsageProblem(f"no strategy can run in {mode} mode")
+    return runnable, notes
+
+
+def _measure(
+    names: str,
+    mode: Mode,
+    spec: WorkloadSpec,
+    preset_flags: tuple[bool, bool, bool],
+    json_path: Path | None,
+    force: bool,
+    quiet: bool,
+    redis_url: str | None,
+) -> dict[str, Any]:
+    preset = _preset(*preset_flags)
+    if redis_url is not None:
+        _check_redis_url_syntax(redis_url)
+    classes, notes = _classes(names, mode)
+    if mode is Mode.PROCESS and spec.nodes != spec.workers:
+        if any(issubclass(c, ReplicatedStrategy) for c in classes):
+            notes.append(f"process mode runs one node per worker: nodes set to {spec.workers}")
+        spec = spec.with_overrides({"nodes": spec.workers})
+    if json_path is not None:
+        check_output_path(json_path, force)
+    for note in notes:
+        err.print(note, markup=False, highlight=False)
+
+    from .measure import run_plan
+    from .plan import Plan
+
+    plan = Plan(tuple(c.name for c in classes), mode, spec)
+    steps = len(classes) * 4  # a verification and three timed streams each
+    by_name = {c.name: c for c in classes}
+    if quiet:
+        report = run_plan(plan, preset, by_name, redis_url=redis_url)
+    else:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("starting", total=steps)
+            started = [False]
+
+            def progress(message: str) -> None:
+                if started[0]:
+                    bar.advance(task)
+                started[0] = True
+                bar.update(task, description=message)
+
+            report = run_plan(plan, preset, by_name, progress, redis_url)
+            bar.advance(task)
+    if json_path is not None:
+        write_json_atomic(json_path, report, force)
+    return report
+
+
+def _check_redis_url_syntax(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError:
+        raise UsageProblem("--redis-url does not parse as a URL") from None
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise UsageProblem("--redis-url must start with redis://, rediss:// or unix://")
+
+
+def _print_services(report: dict[str, Any]) -> None:
+    for name, facts in report.get("services", {}).items():
+        what = facts.get("binary") or facts.get("url") or facts.get("address", "")
+        version = f" {facts['version']}" if facts.get("version") else ""
+        out.print(f"{name}: {facts['origin']}: {what}{version}", markup=False, highlight=False)
+
+
+@app.command("list")
+def list_strategies() -> None:
+    """Show every strategy: summary, claimed consistency, modes, how nodes talk."""
+    problems: list[str] = []
+    rows = [describe(cls) for cls in discover(problems).values()]
+    for problem in problems:
+        err.print(f"warning: {problem}", markup=False, highlight=False)
+    out.print(tables.strategy_list(rows))
+
+
+@app.command()
+def run(
+    strategy: Annotated[str, typer.Option("--strategy", "-s", help="Strategy to measure.")],
+    mode: ModeOpt = Mode.THREAD,
+    workers: WorkersOpt = None,
+    nodes: NodesOpt = None,
+    users: UsersOpt = None,
+    operations: OpsOpt = None,
+    read_ratio: ReadRatioOpt = None,
+    session_length: SessionOpt = None,
+    heartbeat_interval: HeartbeatOpt = None,
+    session_timeout: TimeoutOpt = None,
+    sync_every: SyncOpt = None,
+    seed: SeedOpt = None,
+    pipeline: PipelineOpt = None,
+    workload: WorkloadOpt = None,
+    fast: FastOpt = False,
+    rigorous: RigorousOpt = False,
+    smoke: SmokeOpt = False,
+    json: JsonOpt = None,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+    redis_url: RedisUrlOpt = None,
+) -> None:
+    """Benchmark one strategy and print its figures."""
+    if strategy.strip() == "all" or "," in strategy:
+        raise UsageProblem("run takes one strategy; use `countbench compare` for several")
+    spec = _spec(
+        workload,
+        workers=workers,
+        nodes=nodes,
+        users=users,
+        operations=operations,
+        read_ratio=read_ratio,
+        session_length=session_length,
+        heartbeat_interval=heartbeat_interval,
+        session_timeout=session_timeout,
+        sync_every=sync_every,
+        seed=seed,
+        pipeline=pipeline,
+    )
+    report = _measure(strategy, mode, spec, (fast, rigorous, smoke), json, force, quiet, redis_url)
+    result = report["results"][0]
+    _print_services(report)
+    out.print(tables.comparison(report))
+    out.print(tables.operations_detail(result))
+    out.print(tables.latency_detail(result))
+    if json is not None:
+        out.print(f"report written to {json}", markup=False, highlight=False)
+
+
+@app.command()
+def compare(
+    strategies: Annotated[
+        str, typer.Argument(help="'all', or strategy names separated by commas.")
+    ] = "all",
+    mode: ModeOpt = Mode.THREAD,
+    workers: WorkersOpt = None,
+    nodes: NodesOpt = None,
+    users: UsersOpt = None,
+    operations: OpsOpt = None,
+    read_ratio: ReadRatioOpt = None,
+    session_length: SessionOpt = None,
+    heartbeat_interval: HeartbeatOpt = None,
+    session_timeout: TimeoutOpt = None,
+    sync_every: SyncOpt = None,
+    seed: SeedOpt = None,
+    pipeline: PipelineOpt = None,
+    workload: WorkloadOpt = None,
+    fast: FastOpt = False,
+    rigorous: RigorousOpt = False,
+    smoke: SmokeOpt = False,
+    json: JsonOpt = None,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+    redis_url: RedisUrlOpt = None,
+) -> None:
+    """Benchmark several strategies on the same workload: the article's table, measured."""
+    spec = _spec(
+        workload,
+        workers=workers,
+        nodes=nodes,
+        users=users,
+        operations=operations,
+        read_ratio=read_ratio,
+        session_length=session_length,
+        heartbeat_interval=heartbeat_interval,
+        session_timeout=session_timeout,
+        sync_every=sync_every,
+        seed=seed,
+        pipeline=pipeline,
+    )
+    report = _measure(
+        strategies, mode, spec, (fast, rigorous, smoke), json, force, quiet, redis_url
+    )
+    _print_services(report)
+    out.print(tables.comparison(report))
+    if json is not None:
+        out.print(f"report written to {json}", markup=False, highlight=False)
+
+
+class Terminated(Exception):
+    """SIGTERM arrived."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+_SERVICE_ERRORS = (
+    ("countbench.bench.servers.redis_server", "RedisError"),
+    ("countbench.bench.servers.central", "CentralServiceError"),
+)
+
+
+def _is_service_error(exc: Exception) -> bool:
+    """A server that could not be started or reached. Checked through sys.modules: a module
+    that raised is loaded, and the CLI need not import redis to start."""
+    for module, name in _SERVICE_ERRORS:
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(exc, getattr(loaded, name)):
+            return True
+    return False
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the app, turning every expected failure into one line."""
+    from .drivers import DriverError
+
+    # A SIGTERM unwinds like Ctrl-C, so the servers and workers this run started are stopped.
+    signal.signal(signal.SIGTERM, _terminated)
+    command = typer.main.get_command(app)
+    try:
+        status = command.main(args=argv, prog_name="countbench", standalone_mode=False)
+    except typer.TyperException as exc:  # Typer's usage errors (bad option, missing value)
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # type: ignore[attr-defined]
+            raise SystemExit(2) from None
+        fail(exc.format_message().strip().splitlines()[0], getattr(exc, "exit_code", 2))
+    except (typer.Abort, KeyboardInterrupt):
+        fail("interrupted", 130)
+    except Terminated:
+        fail("terminated", 143)
+    except (UsageProblem, SpecError, UnknownStrategy, ReportPathError) as exc:
+        fail(str(exc))
+    except DriverError as exc:
+        fail(str(exc), 1)
+    except Exception as exc:
+        if _is_service_error(exc):
+            fail(str(exc), 1)
+        if isinstance(exc, RuntimeError):  # pyperf reports a failed worker so
+            fail(f"measurement failed: {exc}", 1)
+        raise
+    if status == 130:
+        fail("interrupted", 130)
+    if isinstance(status, int) and status:
+        raise SystemExit(status)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,322 @@
+"""What every driver shares: binding streams to nodes, carrying messages, replaying passes.
+
+A driver runs a :class:`~countbench.bench.workload.Workload` on a strategy's nodes with
+``workers`` concurrent workers. ``run(stream, passes)`` is the timed part: every worker
+replays its stream ``passes`` times, concurrently, and the call returns the wall-clock
+seconds from the start signal to the last worker's finish. Everything else (starting
+threads or processes, building nodes, binding operations) happens before, untimed.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
+from types import TracebackType
+from typing import Literal
+
+from ...strategies.base import (
+    AsyncClientNode,
+    ClientNode,
+    LockedNode,
+    Message,
+    Mode,
+    Node,
+    Replica,
+    ReplicatedStrategy,
+    ServiceStrategy,
+    SharedStrategy,
+    Strategy,
+)
+from ..latency import LatencyRecorder
+from ..workload import Op, Stream, Workload
+
+StreamName = Literal["writes", "reads", "mixed"]
+STREAMS: tuple[StreamName, ...] = ("writes", "reads", "mixed")
+
+Call = Callable[[str, float], object]
+AsyncCall = Callable[[str, float], Awaitable[object]]
+BoundOp = tuple[Call, str, float]
+AsyncBoundOp = tuple[AsyncCall, str, float]
+
+
+class DriverError(RuntimeError):
+    """A driver could not run (a worker died, a mode is unsupported)."""
+
+
+def no_sync(_user: str, _now: float) -> None:
+    return None
+
+
+def bind(
+    stream: Stream, node: Node, sync: Call = no_sync, recorder: LatencyRecorder | None = None
+) -> list[BoundOp]:
+    """Turn a stream into (call, user, time) triples against ``node``: the replay loop then
+    does one call per operation with no dispatch on the kind. With a recorder, every client
+    call is timed into its histogram."""
+
+    def read(_user: str, now: float) -> int:
+        return node.count(now)
+
+    calls: dict[Op, Call] = {
+        Op.LOGIN: node.login,
+        Op.LOGOUT: node.logout,
+        Op.HEARTBEAT: node.heartbeat,
+        Op.READ: read,
+        Op.SYNC: sync,
+    }
+    if recorder is not None:
+        calls = {kind: recorder.wrap(kind, call) for kind, call in calls.items()}
+    return [
+        (calls[kind], user, now)
+        for kind, user, now in zip(stream.kinds, stream.users, stream.times, strict=True)
+    ]
+
+
+def bind_async(
+    stream: Stream, node: AsyncClientNode, recorder: LatencyRecorder | None = None
+) -> list[AsyncBoundOp]:
+    """:func:`bind` for an asyncio client; a sync point calls its ``sync``."""
+
+    async def read(_user: str, now: float) -> int:
+        return await node.count(now)
+
+    async def sync(_user: str, now: float) -> None:
+        await node.sync(now)
+
+    calls: dict[Op, AsyncCall] = {
+        Op.LOGIN: node.login,
+        Op.LOGOUT: node.logout,
+        Op.HEARTBEAT: node.heartbeat,
+        Op.READ: read,
+        Op.SYNC: sync,
+    }
+    if recorder is not None:
+        calls = {kind: recorder.wrap_async(kind, call) for kind, call in calls.items()}
+    return [
+        (calls[kind], user, now)
+        for kind, user, now in zip(stream.kinds, stream.users, stream.times, strict=True)
+    ]
+
+
+def client_sync(client: ClientNode) -> Call:
+    def sync(_user: str, now: float) -> None:
+        client.sync(now)
+
+    return sync
+
+
+def node_stats(nodes: Sequence[object]) -> list[dict[str, float]]:
+    """The ``stats()`` of every node that has the method."""
+    found = []
+    for node in nodes:
+        stats = getattr(node, "stats", None)
+        if callable(stats):
+            found.append(dict(stats()))
+    return found
+
+
+def replay(ops: Sequence[BoundOp], first_pass: int, passes: int, horizon: float) -> None:
+    """Apply ``ops`` ``passes`` times; pass k runs at times shifted by k * horizon."""
+    for k in range(first_pass, first_pass + passes):
+        offset = k * horizon
+        for call, user, now in ops:
+            call(user, now + offset)
+
+
+async def replay_async(
+    ops: Sequence[AsyncBoundOp], first_pass: int, passes: int, horizon: float
+) -> None:
+    for k in range(first_pass, first_pass + passes):
+        offset = k * horizon
+        for call, user, now in ops:
+            await call(user, now + offset)
+
+
+def horizon(workload: Workload) -> float:
+    """A time shift larger than any stream's span, so repeated passes move time forward."""
+    streams = (*workload.writes, *workload.reads, *workload.mixed)
+    return max((s.times[-1] for s in streams if s.times), default=0.0) + 1.0
+
+
+class Router:
+    """Carries replica messages within one process, synchronously (thread and asyncio mode).
+
+    With ``locks`` each replica is entered under its own lock, so threads may share it.
+    """
+
+    def __init__(self, replicas: Sequence[Replica], locked: bool) -> None:
+        self.replicas = list(replicas)
+        self.locks = [threading.Lock() for _ in replicas] if locked else None
+        self.messages = 0
+        self.bytes = 0
+
+    def sync(self, node_id: int, now: float) -> None:
+        self.deliver(self._enter(node_id, lambda r: r.sync(now)), now)
+
+    def deliver(self, messages: list[Message], now: float) -> None:
+        pending = list(messages)
+        while pending:
+            message = pending.pop()
+            targets = range(len(self.replicas)) if message.dst is None else (message.dst,)
+            for dst in targets:
+                if dst == message.src:
+                    continue
+                self.messages += 1
+                self.bytes += len(message.body)
+                pending.extend(self._enter(dst, lambda r: r.receive(message, now)))  # noqa: B023
+
+    def settle(self, now: float) -> None:
+        """One full round: every replica sends its state and every message is delivered."""
+        for node_id in range(len(self.replicas)):
+            self.sync(node_id, now)
+
+    def _enter(self, node_id: int, action: Callable[[Replica], list[Message]]) -> list[Message]:
+        if self.locks is None:
+            return action(self.replicas[node_id])
+        with self.locks[node_id]:
+            return action(self.replicas[node_id])
+
+
+class WorkerNodes:
+    """The nodes of one strategy as this process sees them, and what worker ``w`` calls.
+
+    Shared: one node for every worker. Replicated: ``config.nodes`` replicas carried by a
+    :class:`Router`, worker ``w`` a client of replica ``w % nodes``. Service: each worker
+    opens its own client (``node_for`` must run inside the worker's thread).
+    """
+
+    def __init__(self, strategy: Strategy, mode: Mode, namespace: str) -> None:
+        self.strategy, self.namespace = strategy, namespace
+        self.router: Router | None = None
+        self.nodes: list[Node] = []
+        self.clients: list[ClientNode] = []
+        self._clients_lock = threading.Lock()
+        if isinstance(strategy, SharedStrategy):
+            self.nodes = [strategy.open(mode)]
+        elif isinstance(strategy, ReplicatedStrategy):
+            replicas = [strategy.replica(i) for i in range(strategy.config.nodes)]
+            self.router = Router(replicas, locked=mode is Mode.THREAD)
+            locks = self.router.locks
+            self.nodes = [
+                replica if locks is None else LockedNode(replica, locks[i])
+                for i, replica in enumerate(replicas)
+            ]
+        elif not isinstance(strategy, ServiceStrategy):
+            raise DriverError(f"strategy {strategy.name!r} is of no kind countbench can drive")
+
+    def node_for(self, worker: int) -> tuple[Node, Call]:
+        """The node worker ``worker`` calls, and what its sync points do."""
+        if isinstance(self.strategy, ServiceStrategy):
+            client = self.strategy.client(self.namespace, worker)
+            with self._clients_lock:
+                self.clients.append(client)
+            return client, client_sync(client)
+        node_id = worker % len(self.nodes)
+        router = self.router
+        if router is None:
+            return self.nodes[node_id], no_sync
+
+        def sync(_user: str, now: float) -> None:
+            router.sync(node_id, now)
+
+        return self.nodes[node_id], sync
+
+    def settle(self, now: float) -> None:
+        if self.router is not None:
+            self.router.settle(now)
+        # Two rounds: every client's buffered writes are out before any refreshes a view.
+        for _ in range(2):
+            for client in self.clients:
+                client.sync(now)
+
+    def counts(self, now: float) -> list[int]:
+        """Each node's count; for a service strategy, each worker's client's."""
+        nodes: Sequence[Node] = self.clients if self.clients else self.nodes
+        return [node.count(now) for node in nodes]
+
+    def stats(self) -> list[dict[str, float]]:
+        return node_stats(self.clients)
+
+    def close(self) -> None:
+        with self._clients_lock:
+            clients, self.clients = self.clients, []
+        for client in clients:
+            client.close()
+
+
+class Driver(AbstractContextManager["Driver"], ABC):
+    """Runs a workload on a strategy with ``workers`` concurrent workers."""
+
+    mode: Mode
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        workload: Workload,
+        workers: int,
+        namespace: str = "countbench:local:",
+        record_latency: bool = False,
+    ) -> None:
+        self.strategy = strategy
+        self.workload = workload
+        self.workers = workers
+        self.namespace = namespace
+        self.record_latency = record_latency
+        self.horizon = horizon(workload)
+        self.passes_done = 0
+
+    @abstractmethod
+    def start(self) -> None:
+        """Build nodes and start workers (untimed)."""
+
+    @abstractmethod
+    def _run(self, stream: StreamName, first_pass: int, passes: int) -> float: ...
+
+    def run(self, stream: StreamName, passes: int = 1) -> float:
+        """Replay ``stream`` ``passes`` times on every worker; return elapsed seconds."""
+        elapsed = self._run(stream, self.passes_done, passes)
+        self.passes_done += passes
+        return elapsed
+
+    @abstractmethod
+    def settle(self) -> None:
+        """Let replicas exchange state until every message is delivered."""
+
+    @abstractmethod
+    def counts(self) -> list[int]:
+        """Every node's count now (at the end of the passes run so far)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop every worker; safe to call twice."""
+
+    @abstractmethod
+    def latencies(self) -> list[dict[str, bytes]]:
+        """Each worker's encoded latency histograms (empty without ``record_latency``)."""
+
+    @abstractmethod
+    def node_stats(self) -> list[dict[str, float]]:
+        """What each worker's client node counted about its own reads, for strategies whose
+        nodes keep such statistics (a ``stats()`` method); empty otherwise."""
+
+    def now(self) -> float:
+        """The virtual time just after the last pass, used for settle and final reads."""
+        return max(self.passes_done - 1, 0) * self.horizon + self.workload.end_time
+
+    def client_ops(self, stream: StreamName) -> int:
+        """Client operations (not syncs) in one pass of ``stream`` over all workers."""
+        return sum(s.client_ops for s in getattr(self.workload, stream))
+
+    def __enter__(self) -> Driver:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

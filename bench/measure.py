@@ -1,0 +1,162 @@
+"""One run, end to end: verify each strategy against the truth, time it, measure its code.
+
+The result is the JSON report's content (a plain dict, see ``reports/json_report.py``);
+every figure in it comes from this run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from ..strategies.base import Strategy
+from ..strategies.registry import describe
+from .complexity import measure as measure_complexity
+from .drivers import STREAMS
+from .environment import git_facts, machine_facts, python_facts, tool_version
+from .latency import merge, summarize
+from .plan import Benchmark, Plan
+from .services import needed, provide
+from .timing import Preset, Timing, time_plan
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Counts after one fault-free pass of the mixed stream and a final sync, against the
+    exact number of users online at that instant."""
+
+    truth: int
+    counts: list[int]
+    seconds: float
+
+    @property
+    def errors(self) -> list[int]:
+        return [count - self.truth for count in self.counts]
+
+    @property
+    def max_abs_error(self) -> int:
+        return max((abs(e) for e in self.errors), default=0)
+
+    @property
+    def agree(self) -> bool:
+        return len(set(self.counts)) <= 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "truth": self.truth,
+            "counts": self.counts,
+            "errors": self.errors,
+            "max_abs_error": self.max_abs_error,
+            "nodes_agree": self.agree,
+            "seconds": self.seconds,
+        }
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the verification pass measured besides the final counts."""
+
+    latency: dict[str, dict[str, float]]  # per operation kind, see latency.summarize
+    reads: dict[str, float] | None  # partial reads and staleness, for nodes that keep them
+
+
+def read_summary(stats: list[dict[str, float]]) -> dict[str, float] | None:
+    """Every client node's read statistics, added up: reads, partial reads, and the mean
+    and largest age of a value read (in the workload's seconds)."""
+    if not stats:
+        return None
+    reads = sum(s["reads"] for s in stats)
+    return {
+        "reads": reads,
+        "partial_reads": sum(s["partial_reads"] for s in stats),
+        "staleness_mean_s": sum(s["staleness_sum_s"] for s in stats) / reads if reads else 0.0,
+        "staleness_max_s": max(s["staleness_max_s"] for s in stats),
+    }
+
+
+def verify(plan: Plan, name: str) -> tuple[Verification, Observed]:
+    """Run one pass of the mixed stream with the plan's driver, timing every operation
+    into latency histograms; settle; read every node."""
+    start = time.perf_counter()
+    with plan.driver(name, "verify", record_latency=True) as driver:
+        driver.run("mixed", 1)
+        # Read statistics of the pass itself, before settle and the final reads.
+        reads = read_summary(driver.node_stats())
+        driver.settle()
+        counts = driver.counts()
+        latencies = driver.latencies()
+    truth = len(plan.workload.online_after_mixed)
+    latency = {kind: summarize(h) for kind, h in sorted(merge(latencies).items())}
+    return Verification(truth, counts, time.perf_counter() - start), Observed(latency, reads)
+
+
+Progress = Callable[[str], None]
+
+
+def run_plan(
+    plan: Plan,
+    preset: Preset,
+    classes: dict[str, type[Strategy]],
+    progress: Progress = lambda _: None,
+    redis_url: str | None = None,
+) -> dict[str, Any]:
+    """Start the servers the plan needs, verify and time every strategy, stop the servers;
+    return the report content."""
+    from .servers.redis_server import new_run_id
+
+    started = datetime.now(UTC)
+    run_id = new_run_id()
+    services = needed(classes.values())
+    if services:
+        progress(f"starting {', '.join(sorted(services))}")
+    with provide(services, run_id, plan.spec.session_timeout, plan.spec.nodes, redis_url) as run:
+        plan = replace(plan, run_id=run_id, endpoints=run.endpoints)
+        verifications: dict[str, Verification] = {}
+        observed: dict[str, Observed] = {}
+        for name in plan.strategies:
+            progress(f"{name}: checking the count against the truth")
+            verifications[name], observed[name] = verify(plan, name)
+
+        def before(benchmark: Benchmark) -> None:
+            progress(f"{benchmark.strategy}: timing {benchmark.stream}")
+
+        timings = time_plan(plan, preset, before=before)
+    results = []
+    for name in plan.strategies:
+        cls = classes[name]
+        streams: dict[str, Timing] = {
+            b.stream: timings[b.name] for b in plan.benchmarks() if b.strategy == name
+        }
+        results.append(
+            {
+                "strategy": describe(cls),
+                "mode": str(plan.mode),
+                "workers": plan.spec.workers,
+                "nodes": plan.spec.nodes,
+                "complexity": measure_complexity(cls).to_dict(),
+                "verification": verifications[name].to_dict(),
+                "latency": observed[name].latency,
+                "reads": observed[name].reads,
+                "operations": {stream: streams[stream].to_dict() for stream in STREAMS},
+            }
+        )
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "countbench", "version": tool_version()},
+        "created": started.isoformat(timespec="seconds"),
+        "duration_seconds": round((datetime.now(UTC) - started).total_seconds(), 3),
+        "python": python_facts(),
+        "machine": machine_facts(),
+        "git": git_facts(),
+        "preset": str(preset),
+        "mode": str(plan.mode),
+        "workload": plan.spec.to_dict(),
+        "run_id": run_id,
+        "services": run.facts,
+        "results": results,
+    }

@@ -1,0 +1,109 @@
+"""A run plan: which strategies, in which mode, on which workload; shared by the CLI process
+and the pyperf worker processes (it travels to them as one JSON command-line argument).
+
+Both sides enumerate the plan's benchmarks in the same order, which is how a pyperf worker
+started with ``--worker-task=i`` knows which benchmark is its ``i``-th.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from ..strategies.base import Mode, ServiceStrategy, Strategy, StrategyConfig
+from ..strategies.registry import discover
+from .drivers import STREAMS, Driver, StreamName, make_driver
+from .workload import Workload, WorkloadSpec, build
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One timed benchmark: a strategy, one of its streams, a mode and a worker count."""
+
+    strategy: str
+    stream: StreamName
+    mode: Mode
+    workers: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.strategy}.{self.stream}.{self.mode}.w{self.workers}"
+
+
+#: Server URLs travel to pyperf workers in the environment, not on their command line
+#: (where any user of the machine could read a password).
+ENDPOINTS_ENV = "COUNTBENCH_ENDPOINTS"
+
+
+@dataclass(frozen=True)
+class Plan:
+    strategies: tuple[str, ...]
+    mode: Mode
+    spec: WorkloadSpec
+    run_id: str = "adhoc"
+    #: Service name ("redis", "central") -> URL of the server the run uses.
+    endpoints: Mapping[str, str] = field(default_factory=dict)
+
+    def benchmarks(self) -> list[Benchmark]:
+        return [
+            Benchmark(name, stream, self.mode, self.spec.workers)
+            for name in self.strategies
+            for stream in STREAMS
+        ]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "strategies": list(self.strategies),
+                "mode": str(self.mode),
+                "spec": self.spec.to_dict(),
+                "run_id": self.run_id,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        data = json.loads(text)
+        return cls(
+            tuple(data["strategies"]),
+            Mode(data["mode"]),
+            WorkloadSpec().with_overrides(data["spec"]),
+            data["run_id"],
+            json.loads(os.environ.get(ENDPOINTS_ENV, "{}")),
+        )
+
+    def environment(self) -> dict[str, str]:
+        """What pyperf workers must inherit for :meth:`from_json` to rebuild this plan."""
+        return {ENDPOINTS_ENV: json.dumps(dict(self.endpoints))}
+
+    @cached_property
+    def workload(self) -> Workload:
+        return build(self.spec)
+
+    def strategy(self, name: str) -> Strategy:
+        cls = discover()[name]
+        endpoint = self.endpoints.get(cls.service, "") if issubclass(cls, ServiceStrategy) else ""
+        config = StrategyConfig(
+            nodes=self.spec.nodes,
+            session_timeout=self.spec.session_timeout,
+            endpoint=endpoint,
+            pipeline=self.spec.pipeline,
+        )
+        return cls(config)
+
+    def namespace(self, name: str, tag: str) -> str:
+        """Where one driver of strategy ``name`` keeps its state on a shared server."""
+        return f"countbench:{self.run_id}:{name}:{tag}:"
+
+    def driver(self, name: str, tag: str, record_latency: bool = False) -> Driver:
+        return make_driver(
+            self.mode,
+            self.strategy(name),
+            self.workload,
+            self.namespace(name, tag),
+            record_latency,
+        )

@@ -1,0 +1,123 @@
+"""countbench's ``redis-incr`` against ``redis-benchmark``'s INCR, on one Redis, in one run.
+
+    python -m countbench.bench.redis_benchmark_ratio [--clients 2] [--pipeline 1]
+
+Starts a Redis (as countbench does), measures INCR with ``redis-benchmark -c C -P P`` and
+countbench's ``redis-incr`` writes (INCR/DECR, one command each) with ``--workers C
+--pipeline P --mode process`` (one process per client, like redis-benchmark's
+connections; ``--mode`` to change) against it, prints both and the ratio (target:
+countbench >= 0.5 x redis-benchmark) and exits 1 below the target. Without
+redis-benchmark on PATH it says so and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .servers.redis_server import RedisServer
+
+TARGET = 0.5
+
+
+def redis_benchmark_incr(
+    binary: str, url: str, clients: int, pipeline: int, requests: int
+) -> float:
+    parts = urlsplit(url)
+    result = subprocess.run(
+        [
+            binary,
+            "-h",
+            parts.hostname or "127.0.0.1",
+            "-p",
+            str(parts.port),
+            "-c",
+            str(clients),
+            "-P",
+            str(pipeline),
+            "-n",
+            str(requests),
+            "-t",
+            "incr",
+            "--csv",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    rows = [row for row in csv.reader(io.StringIO(result.stdout)) if row]
+    for row in rows:
+        if row[0].upper() == "INCR":
+            return float(row[1])
+    raise RuntimeError(f"no INCR line in redis-benchmark output: {result.stdout!r}")
+
+
+def countbench_incr(url: str, clients: int, pipeline: int, mode: str) -> float:
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "incr.json"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "countbench.bench.cli",
+                "run",
+                "--strategy",
+                "redis-incr",
+                "--workers",
+                str(clients),
+                "--pipeline",
+                str(pipeline),
+                "--redis-url",
+                url,
+                "--quiet",
+                "--json",
+                str(report),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            timeout=600,
+        )
+        data = json.loads(report.read_text())
+    return float(data["results"][0]["operations"]["writes"]["ops_per_sec"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--pipeline", type=int, default=1)
+    parser.add_argument("--requests", type=int, default=200_000)
+    parser.add_argument("--mode", default="process", choices=["thread", "process", "asyncio"])
+    args = parser.parse_args()
+    binary = shutil.which("redis-benchmark")
+    if binary is None:
+        print(
+            "redis-benchmark is not on PATH: the redis-incr ratio was not measured "
+            "(Debian: apt-get install redis-tools)"
+        )
+        return 0
+    with RedisServer() as server:
+        reference = redis_benchmark_incr(
+            binary, server.url, args.clients, args.pipeline, args.requests
+        )
+        ours = countbench_incr(server.url, args.clients, args.pipeline, args.mode)
+    ratio = ours / reference
+    print(f"redis-benchmark INCR : {reference:,.0f} ops/s (-c {args.clients} -P {args.pipeline})")
+    print(
+        f"countbench redis-incr: {ours:,.0f} ops/s (--workers {args.clients} "
+        f"--pipeline {args.pipeline})"
+    )
+    print(f"ratio                : {ratio:.2f} (target >= {TARGET})")
+    return 0 if ratio >= TARGET else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""Workloads: what the simulated users do, as deterministic per-worker operation streams.
+
+Users alternate between offline and online periods (both exponentially distributed with
+mean ``session_length``); while online they send a heartbeat every ``heartbeat_interval``.
+One generator produces every user's events in virtual-time order; each user belongs to one
+worker (``users[w::workers]``), so each worker replays its own users' events in order and
+the truth at the end of the streams is exact whatever the interleaving of workers.
+
+Times are virtual seconds, passed to the strategies as ``now``; the drivers shift them by
+the stream's span on each repeated pass so time never runs backwards for a node.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+
+class SpecError(ValueError):
+    """A workload that cannot run, with a message fit for one line on stderr."""
+
+
+class Op(IntEnum):
+    LOGIN = 0
+    LOGOUT = 1
+    HEARTBEAT = 2
+    READ = 3
+    SYNC = 4  # not a client operation: the worker's node syncs with the others here
+
+
+WRITES = frozenset({Op.LOGIN, Op.LOGOUT})
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadSpec:
+    """Everything that defines a run's load. Echoed in every report."""
+
+    users: int = 1000
+    operations: int = 10_000  # client operations per worker in one pass
+    read_ratio: float = 0.5  # share of reads (count) in the mixed workload
+    session_length: float = 600.0  # mean seconds online, and mean seconds offline
+    heartbeat_interval: float = 60.0
+    session_timeout: float = 1800.0
+    nodes: int = 3
+    workers: int = 2
+    sync_every: int = 1000  # client operations per worker between syncs of its node
+    pipeline: int = 1  # operations a service client may batch into one round trip
+    seed: int = 1
+
+    def validate(self) -> WorkloadSpec:
+        positive_ints = ("users", "operations", "nodes", "workers", "sync_every", "pipeline")
+        for name in positive_ints:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise SpecError(f"{name} must be a whole number of at least 1, got {value!r}")
+        for name in ("session_length", "heartbeat_interval", "session_timeout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise SpecError(f"{name} must be a positive number of seconds, got {value!r}")
+        ratio = self.read_ratio
+        if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 <= ratio <= 1:
+            raise SpecError(f"read_ratio must be between 0 and 1, got {ratio!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise SpecError(f"seed must be a whole number, got {self.seed!r}")
+        if self.users < self.workers:
+            raise SpecError(f"users ({self.users}) must be at least workers ({self.workers})")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> WorkloadSpec:
+        """A copy with the given fields replaced (None values are ignored), validated."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise SpecError(f"unknown workload field(s): {', '.join(unknown)}")
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return replace(self, **given).validate()
+
+    @classmethod
+    def from_toml(cls, path: Path) -> WorkloadSpec:
+        """Read a workload file: top-level keys, or a ``[workload]`` table, name the fields."""
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SpecError(f"workload file not found: {path}") from None
+        except IsADirectoryError:
+            raise SpecError(f"workload file is a directory: {path}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SpecError(f"cannot read workload file {path}: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SpecError(f"workload file {path} is not valid TOML: {exc}") from None
+        table = data.get("workload", data)
+        if not isinstance(table, dict):
+            raise SpecError(f"workload file {path}: [workload] must be a table")
+        return cls().with_overrides(table)
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """One worker's operations in order: parallel lists of kind, user and virtual time."""
+
+    kinds: list[Op]
+    users: list[str]
+    times: list[float]
+
+    def __len__(self) -> int:
+        return len(self.kinds)
+
+    @property
+    def client_ops(self) -> int:
+        return sum(1 for kind in self.kinds if kind is not Op.SYNC)
+
+    @property
+    def span(self) -> float:
+        """Virtual seconds from the first to just past the last operation."""
+        return (self.times[-1] - self.times[0]) + 1.0 if self.times else 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """The three streams of every worker, and the truth after one pass of ``mixed``."""
+
+    spec: WorkloadSpec
+    writes: list[Stream]
+    reads: list[Stream]
+    mixed: list[Stream]
+    online_after_mixed: frozenset[str]
+    end_time: float
+
+
+def user_name(index: int) -> str:
+    return f"user{index}"
+
+
+def user_events(spec: WorkloadSpec, rng: random.Random) -> Iterator[tuple[float, Op, int]]:
+    """Every user's login, heartbeat and logout events in virtual-time order, forever."""
+    mean = spec.session_length
+    hb = spec.heartbeat_interval
+    queue = [(rng.expovariate(1.0 / mean), user) for user in range(spec.users)]
+    heapq.heapify(queue)
+    session_end: dict[int, float] = {}
+    while True:
+        now, user = heapq.heappop(queue)
+        end = session_end.get(user)
+        if end is None:
+            end = now + rng.expovariate(1.0 / mean)
+            session_end[user] = end
+            yield now, Op.LOGIN, user
+            heapq.heappush(queue, (min(now + hb, end), user))
+        elif now >= end:
+            del session_end[user]
+            yield now, Op.LOGOUT, user
+            heapq.heappush(queue, (now + rng.expovariate(1.0 / mean), user))
+        else:
+            yield now, Op.HEARTBEAT, user
+            heapq.heappush(queue, (min(now + hb, end), user))
+
+
+def _deal(
+    spec: WorkloadSpec, events: Iterator[tuple[float, Op, int]], total: int
+) -> list[list[tuple[float, Op, int]]]:
+    dealt: list[list[tuple[float, Op, int]]] = [[] for _ in range(spec.workers)]
+    for _, event in zip(range(total), events, strict=False):
+        dealt[event[2] % spec.workers].append(event)
+    return dealt
+
+
+def _with_syncs(spec: WorkloadSpec, ops: list[tuple[float, Op, str]]) -> Stream:
+    kinds: list[Op] = []
+    users: list[str] = []
+    times: list[float] = []
+    for done, (now, kind, user) in enumerate(ops, start=1):
+        kinds.append(kind)
+        users.append(user)
+        times.append(now)
+        if done % spec.sync_every == 0 or done == len(ops):
+            kinds.append(Op.SYNC)
+            users.append("")
+            times.append(now)
+    return Stream(kinds, users, times)
+
+
+def build(spec: WorkloadSpec) -> Workload:
+    """Generate the workload of ``spec``: the same seed always gives the same streams."""
+    spec.validate()
+    root = random.Random(spec.seed)
+    mixed_rng, writes_rng = random.Random(root.getrandbits(64)), random.Random(root.getrandbits(64))
+    total = spec.operations * spec.workers
+
+    # Mixed: user events dealt to their owners, reads interleaved at the read ratio
+    # (each user event is preceded by a geometric number of reads, mean r / (1 - r)).
+    online: set[str] = set()
+    end_time = 0.0
+    mixed_ops: list[list[tuple[float, Op, str]]] = [[] for _ in range(spec.workers)]
+    if spec.read_ratio < 1:
+        user_ops = max(1, round(total * (1 - spec.read_ratio)))
+        dealt = _deal(spec, user_events(spec, mixed_rng), user_ops)
+        for events, ops in zip(dealt, mixed_ops, strict=True):
+            for now, kind, user in events:
+                while mixed_rng.random() < spec.read_ratio:
+                    ops.append((now, Op.READ, ""))
+                name = user_name(user)
+                ops.append((now, kind, name))
+                if kind is Op.LOGIN:
+                    online.add(name)
+                elif kind is Op.LOGOUT:
+                    online.discard(name)
+                end_time = max(end_time, now)
+    else:
+        mixed_ops = [[(0.0, Op.READ, "")] * spec.operations for _ in range(spec.workers)]
+
+    # Writes: logins and logouts only, ``operations`` per worker on average.
+    write_events = (event for event in user_events(spec, writes_rng) if event[1] in WRITES)
+    writes = [
+        _with_syncs(spec, [(now, kind, user_name(user)) for now, kind, user in events])
+        for events in _deal(spec, write_events, total)
+    ]
+
+    # Reads: count() only, at the end of the mixed pass (drivers fill the nodes with it first).
+    reads = [
+        _with_syncs(spec, [(end_time, Op.READ, "")] * spec.operations) for _ in range(spec.workers)
+    ]
+    mixed = [_with_syncs(spec, ops) for ops in mixed_ops]
+    return Workload(spec, writes, reads, mixed, frozenset(online), end_time)

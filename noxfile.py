@@ -1,0 +1,98 @@
+"""Sessions: tests, lint, typecheck (run by CI) and bench (a short real benchmark)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+PACKAGES = ("bench", "strategies", "reports")
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.default_venv_backend = "venv"
+
+
+def dependencies() -> list[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return list(project["dependencies"])
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """pytest against the installed package (a real wheel build, not the source tree)."""
+    session.install(".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over bench/ strategies/ reports/ as the countbench.* namespace.
+
+    mypy cannot see setuptools' package-dir mapping, so the three folders are linked
+    under a countbench/ folder in a temporary tree and checked from there.
+    """
+    session.install("mypy", "types-psutil", *dependencies())
+    tree = Path(session.create_tmp()) / "typecheck"
+    namespace = tree / "countbench"
+    namespace.mkdir(parents=True, exist_ok=True)
+    for name in PACKAGES:
+        link = namespace / name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(ROOT / name, target_is_directory=True)
+    with session.chdir(tree):
+        session.run("mypy", "--config-file", str(ROOT / "pyproject.toml"), "-p", "countbench")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """A short real benchmark: compare all (JSON report), then the harness overhead."""
+    session.install(".")
+    out = ROOT / "build" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    session.run("countbench", "compare", "all", "--json", str(out / "compare.json"), "--force")
+    local = out / "local-1-worker.json"
+    session.run(
+        "countbench",
+        "run",
+        "--strategy",
+        "local",
+        "--workers",
+        "1",
+        "--quiet",
+        "--json",
+        str(local),
+        "--force",
+    )
+    # Targets: each prints its ratio and exits 1 below it; the session reports all of them.
+    for depth in ("1", "16"):
+        session.run(
+            "python",
+            "-m",
+            "countbench.bench.redis_benchmark_ratio",
+            "--pipeline",
+            depth,
+            success_codes=[0, 1],
+        )
+    session.run(
+        "python",
+        "-m",
+        "countbench.bench.overhead",
+        str(local),
+        "--quiet",
+        "--processes",
+        "3",
+        "--values",
+        "3",
+        "--min-time",
+        "0.05",
+        success_codes=[0, 1],
+    )

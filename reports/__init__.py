@@ -1,0 +1,1 @@
+"""How countbench shows results: tables, the JSON report and its exporters."""

@@ -1,0 +1,49 @@
+"""The JSON report: written atomically, never over an existing file unless asked.
+
+A report is a dict with a ``schema_version``; see ``bench/measure.py`` for its content.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+class ReportPathError(ValueError):
+    """An output path that cannot be written, with a one-line message."""
+
+
+def check_output_path(path: Path, force: bool) -> Path:
+    """Refuse, before any work is done, a path that could not take the report."""
+    if path.is_dir():
+        raise ReportPathError(f"{path} is a directory, not a file")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ReportPathError(f"folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ReportPathError(f"folder {parent} is not writable")
+    if path.exists() and not force:
+        raise ReportPathError(f"{path} exists; use --force to replace it")
+    return path
+
+
+def write_json_atomic(path: Path, data: dict[str, Any], force: bool = False) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it into place:
+    a reader sees the old file or the whole new one, never half of one."""
+    check_output_path(path, force)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,165 @@
+"""Rich tables: the strategy list, the comparison (the article's columns, measured) and the
+per-operation detail of a run. Everything is rendered from a report dict, so a saved
+report renders the same as a fresh one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from .article import ARTICLE_TABLE, ArticleRow, short_number
+
+DIM = "dim"
+
+
+def strategy_list(rows: Iterable[Mapping[str, Any]]) -> Table:
+    table = Table(title="countbench strategies", title_justify="left")
+    table.add_column("Strategy", style="bold")
+    table.add_column("Consistency (claimed)")
+    table.add_column("Modes")
+    table.add_column("Nodes talk")
+    table.add_column("Summary")
+    for row in rows:
+        table.add_row(
+            row["name"],
+            row["consistency_claim"],
+            ", ".join(row["modes"]),
+            row["topology"],
+            row["summary"],
+        )
+    return table
+
+
+def ops(operation: Mapping[str, Any]) -> str:
+    """'7,916,888 ± 116,700' ops/s."""
+    return f"{operation['ops_per_sec']:,.0f} ± {operation['ops_per_sec_stdev']:,.0f}"
+
+
+def _article(result: Mapping[str, Any]) -> ArticleRow | None:
+    approach = result["strategy"].get("article_approach")
+    return ARTICLE_TABLE.get(approach) if approach else None
+
+
+def _with_article(measured: str, article: str | None) -> Text:
+    text = Text(measured)
+    if article:
+        text.append(f"\narticle: {article}", style=DIM)
+    return text
+
+
+def consistency_cell(result: Mapping[str, Any]) -> Text:
+    claim = result["strategy"]["consistency_claim"]
+    check = result["verification"]
+    worst = max(check["errors"], key=abs, default=0)
+    ok = check["max_abs_error"] == 0 and check["nodes_agree"]
+    text = Text(f"{claim} · error {worst:+,} of {check['truth']:,} ")
+    text.append("✓" if ok else "✗", style="green" if ok else "bold red")
+    if not check["nodes_agree"]:
+        text.append(" (nodes disagree)", style="red")
+    reads = result.get("reads")
+    if reads:
+        if reads["staleness_max_s"] > 0:
+            text.append(
+                f"\nread age mean {reads['staleness_mean_s']:,.0f} s, "
+                f"max {reads['staleness_max_s']:,.0f} s"
+            )
+        text.append(f"\npartial reads {reads['partial_reads']:,} of {reads['reads']:,}")
+    row = _article(result)
+    if row:
+        text.append(f"\narticle: {row.consistency}", style=DIM)
+    return text
+
+
+def complexity_cell(result: Mapping[str, Any]) -> Text:
+    c = result["complexity"]
+    row = _article(result)
+    return _with_article(
+        f"{c['lines']} lines · cc {c['cyclomatic']} (max {c['max_function']})",
+        row.complexity if row else None,
+    )
+
+
+def comparison(report: Mapping[str, Any]) -> Table:
+    """The article's table, measured: Approach | Reads/sec | Writes/sec | Consistency |
+    Complexity, plus the mixed workload's throughput."""
+    spec = report["workload"]
+    title = (
+        f"countbench compare · {report['mode']} mode · {spec['workers']} workers · "
+        f"{spec['nodes']} nodes · {spec['users']:,} users · preset {report['preset']}"
+    )
+    warned = [
+        f"{r['strategy']['name']} {name}"
+        for r in report["results"]
+        for name, op in r["operations"].items()
+        if op["warnings"]
+    ]
+    if report["preset"] == "smoke":
+        caption = "smoke preset: one value per benchmark, so no spread and no stability check"
+    elif warned:
+        caption = f"pyperf found these unstable: {', '.join(warned)} (see `run` or the JSON report)"
+    else:
+        caption = "pyperf raised no stability warning"
+    table = Table(
+        title=title, title_justify="left", show_lines=True, caption=caption, caption_justify="left"
+    )
+    table.add_column("Approach", style="bold")
+    table.add_column("Reads/sec", justify="right")
+    table.add_column("Writes/sec", justify="right")
+    table.add_column(f"Mixed/sec ({spec['read_ratio']:.0%} reads)", justify="right")
+    table.add_column("Consistency (final count vs truth)")
+    table.add_column("Complexity (measured)")
+    for result in report["results"]:
+        strategy, operations = result["strategy"], result["operations"]
+        row = _article(result)
+        approach = Text(strategy["name"])
+        if strategy.get("article_approach"):
+            approach.append(f"\n{strategy['article_approach']}", style=DIM)
+        table.add_row(
+            approach,
+            _with_article(ops(operations["reads"]), row and short_number(row.reads_per_sec)),
+            _with_article(ops(operations["writes"]), row and short_number(row.writes_per_sec)),
+            ops(operations["mixed"]),
+            consistency_cell(result),
+            complexity_cell(result),
+        )
+    return table
+
+
+def operations_detail(result: Mapping[str, Any]) -> Table:
+    """One strategy's operations: throughput, time per operation, pyperf's sampling."""
+    table = Table(title=f"{result['strategy']['name']} · per operation", title_justify="left")
+    table.add_column("Operation")
+    table.add_column("ops/s", justify="right")
+    table.add_column("time per op", justify="right")
+    table.add_column("values x loops x ops", justify="right")
+    table.add_column("pyperf warnings")
+    for name, op in result["operations"].items():
+        table.add_row(
+            name,
+            ops(op),
+            f"{op['mean'] * 1e9:,.0f} ns ± {op['stdev'] * 1e9:,.0f}",
+            f"{len(op['values'])} x {op['loops']} x {op['inner_loops']:,}",
+            Text("; ".join(op["warnings"]) or "none", style="yellow" if op["warnings"] else DIM),
+        )
+    return table
+
+
+def latency_detail(result: Mapping[str, Any]) -> Table:
+    """Per-operation latency from the HDR histograms of the verification pass."""
+    table = Table(
+        title=f"{result['strategy']['name']} · latency per operation (µs, closed-loop clients)",
+        title_justify="left",
+    )
+    table.add_column("Operation")
+    for column in ("count", "p50", "p90", "p99", "p99.9", "max"):
+        table.add_column(column, justify="right")
+    for kind, s in result.get("latency", {}).items():
+        table.add_row(
+            kind,
+            f"{int(s['count']):,}",
+            *(f"{s[key]:,.1f}" for key in ("p50_us", "p90_us", "p99_us", "p99.9_us", "max_us")),
+        )
+    return table

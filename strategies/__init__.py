@@ -1,0 +1,1 @@
+"""What countbench measures: one module per counting strategy."""

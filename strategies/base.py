@@ -1,0 +1,212 @@
+"""The strategy interface: how a cluster of servers answers "how many users are online?".
+
+A *strategy* describes a design; a *node* is one server running it. Every node takes
+``login``, ``logout`` and ``heartbeat`` for a user and answers ``count``. Time is always
+passed in by the caller (``now``, in seconds on the caller's clock); no strategy reads a
+clock, starts a thread or opens a socket. That keeps each strategy a plain object that the
+thread, process and asyncio drivers, and the fault simulator, can all run unchanged.
+
+Two kinds of strategy exist:
+
+* :class:`SharedStrategy`: every worker acts on one shared primitive (a counter in memory,
+  a counter in shared memory). ``open(mode)`` builds that primitive once, in the parent;
+  the driver hands the same node to every worker. Its thread-safety is the strategy's job.
+* :class:`ReplicatedStrategy`: each node is a :class:`Replica`, a pure state machine that
+  takes client events and incoming :class:`Message` s and emits outgoing messages. It is not
+  thread-safe; the driver serialises access to each replica and carries its messages.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import ClassVar, Protocol, runtime_checkable
+
+
+class Consistency(StrEnum):
+    """The consistency a strategy claims (the fault simulator measures what it delivers)."""
+
+    STRONG = "strong"
+    EVENTUAL = "eventual"
+    APPROXIMATE = "approximate"
+
+
+class Mode(StrEnum):
+    """How workers are run: threads in one process, one process per node, or asyncio tasks."""
+
+    THREAD = "thread"
+    PROCESS = "process"
+    ASYNCIO = "asyncio"
+
+
+class Topology(StrEnum):
+    """How a strategy's nodes talk to each other."""
+
+    ISOLATED = "isolated"  # not at all: each node alone (a read may ask them all)
+    SHARED = "shared"  # through one shared primitive
+    MESSAGES = "messages"  # by exchanging messages
+
+
+@runtime_checkable
+class Node(Protocol):
+    """One server's view of the online users.
+
+    ``login`` of a user the node already counts and ``logout`` of one it does not are the
+    strategy's business: a strategy documents what it does with them.
+    """
+
+    def login(self, user: str, now: float) -> None: ...
+
+    def logout(self, user: str, now: float) -> None: ...
+
+    def heartbeat(self, user: str, now: float) -> None: ...
+
+    def count(self, now: float) -> int: ...
+
+
+class LockedNode:
+    """Any node behind one lock: every call is serialised (for nodes shared by threads)."""
+
+    def __init__(self, node: Node, lock: threading.Lock | None = None) -> None:
+        self.node = node
+        self.lock = lock or threading.Lock()
+
+    def login(self, user: str, now: float) -> None:
+        with self.lock:
+            self.node.login(user, now)
+
+    def logout(self, user: str, now: float) -> None:
+        with self.lock:
+            self.node.logout(user, now)
+
+    def heartbeat(self, user: str, now: float) -> None:
+        with self.lock:
+            self.node.heartbeat(user, now)
+
+    def count(self, now: float) -> int:
+        with self.lock:
+            return self.node.count(now)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message between replicas. ``dst`` None means every other replica."""
+
+    src: int
+    dst: int | None
+    body: bytes
+
+
+class Replica(Node, Protocol):
+    """A node of a replicated strategy: a deterministic state machine.
+
+    ``sync(now)`` is called at every sync tick and returns what the replica wants sent;
+    ``receive(message, now)`` applies one incoming message and returns any replies. The
+    same inputs in the same order always give the same state and the same outputs.
+    """
+
+    node_id: int
+
+    def sync(self, now: float) -> list[Message]: ...
+
+    def receive(self, message: Message, now: float) -> list[Message]: ...
+
+
+class ClientNode(Node, Protocol):
+    """A worker's own connection to the server that holds a service strategy's state.
+
+    With a pipeline depth above one, calls may be buffered. ``sync(now)`` marks a sync
+    point: it sends what is buffered and waits for the answers (and a strategy that keeps
+    a cached view refreshes it there). ``close`` sends what is buffered and disconnects.
+    """
+
+    def sync(self, now: float) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class AsyncClientNode(Protocol):
+    """The asyncio twin of :class:`ClientNode`: the same calls, as coroutines."""
+
+    async def login(self, user: str, now: float) -> None: ...
+
+    async def logout(self, user: str, now: float) -> None: ...
+
+    async def heartbeat(self, user: str, now: float) -> None: ...
+
+    async def count(self, now: float) -> int: ...
+
+    async def sync(self, now: float) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyConfig:
+    """What a strategy is told about the cluster it runs in.
+
+    ``endpoint`` is the URL of the server a service strategy uses (given by the run, which
+    starts it or takes the user's); ``pipeline`` how many operations a client may batch
+    into one round trip.
+    """
+
+    nodes: int = 3
+    session_timeout: float = 1800.0
+    endpoint: str = ""
+    pipeline: int = 1
+
+
+class Strategy(ABC):
+    """A counting design. Subclasses set the class attributes and one factory method."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    consistency: ClassVar[Consistency]
+    modes: ClassVar[frozenset[Mode]]
+    topology: ClassVar[Topology]
+    #: The row of the reference article's comparison table this strategy corresponds to.
+    article_approach: ClassVar[str | None] = None
+
+    def __init__(self, config: StrategyConfig) -> None:
+        self.config = config
+
+
+class SharedStrategy(Strategy):
+    """All workers use one node, built once by :meth:`open` in the parent process."""
+
+    topology = Topology.SHARED
+
+    @abstractmethod
+    def open(self, mode: Mode) -> Node:
+        """Build the shared node for ``mode``. In process mode it must survive pickling
+        into a child process at start-up and stay shared (e.g. shared memory)."""
+
+
+class ServiceStrategy(Strategy):
+    """The state lives in a server (Redis, the central service); every worker opens its own
+    client, inside the worker, to ``config.endpoint``. Keys or state of one driver live
+    under ``namespace`` so runs sharing a server never see each other's users."""
+
+    topology = Topology.SHARED
+    #: Which server the run must provide: "redis" or "central".
+    service: ClassVar[str]
+
+    @abstractmethod
+    def client(self, namespace: str, worker: int) -> ClientNode:
+        """Open worker ``worker``'s blocking client (thread and process mode)."""
+
+    @abstractmethod
+    async def async_client(self, namespace: str, worker: int) -> AsyncClientNode:
+        """Open worker ``worker``'s asyncio client (asyncio mode)."""
+
+
+class ReplicatedStrategy(Strategy):
+    """One :class:`Replica` per node; replicas converge by exchanging messages."""
+
+    topology = Topology.MESSAGES
+
+    @abstractmethod
+    def replica(self, node_id: int) -> Replica:
+        """A fresh replica with id ``node_id`` in ``range(config.nodes)``."""

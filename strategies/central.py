@@ -1,0 +1,149 @@
+"""``central``: the article's central counter service, as a real server process.
+
+One countbench-started server (``countbench.bench.servers.central``, asyncio on loopback)
+holds the authoritative session table; every login, logout, heartbeat and read is a round
+trip to it from the worker's own connection (or one per ``pipeline`` operations). The
+server applies each request atomically in one thread, with the session semantics of
+``session`` (expiry after the timeout, no double login). Consistency: strong, at the cost
+of a network hop per operation and a single point of failure.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from .base import AsyncClientNode, ClientNode, Consistency, Mode, ServiceStrategy
+
+if TYPE_CHECKING:
+    from ..bench.servers.central import AsyncCentralClient
+
+Request = tuple[str, str, float]
+
+
+def address(endpoint: str) -> tuple[str, int]:
+    """``central://HOST:PORT`` -> (host, port)."""
+    parts = urlsplit(endpoint)
+    if parts.scheme != "central" or not parts.hostname or parts.port is None:
+        raise ValueError(f"not a central service URL: {endpoint!r}")
+    return parts.hostname, parts.port
+
+
+def _namespace(namespace: str) -> str:
+    return namespace.replace(" ", "_")
+
+
+class CentralClientNode:
+    """A worker's blocking connection, batching up to ``depth`` operations per round trip."""
+
+    def __init__(self, endpoint: str, namespace: str, depth: int) -> None:
+        from ..bench.servers.central import CentralClient
+
+        host, port = address(endpoint)
+        self._client = CentralClient(host, port, _namespace(namespace), timeout=10.0)
+        self._depth = depth
+        self._pending: list[Request] = []
+
+    def _send(self, kind: str, user: str, now: float) -> None:
+        if self._depth == 1:
+            self._client.pipeline([(kind, user, now)])
+            return
+        self._pending.append((kind, user, now))
+        if len(self._pending) >= self._depth:
+            self.flush()
+
+    def login(self, user: str, now: float) -> None:
+        self._send("login", user, now)
+
+    def logout(self, user: str, now: float) -> None:
+        self._send("logout", user, now)
+
+    def heartbeat(self, user: str, now: float) -> None:
+        self._send("heartbeat", user, now)
+
+    def count(self, now: float) -> int:
+        self.flush()
+        return self._client.count(now)
+
+    def sync(self, now: float) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            pending, self._pending = self._pending, []
+            self._client.pipeline(pending)
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self._client.close()
+
+
+class AsyncCentralClientNode:
+    """The asyncio twin of :class:`CentralClientNode`."""
+
+    def __init__(self, depth: int) -> None:
+        self._client: AsyncCentralClient | None = None
+        self._depth = depth
+        self._pending: list[Request] = []
+
+    async def connect(self, endpoint: str, namespace: str) -> AsyncCentralClientNode:
+        from ..bench.servers.central import AsyncCentralClient
+
+        host, port = address(endpoint)
+        self._client = await AsyncCentralClient.open(host, port, _namespace(namespace), 10.0)
+        return self
+
+    @property
+    def client(self) -> AsyncCentralClient:
+        assert self._client is not None, "connect() first"
+        return self._client
+
+    async def _send(self, kind: str, user: str, now: float) -> None:
+        self._pending.append((kind, user, now))
+        if len(self._pending) >= self._depth:
+            await self.flush()
+
+    async def login(self, user: str, now: float) -> None:
+        await self._send("login", user, now)
+
+    async def logout(self, user: str, now: float) -> None:
+        await self._send("logout", user, now)
+
+    async def heartbeat(self, user: str, now: float) -> None:
+        await self._send("heartbeat", user, now)
+
+    async def count(self, now: float) -> int:
+        await self.flush()
+        return await self.client.count(now)
+
+    async def sync(self, now: float) -> None:
+        await self.flush()
+
+    async def flush(self) -> None:
+        if self._pending:
+            pending, self._pending = self._pending, []
+            await self.client.pipeline(pending)
+
+    async def close(self) -> None:
+        try:
+            await self.flush()
+        finally:
+            await self.client.close()
+
+
+class CentralCounterService(ServiceStrategy):
+    name = "central"
+    summary = "Central counter service: one server process holds every session; a hop per op."
+    consistency = Consistency.STRONG
+    modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
+    article_approach = "Central service"
+    service = "central"
+
+    def client(self, namespace: str, worker: int) -> ClientNode:
+        return CentralClientNode(self.config.endpoint, namespace, self.config.pipeline)
+
+    async def async_client(self, namespace: str, worker: int) -> AsyncClientNode:
+        node = AsyncCentralClientNode(self.config.pipeline)
+        return await node.connect(self.config.endpoint, namespace)

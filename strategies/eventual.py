@@ -1,0 +1,105 @@
+"""``eventual``: each node counts locally; at every sync point a worker refreshes its
+cached total from all nodes; a read returns the cached total at once, without a network
+hop.
+
+The nodes are the same loopback server processes as ``aggregate`` (one per node, each
+with its own session table). Writes go to the worker's home node; the refresh asks every
+node at once and sums (as ``aggregate``'s read does). A read is as old as the last
+refresh: its age, ``now`` minus the refresh time in the workload's seconds, is the
+staleness that the node's statistics carry to the report. Consistency: eventual (exact
+right after a refresh, drifting until the next).
+"""
+
+from __future__ import annotations
+
+from .aggregate import AsyncNodeCluster, NodeCluster, ReadStats
+from .base import AsyncClientNode, ClientNode, Consistency, Mode, ServiceStrategy
+
+
+class CachedTotal:
+    """The last refreshed total and when it was taken; the staleness of each read."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self.taken: float | None = None
+
+    def read(self, now: float, stats: ReadStats) -> int:
+        age = 0.0 if self.taken is None else max(now - self.taken, 0.0)
+        stats.reads += 1
+        stats.staleness_sum += age
+        stats.staleness_max = max(stats.staleness_max, age)
+        return self.value
+
+
+class EventualClientNode:
+    def __init__(self, cluster: NodeCluster) -> None:
+        self.cluster = cluster
+        self.cache = CachedTotal()
+
+    def login(self, user: str, now: float) -> None:
+        self.cluster.send("login", user, now)
+
+    def logout(self, user: str, now: float) -> None:
+        self.cluster.send("logout", user, now)
+
+    def heartbeat(self, user: str, now: float) -> None:
+        self.cluster.send("heartbeat", user, now)
+
+    def count(self, now: float) -> int:
+        if self.cache.taken is None:
+            self.sync(now)
+        return self.cache.read(now, self.cluster.stats)
+
+    def sync(self, now: float) -> None:
+        self.cache.value, self.cache.taken = self.cluster.total(now), now
+
+    def stats(self) -> dict[str, float]:
+        return self.cluster.stats.as_dict()
+
+    def close(self) -> None:
+        self.cluster.close()
+
+
+class AsyncEventualClientNode:
+    def __init__(self, cluster: AsyncNodeCluster) -> None:
+        self.cluster = cluster
+        self.cache = CachedTotal()
+
+    async def login(self, user: str, now: float) -> None:
+        await self.cluster.send("login", user, now)
+
+    async def logout(self, user: str, now: float) -> None:
+        await self.cluster.send("logout", user, now)
+
+    async def heartbeat(self, user: str, now: float) -> None:
+        await self.cluster.send("heartbeat", user, now)
+
+    async def count(self, now: float) -> int:
+        if self.cache.taken is None:
+            await self.sync(now)
+        return self.cache.read(now, self.cluster.stats)
+
+    async def sync(self, now: float) -> None:
+        self.cache.value, self.cache.taken = await self.cluster.total(now), now
+
+    def stats(self) -> dict[str, float]:
+        return self.cluster.stats.as_dict()
+
+    async def close(self) -> None:
+        await self.cluster.close()
+
+
+class EventualSync(ServiceStrategy):
+    name = "eventual"
+    summary = "Local counts on node servers; each worker reads a cached total refreshed at syncs."
+    consistency = Consistency.EVENTUAL
+    modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
+    service = "nodes"
+
+    def client(self, namespace: str, worker: int) -> ClientNode:
+        cluster = NodeCluster(self.config.endpoint, namespace, worker, self.config.pipeline)
+        return EventualClientNode(cluster)
+
+    async def async_client(self, namespace: str, worker: int) -> AsyncClientNode:
+        cluster = AsyncNodeCluster(namespace, worker, self.config.pipeline)
+        return AsyncEventualClientNode(await cluster.connect(self.config.endpoint))

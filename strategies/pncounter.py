@@ -1,0 +1,97 @@
+"""``pncounter``: the state-based PN-counter CRDT, one (P, N) entry per replica.
+
+A replica adds logins to its own P entry and logouts to its own N entry; the value is
+sum(P) - sum(N). Merge takes the element-wise maximum of P and of N, which is commutative,
+associative and idempotent: replicas that have received the same states hold the same
+value whatever the order, delay or duplication of messages. Consistency: eventual; a read
+misses the updates of other replicas since their last sync reached this one. It counts
+events, not users: a repeated login counts twice, like ``local``.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .base import Consistency, Message, Mode, Replica, ReplicatedStrategy
+from .gcounter import GCounter
+
+
+class PNCounter:
+    """A positive and a negative :class:`GCounter`; value = P - N."""
+
+    __slots__ = ("negative", "positive")
+
+    def __init__(self, positive: GCounter | None = None, negative: GCounter | None = None) -> None:
+        self.positive = positive or GCounter()
+        self.negative = negative or GCounter()
+
+    def increment(self, replica: int, amount: int = 1) -> None:
+        self.positive.increment(replica, amount)
+
+    def decrement(self, replica: int, amount: int = 1) -> None:
+        self.negative.increment(replica, amount)
+
+    def merge(self, other: PNCounter) -> None:
+        self.positive.merge(other.positive)
+        self.negative.merge(other.negative)
+
+    def value(self) -> int:
+        return self.positive.value() - self.negative.value()
+
+    def copy(self) -> PNCounter:
+        return PNCounter(self.positive.copy(), self.negative.copy())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PNCounter):
+            return NotImplemented
+        return self.positive == other.positive and self.negative == other.negative
+
+    def __repr__(self) -> str:
+        return f"PNCounter(P={dict(self.positive.items())}, N={dict(self.negative.items())})"
+
+    def encode(self) -> bytes:
+        body = {"p": self.positive.items(), "n": self.negative.items()}
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, body: bytes) -> PNCounter:
+        data = json.loads(body)
+        return cls(GCounter.from_items(data["p"]), GCounter.from_items(data["n"]))
+
+
+class PNCounterReplica:
+    """One node: counts logins up and logouts down in its own entry, gossips its state."""
+
+    def __init__(self, node_id: int) -> None:
+        self.node_id = node_id
+        self.state = PNCounter()
+
+    def login(self, user: str, now: float) -> None:
+        self.state.increment(self.node_id)
+
+    def logout(self, user: str, now: float) -> None:
+        self.state.decrement(self.node_id)
+
+    def heartbeat(self, user: str, now: float) -> None:
+        return None
+
+    def count(self, now: float) -> int:
+        return self.state.value()
+
+    def sync(self, now: float) -> list[Message]:
+        return [Message(self.node_id, None, self.state.encode())]
+
+    def receive(self, message: Message, now: float) -> list[Message]:
+        self.state.merge(PNCounter.decode(message.body))
+        return []
+
+
+class PNCounterStrategy(ReplicatedStrategy):
+    name = "pncounter"
+    summary = "State-based PN-counter CRDT: per-replica (P, N), merge by element-wise max."
+    consistency = Consistency.EVENTUAL
+    modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
+    article_approach = "CRDT (PN-Counter)"
+
+    def replica(self, node_id: int) -> Replica:
+        return PNCounterReplica(node_id)

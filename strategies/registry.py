@@ -1,0 +1,92 @@
+"""Where strategies are found: the built-ins, then the ``countbench.strategies`` entry points.
+
+A third-party package registers a :class:`~countbench.strategies.base.Strategy` subclass:
+
+    [project.entry-points."countbench.strategies"]
+    mycounter = "mypackage.counter:MyCounterStrategy"
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Any
+
+from .aggregate import AggregateOnDemand
+from .base import Strategy
+from .central import CentralCounterService
+from .eventual import EventualSync
+from .gcounter import GCounterStrategy
+from .local import LocalCounter
+from .pncounter import PNCounterStrategy
+from .redis_incr import RedisIncrCounter
+from .redis_set import RedisSetSessions
+from .redis_zset import RedisSortedSetSessions
+from .session import SessionStrategy
+
+ENTRY_POINT_GROUP = "countbench.strategies"
+
+BUILTINS: tuple[type[Strategy], ...] = (
+    LocalCounter,
+    SessionStrategy,
+    GCounterStrategy,
+    PNCounterStrategy,
+    RedisSetSessions,
+    RedisSortedSetSessions,
+    RedisIncrCounter,
+    CentralCounterService,
+    AggregateOnDemand,
+    EventualSync,
+)
+
+
+class UnknownStrategy(LookupError):
+    """A strategy name that no built-in and no installed plug-in provides."""
+
+
+def discover(errors: list[str] | None = None) -> dict[str, type[Strategy]]:
+    """Every strategy by name, built-ins first. A plug-in that fails to load, or that is
+    not a Strategy subclass, is skipped and described in ``errors`` (when given)."""
+    found: dict[str, type[Strategy]] = {cls.name: cls for cls in BUILTINS}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = entry.load()
+        except Exception as exc:  # a broken plug-in must not break the tool
+            if errors is not None:
+                errors.append(f"plug-in {entry.name!r} ({entry.value}) failed to load: {exc}")
+            continue
+        if not (isinstance(loaded, type) and issubclass(loaded, Strategy)):
+            if errors is not None:
+                errors.append(f"plug-in {entry.name!r} ({entry.value}) is not a Strategy class")
+            continue
+        found.setdefault(loaded.name, loaded)
+    return found
+
+
+def resolve(names: str, available: dict[str, type[Strategy]]) -> list[type[Strategy]]:
+    """``"all"`` or a comma-separated list of names -> strategy classes, in the order given."""
+    if names.strip() == "all":
+        return list(available.values())
+    chosen: list[type[Strategy]] = []
+    for name in (part.strip() for part in names.split(",")):
+        if not name:
+            continue
+        if name not in available:
+            known = ", ".join(available)
+            raise UnknownStrategy(f"unknown strategy {name!r} (known: {known})")
+        if available[name] not in chosen:
+            chosen.append(available[name])
+    if not chosen:
+        raise UnknownStrategy("no strategy named (give 'all' or names separated by commas)")
+    return chosen
+
+
+def describe(cls: type[Strategy]) -> dict[str, Any]:
+    return {
+        "name": cls.name,
+        "summary": cls.summary,
+        "consistency_claim": str(cls.consistency),
+        "modes": sorted(str(m) for m in cls.modes),
+        "topology": str(cls.topology),
+        "article_approach": cls.article_approach,
+        "module": cls.__module__,
+    }

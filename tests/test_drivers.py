@@ -1,0 +1,147 @@
+"""Every driver with every strategy it supports: fault-free runs give the exact truth."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import psutil
+import pytest
+
+from countbench.bench.drivers import DRIVERS, DriverError, make_driver
+from countbench.bench.drivers.base import bind, horizon, replay
+from countbench.bench.workload import Op, Workload, WorkloadSpec, build
+from countbench.strategies.base import (
+    Consistency,
+    Mode,
+    Node,
+    ServiceStrategy,
+    SharedStrategy,
+    Strategy,
+    StrategyConfig,
+)
+from countbench.strategies.registry import BUILTINS
+
+SPEC = WorkloadSpec(users=60, operations=1_500, workers=3, nodes=3, sync_every=200, seed=5)
+
+IN_PROCESS = [cls for cls in BUILTINS if not issubclass(cls, ServiceStrategy)]
+CASES = [(mode, cls) for mode in Mode for cls in IN_PROCESS if mode in cls.modes]
+
+
+def _strategy(cls: type[Strategy], spec: WorkloadSpec) -> Strategy:
+    return cls(StrategyConfig(nodes=spec.nodes, session_timeout=spec.session_timeout))
+
+
+def _logins(workload: Workload) -> int:
+    return sum(1 for s in workload.mixed for k in s.kinds if k is Op.LOGIN)
+
+
+@pytest.mark.parametrize(("mode", "cls"), CASES, ids=[f"{m}-{c.name}" for m, c in CASES])
+def test_fault_free_run_counts_the_truth(mode: Mode, cls: type[Strategy]) -> None:
+    workload = build(SPEC)
+    with make_driver(mode, _strategy(cls, SPEC), workload) as driver:
+        assert driver.run("mixed", 1) > 0
+        driver.settle()
+        counts = driver.counts()
+    truth = len(workload.online_after_mixed)
+    assert truth > 0
+    if cls.name == "gcounter":
+        # Grow-only: it counts every login and can never take a logout away.
+        expected = _logins(workload)
+        assert expected > truth
+    else:
+        expected = truth
+    assert counts and all(count == expected for count in counts), (counts, expected)
+    nodes = 1 if issubclass(cls, SharedStrategy) else SPEC.nodes
+    assert len(counts) == nodes
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_repeated_passes_and_every_stream_run(mode: Mode) -> None:
+    workload = build(SPEC)
+    with make_driver(mode, _strategy(BUILTINS[0], SPEC), workload) as driver:
+        for stream in ("writes", "reads", "mixed"):
+            assert driver.run(stream, 3) > 0  # type: ignore[arg-type]
+        assert driver.passes_done == 9
+        assert driver.client_ops("reads") == SPEC.operations * SPEC.workers
+
+
+def test_process_driver_leaves_no_child_process() -> None:
+    me = psutil.Process()
+    before = {p.pid for p in me.children(recursive=True)}
+    spec = WorkloadSpec(users=30, operations=300, workers=2, nodes=2)
+    cls = next(c for c in BUILTINS if c.name == "pncounter")
+    driver = make_driver(Mode.PROCESS, _strategy(cls, spec), build(spec))
+    with driver:
+        started = {p.pid for p in me.children(recursive=True)} - before
+        assert len(started) >= 2
+        driver.run("mixed", 1)
+    driver.close()  # a second close is harmless
+    # close() joins its processes, so none is left running or as a zombie.
+    assert not [pid for pid in started if psutil.pid_exists(pid)]
+
+
+def test_process_mode_needs_one_node_per_worker() -> None:
+    spec = WorkloadSpec(users=30, operations=100, workers=2, nodes=3)
+    cls = next(c for c in BUILTINS if c.name == "pncounter")
+    with (
+        pytest.raises(DriverError, match="one node per worker"),
+        make_driver(Mode.PROCESS, _strategy(cls, spec), build(spec)),
+    ):
+        pass
+
+
+class Exploding(SharedStrategy):
+    name = "exploding"
+    summary = "fails on the first login"
+    consistency = Consistency.STRONG
+    modes: ClassVar[frozenset[Mode]] = frozenset(Mode)
+
+    def open(self, mode: Mode) -> Node:
+        return ExplodingNode()
+
+
+class ExplodingNode:
+    def login(self, user: str, now: float) -> None:
+        raise ValueError("boom")
+
+    def logout(self, user: str, now: float) -> None:
+        return None
+
+    def heartbeat(self, user: str, now: float) -> None:
+        return None
+
+    def count(self, now: float) -> int:
+        return 0
+
+
+@pytest.mark.parametrize("mode", [Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO])
+def test_a_failing_worker_is_reported(mode: Mode) -> None:
+    spec = WorkloadSpec(users=10, operations=50, workers=2, nodes=2)
+    driver = DRIVERS[mode](Exploding(StrategyConfig()), build(spec), spec.workers)
+    with driver, pytest.raises((DriverError, ValueError), match="boom"):
+        driver.run("writes", 1)
+
+
+def test_replay_moves_time_forward_by_one_horizon_per_pass() -> None:
+    seen: list[float] = []
+
+    class Recorder:
+        def login(self, user: str, now: float) -> None:
+            seen.append(now)
+
+        logout = heartbeat = login
+
+        def count(self, now: float) -> int:
+            seen.append(now)
+            return 0
+
+    workload = build(WorkloadSpec(users=5, operations=20, workers=1))
+    span = horizon(workload)
+    ops = bind(workload.mixed[0], Recorder())
+    replay(ops, 2, 2, span)
+    client = [
+        t
+        for k, t in zip(workload.mixed[0].kinds, workload.mixed[0].times, strict=True)
+        if k is not Op.SYNC
+    ]
+    assert seen == [t + 2 * span for t in client] + [t + 3 * span for t in client]

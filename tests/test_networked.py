@@ -1,0 +1,372 @@
+"""Networked strategies on real servers started by countbench's own launchers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+import redis
+
+from countbench.bench.latency import merge, summarize
+from countbench.bench.plan import Plan
+from countbench.bench.servers.central import CentralService
+from countbench.bench.servers.redis_server import RedisServer
+from countbench.bench.workload import Op, WorkloadSpec
+from countbench.strategies.aggregate import AggregateOnDemand
+from countbench.strategies.base import Mode, ServiceStrategy, StrategyConfig
+from countbench.strategies.eventual import EventualSync
+from countbench.strategies.redis_set import RedisSetSessions
+from countbench.strategies.redis_zset import RedisSortedSetSessions
+from countbench.strategies.registry import BUILTINS
+
+SERVICE_CLASSES = [c for c in BUILTINS if issubclass(c, ServiceStrategy)]
+SPEC = WorkloadSpec(users=40, operations=400, workers=2, nodes=2, sync_every=50, seed=11)
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def central() -> Iterator[CentralService]:
+    with CentralService(timeout=SPEC.session_timeout) as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+def node_servers() -> Iterator[list[CentralService]]:
+    servers = [CentralService(timeout=SPEC.session_timeout).start() for _ in range(SPEC.nodes)]
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+def _nodes_url(servers: list[CentralService]) -> str:
+    return "nodes://" + ",".join(f"{s.host}:{s.port}" for s in servers)
+
+
+@pytest.fixture(scope="module")
+def endpoints(
+    redis_server: RedisServer, central: CentralService, node_servers: list[CentralService]
+) -> dict[str, str]:
+    return {
+        "redis": redis_server.url,
+        "central": f"central://{central.host}:{central.port}",
+        "nodes": _nodes_url(node_servers),
+    }
+
+
+def _plan(name: str, mode: Mode, endpoints: dict[str, str], **spec: object) -> Plan:
+    return Plan((name,), mode, SPEC.with_overrides(spec), "test", endpoints)
+
+
+CASES = [(c.name, mode) for c in SERVICE_CLASSES for mode in Mode if mode in c.modes]
+
+
+@pytest.mark.parametrize(("name", "mode"), CASES, ids=[f"{n}-{m}" for n, m in CASES])
+def test_fault_free_count_equals_the_truth(
+    name: str, mode: Mode, endpoints: dict[str, str]
+) -> None:
+    plan = _plan(name, mode, endpoints)
+    with plan.driver(name, f"truth-{mode}", record_latency=True) as driver:
+        driver.run("mixed", 1)
+        driver.settle()
+        counts = driver.counts()
+        histograms = merge(driver.latencies())
+    truth = len(plan.workload.online_after_mixed)
+    assert truth > 0
+    assert counts == [truth] * SPEC.workers  # every worker's client reads the truth
+    # Latency: every kind of the mixed stream recorded once per call, percentiles ordered.
+    calls = sum(1 for s in plan.workload.mixed for k in s.kinds if k is Op.LOGIN)
+    assert histograms["login"].get_total_count() == calls
+    for histogram in histograms.values():
+        s = summarize(histogram)
+        assert 0 < s["min_us"] <= s["p50_us"] <= s["p90_us"] <= s["p99_us"]
+        assert s["p99_us"] <= s["p99.9_us"] <= s["max_us"]
+
+
+@pytest.mark.parametrize("name", ["redis-incr", "redis-zset", "central"])
+def test_pipelined_clients_count_the_same(name: str, endpoints: dict[str, str]) -> None:
+    plan = _plan(name, Mode.THREAD, endpoints, pipeline=16)
+    with plan.driver(name, "pipelined") as driver:
+        driver.run("mixed", 1)
+        driver.settle()
+        assert driver.counts() == [len(plan.workload.online_after_mixed)] * SPEC.workers
+
+
+def test_redis_set_over_counts_after_expiry_while_zset_does_not(
+    redis_server: RedisServer,
+) -> None:
+    """A user who vanishes without logging out: the set keeps them, the sorted set not."""
+    config = StrategyConfig(session_timeout=1.0, endpoint=redis_server.url)
+    set_node = RedisSetSessions(config).client("countbench:expiry:set:", 0)
+    zset_node = RedisSortedSetSessions(config).client("countbench:expiry:zset:", 0)
+    try:
+        for node in (set_node, zset_node):
+            node.login("alice", 0.0)
+            node.login("bob", 0.0)
+            node.logout("bob", 0.5)
+        time.sleep(2.1)  # Redis expires the set strategy's session key by its own clock
+        client = redis.Redis.from_url(redis_server.url)
+        assert not client.exists("countbench:expiry:set:session:alice")
+        client.close()
+        assert set_node.count(3.0) == 1  # alice's session is gone, she is still counted
+        assert zset_node.count(3.0) == 0
+    finally:
+        set_node.close()
+        zset_node.close()
+
+
+def test_zset_heartbeat_keeps_a_user_and_cannot_revive_an_expired_one(
+    redis_server: RedisServer,
+) -> None:
+    config = StrategyConfig(session_timeout=10.0, endpoint=redis_server.url)
+    node = RedisSortedSetSessions(config).client("countbench:hb:zset:", 0)
+    try:
+        node.login("a", 0.0)
+        node.heartbeat("a", 9.0)
+        assert node.count(15.0) == 1
+        node.heartbeat("a", 30.0)  # 21 s after the last sign of life: too late
+        assert node.count(30.0) == 0
+        node.heartbeat("ghost", 30.0)
+        assert node.count(30.0) == 0
+    finally:
+        node.close()
+
+
+def _children() -> set[int]:
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def _run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "countbench.bench.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+
+
+def test_users_redis_keeps_its_keys_and_loses_ours(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """With --redis-url, countbench never flushes: keys that were there before the run are
+    there after it, unchanged, and none of the run's own keys is left."""
+    client = redis.Redis.from_url(redis_server.url)
+    client.set("app:config", "keep me")
+    client.sadd("app:set", "a", "b")
+    client.hset("app:hash", mapping={"k": "v"})
+    client.expire("app:hash", 3600)
+    before = {key: client.dump(key) for key in client.keys("*")}
+    report = tmp_path / "r.json"
+    result = _run_cli(
+        "compare",
+        "redis-set,redis-zset,redis-incr",
+        "--smoke",
+        "--quiet",
+        "--operations",
+        "200",
+        "--users",
+        "30",
+        "--redis-url",
+        redis_server.url,
+        "--json",
+        str(report),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    after = {key: client.dump(key) for key in client.keys("*")}
+    assert after == before
+    assert client.ttl("app:hash") > 0
+    data = json.loads(report.read_text())
+    assert data["services"]["redis"]["origin"].startswith("user")
+    client.close()
+
+
+def test_password_never_reaches_output_or_report(tmp_path: Path) -> None:
+    with RedisServer() as server:
+        admin = redis.Redis.from_url(server.url)
+        admin.config_set("requirepass", "s3cret-pw")
+        url = server.url.replace("redis://", "redis://:s3cret-pw@")
+        report = tmp_path / "r.json"
+        result = _run_cli(
+            "run",
+            "--strategy",
+            "redis-incr",
+            "--smoke",
+            "--quiet",
+            "--operations",
+            "100",
+            "--users",
+            "20",
+            "--redis-url",
+            url,
+            "--json",
+            str(report),
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "s3cret-pw" not in result.stdout + result.stderr
+        assert "s3cret-pw" not in report.read_text()
+        wrong = _run_cli(
+            "run",
+            "--strategy",
+            "redis-incr",
+            "--smoke",
+            "--redis-url",
+            server.url.replace("redis://", "redis://:nope@"),
+            cwd=tmp_path,
+        )
+        assert wrong.returncode in (1, 2)
+        assert "nope" not in wrong.stderr
+        assert len(wrong.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in wrong.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://127.0.0.1:1/0", "http://example.invalid", "redis://[bad"],
+    ids=["unreachable", "bad-scheme", "unparseable"],
+)
+def test_bad_redis_urls_fail_in_one_line(tmp_path: Path, url: str) -> None:
+    result = _run_cli(
+        "run", "--strategy", "redis-zset", "--smoke", "--redis-url", url, cwd=tmp_path
+    )
+    assert result.returncode in (1, 2)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("countbench: error:"), result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def _marked(mark: str) -> list[psutil.Process]:
+    """Processes that inherited the environment variable COUNTBENCH_TEST_MARK=mark."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("COUNTBENCH_TEST_MARK") == mark:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def test_no_server_process_survives_a_run(tmp_path: Path) -> None:
+    mark = f"run-{time.monotonic_ns()}"
+    env = {**os.environ, "COUNTBENCH_TEST_MARK": mark}
+    ok = _run_cli(
+        "compare",
+        "redis-zset,central",
+        "--smoke",
+        "--quiet",
+        "--operations",
+        "100",
+        "--users",
+        "20",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert not _marked(mark)
+
+
+def test_ctrl_c_mid_run_leaves_no_server_behind(tmp_path: Path) -> None:
+    mark = f"ctrl-c-{time.monotonic_ns()}"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "countbench.bench.cli",
+            "compare",
+            "central,redis-zset",
+            "--quiet",
+            "--operations",
+            "2000",
+            "--users",
+            "50",
+            "--json",
+            "r.json",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "COUNTBENCH_TEST_MARK": mark},
+    )
+    deadline = time.monotonic() + 30
+    spawned: set[psutil.Process] = set()
+    while time.monotonic() < deadline and len(spawned) < 3:
+        try:
+            spawned.update(psutil.Process(proc.pid).children(recursive=True))
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.2)
+    names = " ".join(" ".join(p.cmdline()) for p in spawned if p.is_running())
+    assert "redis-server" in names or "servers.central" in names, names
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert "Traceback" not in stderr
+    _, alive = psutil.wait_procs(list(spawned), timeout=15)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+    assert not _marked(mark)
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_aggregate_read_is_partial_when_a_node_is_down() -> None:
+    servers = [CentralService(timeout=100.0).start() for _ in range(3)]
+    try:
+        config = StrategyConfig(nodes=3, session_timeout=100.0, endpoint=_nodes_url(servers))
+        writers = [AggregateOnDemand(config).client("countbench:partial:", w) for w in range(3)]
+        for w, node in enumerate(writers):
+            for i in range(w + 1):  # node w holds w + 1 users
+                node.login(f"u{w}-{i}", 1.0)
+        reader = writers[0]
+        assert reader.count(2.0) == 6
+        servers[2].stop()
+        assert reader.count(3.0) == 3  # node 2's three users are missing from the sum
+        stats = reader.stats()  # type: ignore[attr-defined]
+        assert stats["reads"] == 2 and stats["partial_reads"] == 1
+        for node in writers:
+            node.close()
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_eventual_reads_a_cached_total_until_the_next_sync(
+    node_servers: list[CentralService],
+) -> None:
+    config = StrategyConfig(nodes=2, session_timeout=100.0, endpoint=_nodes_url(node_servers))
+    a = EventualSync(config).client("countbench:cache:", 0)
+    b = EventualSync(config).client("countbench:cache:", 1)
+    try:
+        a.login("x", 1.0)
+        b.login("y", 1.0)
+        a.sync(2.0)
+        b.sync(2.0)
+        assert a.count(2.0) == 2
+        b.login("z", 3.0)
+        b.sync(3.0)  # b's write is out, but a has not refreshed: a still reads 2
+        assert a.count(10.0) == 2
+        stats = a.stats()  # type: ignore[attr-defined]
+        assert stats["staleness_max_s"] == pytest.approx(8.0)
+        a.sync(11.0)
+        assert a.count(11.0) == 3
+    finally:
+        a.close()
+        b.close()

@@ -1,0 +1,147 @@
+"""The workload generator: determinism, exact truth, the shape of user sessions, the spec."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from countbench.bench.workload import Op, SpecError, WorkloadSpec, build
+
+SMALL = WorkloadSpec(users=50, operations=2_000, workers=3, nodes=3, sync_every=100, seed=3)
+
+
+def test_same_seed_same_streams_other_seed_other_streams() -> None:
+    a, b = build(SMALL), build(SMALL)
+    assert a.mixed == b.mixed and a.writes == b.writes and a.reads == b.reads
+    assert a.online_after_mixed == b.online_after_mixed
+    c = build(WorkloadSpec(**{**SMALL.to_dict(), "seed": 4}))
+    assert c.mixed != a.mixed
+
+
+def test_truth_is_the_replay_of_logins_and_logouts() -> None:
+    workload = build(SMALL)
+    online: set[str] = set()
+    for stream in workload.mixed:
+        for kind, user in zip(stream.kinds, stream.users, strict=True):
+            if kind is Op.LOGIN:
+                assert user not in online, "a login of a user already online"
+                online.add(user)
+            elif kind is Op.LOGOUT:
+                assert user in online, "a logout of a user not online"
+                online.remove(user)
+            elif kind is Op.HEARTBEAT:
+                assert user in online, "a heartbeat of a user not online"
+    assert online == workload.online_after_mixed
+    assert 0 < len(online) < SMALL.users
+
+
+def test_each_user_belongs_to_one_worker_and_time_never_goes_back() -> None:
+    workload = build(SMALL)
+    owner: dict[str, int] = {}
+    for index, stream in enumerate(workload.mixed):
+        assert stream.times == sorted(stream.times)
+        for user in stream.users:
+            if user:
+                assert owner.setdefault(user, index) == index
+
+
+def test_online_users_heartbeat_within_the_interval() -> None:
+    spec = WorkloadSpec(users=20, operations=3_000, workers=1, heartbeat_interval=30.0, seed=9)
+    stream = build(spec).mixed[0]
+    last: dict[str, float] = {}
+    for kind, user, now in zip(stream.kinds, stream.users, stream.times, strict=True):
+        if kind is Op.LOGIN:
+            last[user] = now
+        elif kind in (Op.HEARTBEAT, Op.LOGOUT):
+            assert now - last[user] <= spec.heartbeat_interval + 1e-9
+            last[user] = now
+            if kind is Op.LOGOUT:
+                del last[user]
+
+
+@pytest.mark.parametrize("ratio", [0.0, 0.2, 0.5, 0.9])
+def test_read_ratio_is_respected(ratio: float) -> None:
+    spec = WorkloadSpec(users=200, operations=5_000, workers=2, read_ratio=ratio, seed=1)
+    kinds = Counter(k for s in build(spec).mixed for k in s.kinds if k is not Op.SYNC)
+    share = kinds[Op.READ] / sum(kinds.values())
+    assert abs(share - ratio) < 0.03
+
+
+def test_all_reads_and_write_stream_contents() -> None:
+    spec = WorkloadSpec(users=10, operations=100, workers=2, read_ratio=1.0)
+    workload = build(spec)
+    assert all(k in (Op.READ, Op.SYNC) for s in workload.mixed for k in s.kinds)
+    assert workload.online_after_mixed == frozenset()
+    writes = Counter(k for s in build(SMALL).writes for k in s.kinds)
+    assert set(writes) == {Op.LOGIN, Op.LOGOUT, Op.SYNC}
+    assert writes[Op.LOGIN] + writes[Op.LOGOUT] == SMALL.operations * SMALL.workers
+
+
+def test_syncs_every_n_operations_and_at_the_end() -> None:
+    stream = build(SMALL).writes[0]
+    positions = [i for i, k in enumerate(stream.kinds) if k is Op.SYNC]
+    assert positions[0] == SMALL.sync_every
+    assert stream.kinds[-1] is Op.SYNC
+    assert stream.client_ops == len(stream) - len(positions)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("users", 0),
+        ("operations", -1),
+        ("workers", 0),
+        ("nodes", 0),
+        ("sync_every", 0),
+        ("read_ratio", 1.5),
+        ("read_ratio", -0.1),
+        ("session_length", 0),
+        ("heartbeat_interval", -1.0),
+        ("session_timeout", 0.0),
+        ("users", "many"),
+        ("workers", True),
+        ("seed", 1.5),
+    ],
+)
+def test_invalid_fields_are_refused(field: str, value: object) -> None:
+    with pytest.raises(SpecError, match=field):
+        WorkloadSpec().with_overrides({field: value})
+
+
+def test_fewer_users_than_workers_is_refused() -> None:
+    with pytest.raises(SpecError, match="users"):
+        WorkloadSpec().with_overrides({"users": 2, "workers": 3})
+
+
+def test_unknown_field_is_refused() -> None:
+    with pytest.raises(SpecError, match="unknown workload field"):
+        WorkloadSpec().with_overrides({"userz": 3})
+
+
+def test_toml_file(tmp_path: Path) -> None:
+    path = tmp_path / "w.toml"
+    path.write_text("[workload]\nusers = 40\nread_ratio = 0.25\nseed = 7\n")
+    spec = WorkloadSpec.from_toml(path)
+    assert (spec.users, spec.read_ratio, spec.seed) == (40, 0.25, 7)
+    path.write_text("users = 41\n")
+    assert WorkloadSpec.from_toml(path).users == 41
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("users = [", "not valid TOML"), ("workers = 0", "workers"), ("colour = 1", "unknown")],
+)
+def test_bad_toml_files(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "w.toml"
+    path.write_text(content)
+    with pytest.raises(SpecError, match=message):
+        WorkloadSpec.from_toml(path)
+
+
+def test_missing_and_directory_workload_files(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="not found"):
+        WorkloadSpec.from_toml(tmp_path / "nope.toml")
+    with pytest.raises(SpecError, match="directory"):
+        WorkloadSpec.from_toml(tmp_path)
