@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -93,9 +94,13 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing rep
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
 
 
-def _spec(workload: Path | None, **fields: Any) -> WorkloadSpec:
+SPEC_FIELDS = frozenset(f.name for f in fields(WorkloadSpec))
+
+
+def _spec(workload: Path | None, options: dict[str, Any]) -> WorkloadSpec:
+    """The workload: the file's (or the defaults), with every option the user gave."""
     base = WorkloadSpec.from_toml(workload) if workload else WorkloadSpec()
-    return base.with_overrides(fields)
+    return base.with_overrides({k: v for k, v in options.items() if k in SPEC_FIELDS})
 
 
 def _preset(fast: bool, rigorous: bool, smoke: bool) -> Any:
@@ -244,20 +249,7 @@ def run(
     """Benchmark one strategy and print its figures."""
     if strategy.strip() == "all" or "," in strategy:
         raise UsageProblem("run takes one strategy; use `countbench compare` for several")
-    spec = _spec(
-        workload,
-        workers=workers,
-        nodes=nodes,
-        users=users,
-        operations=operations,
-        read_ratio=read_ratio,
-        session_length=session_length,
-        heartbeat_interval=heartbeat_interval,
-        session_timeout=session_timeout,
-        sync_every=sync_every,
-        seed=seed,
-        pipeline=pipeline,
-    )
+    spec = _spec(workload, locals())
     report = _measure(strategy, mode, spec, (fast, rigorous, smoke), json, force, quiet, redis_url)
     result = report["results"][0]
     _print_services(report)
@@ -295,20 +287,7 @@ def compare(
     redis_url: RedisUrlOpt = None,
 ) -> None:
     """Benchmark several strategies on the same workload: the article's table, measured."""
-    spec = _spec(
-        workload,
-        workers=workers,
-        nodes=nodes,
-        users=users,
-        operations=operations,
-        read_ratio=read_ratio,
-        session_length=session_length,
-        heartbeat_interval=heartbeat_interval,
-        session_timeout=session_timeout,
-        sync_every=sync_every,
-        seed=seed,
-        pipeline=pipeline,
-    )
+    spec = _spec(workload, locals())
     report = _measure(
         strategies, mode, spec, (fast, rigorous, smoke), json, force, quiet, redis_url
     )

@@ -12,7 +12,13 @@ right after a refresh, drifting until the next).
 
 from __future__ import annotations
 
-from .aggregate import AsyncNodeCluster, NodeCluster, ReadStats
+from .aggregate import (
+    AggregateClientNode,
+    AsyncAggregateClientNode,
+    AsyncNodeCluster,
+    NodeCluster,
+    ReadStats,
+)
 from .base import AsyncClientNode, ClientNode, Consistency, Mode, ServiceStrategy
 
 
@@ -31,19 +37,12 @@ class CachedTotal:
         return self.value
 
 
-class EventualClientNode:
+class EventualClientNode(AggregateClientNode):
+    """Writes to the home node like ``aggregate``; reads the cached total."""
+
     def __init__(self, cluster: NodeCluster) -> None:
-        self.cluster = cluster
+        super().__init__(cluster)
         self.cache = CachedTotal()
-
-    def login(self, user: str, now: float) -> None:
-        self.cluster.send("login", user, now)
-
-    def logout(self, user: str, now: float) -> None:
-        self.cluster.send("logout", user, now)
-
-    def heartbeat(self, user: str, now: float) -> None:
-        self.cluster.send("heartbeat", user, now)
 
     def count(self, now: float) -> int:
         if self.cache.taken is None:
@@ -53,26 +52,11 @@ class EventualClientNode:
     def sync(self, now: float) -> None:
         self.cache.value, self.cache.taken = self.cluster.total(now), now
 
-    def stats(self) -> dict[str, float]:
-        return self.cluster.stats.as_dict()
 
-    def close(self) -> None:
-        self.cluster.close()
-
-
-class AsyncEventualClientNode:
+class AsyncEventualClientNode(AsyncAggregateClientNode):
     def __init__(self, cluster: AsyncNodeCluster) -> None:
-        self.cluster = cluster
+        super().__init__(cluster)
         self.cache = CachedTotal()
-
-    async def login(self, user: str, now: float) -> None:
-        await self.cluster.send("login", user, now)
-
-    async def logout(self, user: str, now: float) -> None:
-        await self.cluster.send("logout", user, now)
-
-    async def heartbeat(self, user: str, now: float) -> None:
-        await self.cluster.send("heartbeat", user, now)
 
     async def count(self, now: float) -> int:
         if self.cache.taken is None:
@@ -81,12 +65,6 @@ class AsyncEventualClientNode:
 
     async def sync(self, now: float) -> None:
         self.cache.value, self.cache.taken = await self.cluster.total(now), now
-
-    def stats(self) -> dict[str, float]:
-        return self.cluster.stats.as_dict()
-
-    async def close(self) -> None:
-        await self.cluster.close()
 
 
 class EventualSync(ServiceStrategy):
