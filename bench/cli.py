@@ -19,8 +19,12 @@ from rich.console import Console
 
 from ..reports import table as tables
 from ..reports.json_report import ReportPathError, check_output_path, write_json_atomic
+from ..reports.load import ReportError
 from ..strategies.base import Mode, ReplicatedStrategy, Strategy
 from ..strategies.registry import UnknownStrategy, describe, discover, resolve
+from .chaos_cli import chaos
+from .report_cli import diff, report_app
+from .sim import SimUsageError
 from .workload import SpecError, WorkloadSpec
 
 app = typer.Typer(
@@ -90,6 +94,10 @@ SmokeOpt = Annotated[
     typer.Option("--smoke", help="One value per benchmark: checks a setup, not for figures."),
 ]
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")]
+PyperfOpt = Annotated[
+    Path | None,
+    typer.Option("--pyperf", help="Also write the timings as a pyperf suite (compare_to, stats)."),
+]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing report file.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
 
@@ -141,6 +149,7 @@ def _measure(
     spec: WorkloadSpec,
     preset_flags: tuple[bool, bool, bool],
     json_path: Path | None,
+    pyperf_path: Path | None,
     force: bool,
     quiet: bool,
     redis_url: str | None,
@@ -153,8 +162,9 @@ def _measure(
         if any(issubclass(c, ReplicatedStrategy) for c in classes):
             notes.append(f"process mode runs one node per worker: nodes set to {spec.workers}")
         spec = spec.with_overrides({"nodes": spec.workers})
-    if json_path is not None:
-        check_output_path(json_path, force)
+    for path in (json_path, pyperf_path):
+        if path is not None:
+            check_output_path(path, force)
     for note in notes:
         err.print(note, markup=False, highlight=False)
 
@@ -190,6 +200,10 @@ def _measure(
             bar.advance(task)
     if json_path is not None:
         write_json_atomic(json_path, report, force)
+    if pyperf_path is not None:
+        from ..reports.pyperf_export import write_pyperf_suite
+
+        write_pyperf_suite(report, pyperf_path, force)
     return report
 
 
@@ -203,6 +217,12 @@ def _check_redis_url_syntax(url: str) -> None:
         raise UsageProblem("--redis-url does not parse as a URL") from None
     if parts.scheme not in ("redis", "rediss", "unix"):
         raise UsageProblem("--redis-url must start with redis://, rediss:// or unix://")
+
+
+def _print_written(*paths: Path | None) -> None:
+    for path in paths:
+        if path is not None:
+            out.print(f"written: {path}", markup=False, highlight=False)
 
 
 def _print_services(report: dict[str, Any]) -> None:
@@ -242,6 +262,7 @@ def run(
     rigorous: RigorousOpt = False,
     smoke: SmokeOpt = False,
     json: JsonOpt = None,
+    pyperf: PyperfOpt = None,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     redis_url: RedisUrlOpt = None,
@@ -250,14 +271,15 @@ def run(
     if strategy.strip() == "all" or "," in strategy:
         raise UsageProblem("run takes one strategy; use `countbench compare` for several")
     spec = _spec(workload, locals())
-    report = _measure(strategy, mode, spec, (fast, rigorous, smoke), json, force, quiet, redis_url)
+    report = _measure(
+        strategy, mode, spec, (fast, rigorous, smoke), json, pyperf, force, quiet, redis_url
+    )
     result = report["results"][0]
     _print_services(report)
     out.print(tables.comparison(report))
     out.print(tables.operations_detail(result))
     out.print(tables.latency_detail(result))
-    if json is not None:
-        out.print(f"report written to {json}", markup=False, highlight=False)
+    _print_written(json, pyperf)
 
 
 @app.command()
@@ -282,6 +304,7 @@ def compare(
     rigorous: RigorousOpt = False,
     smoke: SmokeOpt = False,
     json: JsonOpt = None,
+    pyperf: PyperfOpt = None,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     redis_url: RedisUrlOpt = None,
@@ -289,12 +312,11 @@ def compare(
     """Benchmark several strategies on the same workload: the article's table, measured."""
     spec = _spec(workload, locals())
     report = _measure(
-        strategies, mode, spec, (fast, rigorous, smoke), json, force, quiet, redis_url
+        strategies, mode, spec, (fast, rigorous, smoke), json, pyperf, force, quiet, redis_url
     )
     _print_services(report)
     out.print(tables.comparison(report))
-    if json is not None:
-        out.print(f"report written to {json}", markup=False, highlight=False)
+    _print_written(json, pyperf)
 
 
 class Terminated(Exception):
@@ -303,6 +325,11 @@ class Terminated(Exception):
 
 def _terminated(signum: int, frame: object) -> None:
     raise Terminated
+
+
+app.command("diff")(diff)
+app.command("chaos")(chaos)
+app.add_typer(report_app, name="report")
 
 
 _SERVICE_ERRORS = (
@@ -339,7 +366,14 @@ def main(argv: list[str] | None = None) -> None:
         fail("interrupted", 130)
     except Terminated:
         fail("terminated", 143)
-    except (UsageProblem, SpecError, UnknownStrategy, ReportPathError) as exc:
+    except (
+        UsageProblem,
+        SpecError,
+        UnknownStrategy,
+        ReportPathError,
+        ReportError,
+        SimUsageError,
+    ) as exc:
         fail(str(exc))
     except DriverError as exc:
         fail(str(exc), 1)

@@ -15,9 +15,8 @@ every key is under the driver's namespace, which starts with ``countbench:<run-i
 from __future__ import annotations
 
 import hashlib
+from functools import cache
 from typing import Any, Protocol, cast
-
-from redis.exceptions import ResponseError
 
 Command = tuple[str | int | float, ...]
 
@@ -46,17 +45,26 @@ def _count_reply(reply: Any) -> int:
     return int(reply or 0)
 
 
+@cache
+def _error_reply() -> type[Exception]:
+    """redis-py's error-reply exception (imported on first use: listing the strategies
+    must not import redis)."""
+    from redis.exceptions import ResponseError
+
+    return ResponseError
+
+
 def _reply(read: Any) -> Any:
     """One reply; an error reply is returned, not raised, so every reply gets read."""
     try:
         return read()
-    except ResponseError as exc:
+    except _error_reply() as exc:
         return exc
 
 
 def _last_reply(replies: list[Any]) -> Any:
     for reply in replies:
-        if isinstance(reply, ResponseError):
+        if isinstance(reply, _error_reply()):
             raise reply
     return replies[-1]
 
@@ -153,7 +161,7 @@ class AsyncRedisClientNode:
         for _ in queue:
             try:
                 replies.append(await conn.read_response())
-            except ResponseError as exc:  # read every reply, or the connection desyncs
+            except _error_reply() as exc:  # read every reply, or the connection desyncs
                 replies.append(exc)
         return _last_reply(replies)
 

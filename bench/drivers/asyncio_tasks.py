@@ -19,24 +19,21 @@ from ...strategies.base import AsyncClientNode, Mode, ServiceStrategy
 from ..latency import LatencyRecorder
 from .base import (
     STREAMS,
-    AsyncBoundOp,
-    BoundOp,
     Driver,
     DriverError,
     StreamName,
+    Work,
     WorkerNodes,
     bind,
     bind_async,
+    chunk_cycle,
     node_stats,
     replay,
     replay_async,
+    split_chunks,
 )
 
 YIELD_EVERY = 100
-
-
-def _batches(ops: list[BoundOp]) -> list[list[BoundOp]]:
-    return [ops[i : i + YIELD_EVERY] for i in range(0, len(ops), YIELD_EVERY)]
 
 
 class AsyncioDriver(Driver):
@@ -49,27 +46,34 @@ class AsyncioDriver(Driver):
             LatencyRecorder() if self.record_latency else None for _ in range(self.workers)
         ]
         self._clients: list[AsyncClientNode] = []
-        self._async_ops: list[dict[StreamName, list[AsyncBoundOp]]] = []
-        self._batches: list[dict[StreamName, list[list[BoundOp]]]] = []
+        self._ops: list[dict[StreamName, list[Any]]] = []
         if isinstance(self.strategy, ServiceStrategy):
             self._call(self._open_clients(self.strategy))
-            return
-        for w in range(self.workers):
-            node, sync = self.nodes.node_for(w)
-            recorder = self._recorders[w]
-            self._batches.append(
-                {
-                    name: _batches(bind(getattr(self.workload, name)[w], node, sync, recorder))
-                    for name in STREAMS
-                }
-            )
+        else:
+            for w in range(self.workers):
+                node, sync = self.nodes.node_for(w)
+                recorder = self._recorders[w]
+                self._ops.append(
+                    {
+                        name: bind(getattr(self.workload, name)[w], node, sync, recorder)
+                        for name in STREAMS
+                    }
+                )
+        size = self.workload.spec.sync_every
+        self._chunks = [
+            {
+                name: split_chunks(ops, chunk_cycle(self.workload, name), size)
+                for name, ops in worker.items()
+            }
+            for worker in self._ops
+        ]
 
     async def _open_clients(self, strategy: ServiceStrategy) -> None:
         for w in range(self.workers):
             client = await strategy.async_client(self.namespace, w)
             self._clients.append(client)
             recorder = self._recorders[w]
-            self._async_ops.append(
+            self._ops.append(
                 {
                     name: bind_async(getattr(self.workload, name)[w], client, recorder)
                     for name in STREAMS
@@ -82,28 +86,32 @@ class AsyncioDriver(Driver):
         except (OSError, RuntimeError) as exc:
             raise DriverError(f"an asyncio worker failed: {exc}") from exc
 
-    async def _task(self, batches: list[list[BoundOp]], first_pass: int, passes: int) -> None:
-        for k in range(first_pass, first_pass + passes):
-            for batch in batches:
-                replay(batch, k, 1, self.horizon)
+    def _units(self, worker: int, work: Work) -> list[tuple[list[Any], int]]:
+        """(operations, pass number for the time shift) for each pass or chunk of work."""
+        if work.base is None:
+            ops = self._ops[worker][work.stream]
+            return [(ops, k) for k in range(work.first, work.first + work.count)]
+        chunks = self._chunks[worker][work.stream]
+        n = len(chunks)
+        return [
+            (chunks[i % n], work.base + i // n) for i in range(work.first, work.first + work.count)
+        ]
+
+    async def _task(self, worker: int, work: Work) -> None:
+        for ops, k in self._units(worker, work):
+            if self._clients:  # service clients await the network: they yield by themselves
+                await replay_async(ops, k, 1, self.horizon)
+                continue
+            for start in range(0, len(ops), YIELD_EVERY):
+                replay(ops[start : start + YIELD_EVERY], k, 1, self.horizon)
                 await asyncio.sleep(0)
 
-    async def _all(self, stream: StreamName, first_pass: int, passes: int) -> None:
-        if self._async_ops:
-            await asyncio.gather(
-                *(
-                    replay_async(ops[stream], first_pass, passes, self.horizon)
-                    for ops in self._async_ops
-                )
-            )
-        else:
-            await asyncio.gather(
-                *(self._task(b[stream], first_pass, passes) for b in self._batches)
-            )
+    async def _all(self, work: Work) -> None:
+        await asyncio.gather(*(self._task(w, work) for w in range(self.workers)))
 
-    def _run(self, stream: StreamName, first_pass: int, passes: int) -> float:
+    def _run(self, work: Work) -> float:
         start = time.perf_counter()
-        self._call(self._all(stream, first_pass, passes))
+        self._call(self._all(work))
         return time.perf_counter() - start
 
     def settle(self) -> None:

@@ -13,8 +13,9 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal
+from typing import Literal, TypeVar
 
 from ...strategies.base import (
     AsyncClientNode,
@@ -132,6 +133,73 @@ async def replay_async(
         offset = k * horizon
         for call, user, now in ops:
             await call(user, now + offset)
+
+
+T = TypeVar("T")
+
+
+def chunk_cycle(workload: Workload, stream: StreamName) -> int:
+    """How many whole sync intervals (``sync_every`` client operations and the sync after
+    them) every worker's ``stream`` holds; 0 when some worker's holds none."""
+    size = workload.spec.sync_every
+    streams: list[Stream] = getattr(workload, stream)
+    return min(s.client_ops // size for s in streams)
+
+
+def chunk_ops(workload: Workload, stream: StreamName) -> int:
+    """Client operations in one timed loop over all workers: each worker's next chunk."""
+    if chunk_cycle(workload, stream):
+        return workload.spec.workers * workload.spec.sync_every
+    return sum(s.client_ops for s in getattr(workload, stream))
+
+
+def split_chunks(ops: list[T], cycle: int, size: int) -> list[list[T]]:
+    """The first ``cycle`` sync intervals of ``ops`` (or all of ``ops`` when cycle is 0)."""
+    if cycle == 0:
+        return [ops]
+    step = size + 1
+    return [ops[j * step : (j + 1) * step] for j in range(cycle)]
+
+
+def replay_chunks(
+    chunks: Sequence[Sequence[BoundOp]], first: int, count: int, base: int, horizon: float
+) -> None:
+    """Apply chunks ``first`` to ``first + count - 1``, cycling; each new cycle runs one
+    horizon later (counted from pass ``base``) so time never runs backwards."""
+    n = len(chunks)
+    for i in range(first, first + count):
+        offset = (base + i // n) * horizon
+        for call, user, now in chunks[i % n]:
+            call(user, now + offset)
+
+
+@dataclass(frozen=True)
+class Work:
+    """What a worker is asked to do: ``count`` passes of ``stream`` from pass ``first``,
+    or, with ``base`` set, ``count`` chunks from chunk ``first`` (see replay_chunks)."""
+
+    stream: StreamName
+    first: int
+    count: int
+    base: int | None = None
+
+
+class WorkerOps:
+    """One worker's bound operations: each stream whole, and cut into timed chunks."""
+
+    def __init__(self, workload: Workload, ops: dict[StreamName, list[BoundOp]]) -> None:
+        size = workload.spec.sync_every
+        self.ops = ops
+        self.chunks = {
+            name: split_chunks(stream_ops, chunk_cycle(workload, name), size)
+            for name, stream_ops in ops.items()
+        }
+
+    def do(self, work: Work, horizon: float) -> None:
+        if work.base is None:
+            replay(self.ops[work.stream], work.first, work.count, horizon)
+        else:
+            replay_chunks(self.chunks[work.stream], work.first, work.count, work.base, horizon)
 
 
 def horizon(workload: Workload) -> float:
@@ -266,18 +334,31 @@ class Driver(AbstractContextManager["Driver"], ABC):
         self.record_latency = record_latency
         self.horizon = horizon(workload)
         self.passes_done = 0
+        self._chunks_done: dict[StreamName, int] = {}
+        self._chunk_base: dict[StreamName, int] = {}
 
     @abstractmethod
     def start(self) -> None:
         """Build nodes and start workers (untimed)."""
 
     @abstractmethod
-    def _run(self, stream: StreamName, first_pass: int, passes: int) -> float: ...
+    def _run(self, work: Work) -> float:
+        """Have every worker do ``work`` at once; the seconds from start to last finish."""
 
     def run(self, stream: StreamName, passes: int = 1) -> float:
         """Replay ``stream`` ``passes`` times on every worker; return elapsed seconds."""
-        elapsed = self._run(stream, self.passes_done, passes)
+        elapsed = self._run(Work(stream, self.passes_done, passes))
         self.passes_done += passes
+        return elapsed
+
+    def run_chunks(self, stream: StreamName, count: int) -> float:
+        """Every worker replays its next ``count`` chunks of ``stream`` (one chunk is one
+        sync interval; see :func:`chunk_ops`); return elapsed seconds. This is pyperf's
+        loop: short enough to calibrate for slow strategies as for fast ones."""
+        first = self._chunks_done.get(stream, 0)
+        base = self._chunk_base.setdefault(stream, self.passes_done)
+        elapsed = self._run(Work(stream, first, count, base))
+        self._chunks_done[stream] = first + count
         return elapsed
 
     @abstractmethod

@@ -32,18 +32,18 @@ from ...strategies.base import (
     Strategy,
 )
 from ..latency import LatencyRecorder
-from ..workload import Stream
+from ..workload import Workload
 from .base import (
     STREAMS,
     Call,
     Driver,
     DriverError,
-    StreamName,
+    Work,
+    WorkerOps,
     bind,
     client_sync,
     no_sync,
     node_stats,
-    replay,
 )
 
 CONTEXT = multiprocessing.get_context("spawn")
@@ -122,7 +122,7 @@ def _child(
     index: int,
     strategy: Strategy,
     shared: Node | None,
-    streams: dict[StreamName, Stream],
+    workload: Workload,
     horizon: float,
     inboxes: list[Any],
     conn: Connection,
@@ -130,6 +130,7 @@ def _child(
     record_latency: bool,
 ) -> None:
     client: ClientNode | None = None
+    streams = {name: getattr(workload, name)[index] for name in STREAMS}
     try:
         peer: _Peer | None = None
         sync: Call = no_sync
@@ -146,12 +147,14 @@ def _child(
             peer = _Peer(index, replica, inboxes)
             sync = peer.sync
         recorder = LatencyRecorder() if record_latency else None
-        ops = {name: bind(streams[name], node, sync, recorder) for name in STREAMS}
+        ops = WorkerOps(
+            workload, {name: bind(streams[name], node, sync, recorder) for name in STREAMS}
+        )
         conn.send(("ready", None))
         while True:
             command, *args = conn.recv()
             if command == "run":
-                replay(ops[args[0]], args[1], args[2], horizon)
+                ops.do(args[0], horizon)
                 conn.send(("done", None))
             elif command == "settle":
                 if peer is not None:
@@ -195,14 +198,13 @@ class ProcessDriver(Driver):
         self._procs: list[Any] = []
         for w in range(self.workers):
             parent, child = CONTEXT.Pipe()
-            streams = {name: getattr(self.workload, name)[w] for name in STREAMS}
             proc = CONTEXT.Process(
                 target=_child,
                 args=(
                     w,
                     strategy,
                     shared,
-                    streams,
+                    self.workload,
                     self.horizon,
                     self._inboxes,
                     child,
@@ -239,9 +241,9 @@ class ProcessDriver(Driver):
         for conn in self._conns:
             conn.send(command)
 
-    def _run(self, stream: StreamName, first_pass: int, passes: int) -> float:
+    def _run(self, work: Work) -> float:
         start = time.perf_counter()
-        self._broadcast("run", stream, first_pass, passes)
+        self._broadcast("run", work)
         self._gather("done")
         return time.perf_counter() - start
 

@@ -15,9 +15,9 @@ import time
 
 from ...strategies.base import Mode
 from ..latency import LatencyRecorder
-from .base import STREAMS, BoundOp, Driver, DriverError, StreamName, WorkerNodes, bind, replay
+from .base import STREAMS, Driver, DriverError, Work, WorkerNodes, WorkerOps, bind
 
-_Command = tuple[StreamName, int, int] | None
+_Command = Work | None
 START_TIMEOUT = 60.0
 
 
@@ -45,18 +45,21 @@ class ThreadDriver(Driver):
         commands = self._commands[index]
         try:
             node, sync = self.nodes.node_for(index)
-            ops: dict[StreamName, list[BoundOp]] = {
-                name: bind(getattr(self.workload, name)[index], node, sync, self._recorders[index])
-                for name in STREAMS
-            }
+            recorder = self._recorders[index]
+            ops = WorkerOps(
+                self.workload,
+                {
+                    name: bind(getattr(self.workload, name)[index], node, sync, recorder)
+                    for name in STREAMS
+                },
+            )
         except BaseException as exc:
             self._done.put(exc)
             return
         self._done.put(None)
-        while (command := commands.get()) is not None:
-            stream, first, passes = command
+        while (work := commands.get()) is not None:
             try:
-                replay(ops[stream], first, passes, self.horizon)
+                ops.do(work, self.horizon)
             except BaseException as exc:
                 self._done.put(exc)
             else:
@@ -74,10 +77,10 @@ class ThreadDriver(Driver):
         if failures:
             raise DriverError(f"a worker thread failed: {failures[0]}") from failures[0]
 
-    def _run(self, stream: StreamName, first_pass: int, passes: int) -> float:
+    def _run(self, work: Work) -> float:
         start = time.perf_counter()
         for commands in self._commands:
-            commands.put((stream, first_pass, passes))
+            commands.put(work)
         self._gather()
         return time.perf_counter() - start
 

@@ -1,0 +1,213 @@
+"""``countbench chaos``: run one replicated strategy through the fault simulator.
+
+Register with ``app.command("chaos")(chaos)``. Bad input raises
+:class:`~countbench.bench.sim.SimUsageError` (one line; the CLI maps it to exit 2). A run
+whose verdict fails prints the seed and exits 1 (after writing ``--json``, if asked).
+
+``--faults`` names standard scenarios (comma-separated, or ``none``): see
+:mod:`countbench.bench.sim.presets`. With ``--scenario FILE.toml`` the file defines the
+run; ``--faults``, ``--seed``, ``--nodes`` and ``--operations`` override it when they
+differ from their defaults (``partition``, 1, 5, 10000).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..reports.json_report import ReportPathError, check_output_path, write_json_atomic
+from .sim import (
+    PRESETS,
+    Scenario,
+    SimResult,
+    SimUsageError,
+    fault_names,
+    resolve_strategy,
+    run_scenario,
+    standard_scenario,
+    with_standard_faults,
+)
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+FAULT_MARK = "▀"
+DEFAULTS: dict[str, Any] = {"faults": "partition", "seed": 1, "nodes": 5, "operations": 10_000}
+
+
+def sparkline(values: list[int], faults: list[bool]) -> tuple[str, str]:
+    """(bars, marks): one block character per value scaled to the largest (all lowest when
+    every value is 0), and under each column ``▀`` where a fault was active, else a space."""
+    top = max(values, default=0)
+    bars = "".join(BLOCKS[round(v / top * (len(BLOCKS) - 1)) if top else 0] for v in values)
+    marks = "".join(FAULT_MARK if f else " " for f in faults)
+    return bars, marks
+
+
+def _given(name: str, value: Any) -> bool:
+    """Whether an option overrides the scenario file: it does when it differs from the
+    option's default (so giving the default value explicitly keeps the file's value)."""
+    return bool(value != DEFAULTS[name])
+
+
+def build_scenario(
+    faults: str, seed: int, nodes: int, operations: int, scenario_file: Path | None
+) -> Scenario:
+    """The scenario the options describe (see the module docstring)."""
+    if scenario_file is None:
+        return standard_scenario(faults, seed=seed, nodes=nodes, operations=operations)
+    base = Scenario.from_toml(scenario_file)
+    changes = {
+        name: value
+        for name, value in (("seed", seed), ("nodes", nodes), ("operations", operations))
+        if _given(name, value)
+    }
+    if changes:
+        base = base.with_overrides(**changes)
+    if _given("faults", faults):
+        base = with_standard_faults(base, fault_names(faults))
+    return base
+
+
+def chaos(
+    strategy: Annotated[
+        str, typer.Option("--strategy", "-s", help="Replicated strategy to simulate.")
+    ],
+    faults: Annotated[
+        str,
+        typer.Option(
+            "--faults", help=f"Standard faults, comma-separated: {', '.join(PRESETS)}, none."
+        ),
+    ] = "partition",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the whole run.")] = 1,
+    nodes: Annotated[int, typer.Option("--nodes", "-n", help="Replicas.")] = 5,
+    operations: Annotated[
+        int, typer.Option("--operations", help="Client operations (user events and reads).")
+    ] = 10_000,
+    scenario_file: Annotated[
+        Path | None, typer.Option("--scenario", help="TOML scenario file (see docs).")
+    ] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing JSON file.")] = False,
+) -> None:
+    """Simulate a replicated strategy under faults: error, staleness, convergence, cost.
+
+    Network faults and crashes on a seeded, deterministic simulator: same seed, same run.
+    """
+    cls = resolve_strategy(strategy)
+    scenario = build_scenario(faults, seed, nodes, operations, scenario_file)
+    if json_path is not None:
+        try:
+            check_output_path(json_path, force)
+        except ReportPathError as exc:
+            raise SimUsageError(str(exc)) from None
+    result = run_scenario(cls, scenario)
+    out = Console()
+    out.print(result_table(result))
+    _print_sparkline(out, result)
+    _print_verdict(out, result)
+    if json_path is not None:
+        report = {"schema_version": 1, "tool": {"name": "countbench", "command": "chaos"}}
+        write_json_atomic(json_path, {**report, **result.to_dict()}, force)
+        out.print(f"result written to {json_path}", markup=False, highlight=False)
+    if not result.passed:
+        raise typer.Exit(1)
+
+
+def _num(value: float | None, unit: str = "s") -> str:
+    return "-" if value is None else f"{value:.3g}{unit}"
+
+
+def result_table(r: SimResult) -> Table:
+    sc = r.scenario
+    table = Table(
+        title=(
+            f"chaos: {r.strategy}, seed {sc.seed}, {sc.nodes} nodes, {sc.operations} operations,"
+            f" {len(sc.faults)} fault(s)"
+        ),
+        show_header=True,
+    )
+    table.add_column("metric", style="bold")
+    table.add_column("value", overflow="fold")
+    for fault in r.faults:
+        window = fault["window"]
+        when = f"{window[0]:g}-{window[1]:g}s" if window else "not applied (after the clients)"
+        extra = f" sides {fault['sides']}" if "sides" in fault else ""
+        table.add_row(f"fault {fault['type']}", f"{when}{extra}")
+    for name, e in r.error.items():
+        table.add_row(
+            f"|count-truth| {name}",
+            f"max {e.max} · mean {e.mean:.3g} · p99 {e.p99} · bias {e.bias:+.3g} · n={e.samples}",
+        )
+    table.add_row(
+        "reads vs truth",
+        f"max {r.reads.max} · mean {r.reads.mean:.3g} · p99 {r.reads.p99} · "
+        f"n={r.reads.samples} · rejected {r.reads_rejected}",
+    )
+    st = r.staleness
+    table.add_row(
+        "staleness",
+        f"p50 {_num(st.p50)} · p90 {_num(st.p90)} · p99 {_num(st.p99)} · max {_num(st.max)}"
+        f" · never {st.never}/{st.changes}",
+    )
+    for w in [*r.convergence, r.quiescence]:
+        table.add_row(
+            f"after {w.label}",
+            f"drained {_num(w.drained_after)} · agree {_num(w.agree_after)}"
+            f" · = truth {_num(w.truth_after)}",
+        )
+    f, o = r.final, r.operations
+    table.add_row(
+        "final (after quiescence)",
+        f"truth {f.truth} · values {f.values} · errors {f.errors} · agree {f.agree}",
+    )
+    table.add_row(
+        "accepted events",
+        f"logins {o.accepted_logins} - logouts {o.accepted_logouts} = {f.accepted_balance}"
+        f" · rejected {o.rejected} · vanished {f.vanished} ({f.vanished_unexpired} unexpired)",
+    )
+    c = r.cost
+    table.add_row(
+        "cost",
+        f"{c.messages_per_operation:.3g} msgs/op · {c.bytes_per_operation:.3g} B/op · sync "
+        f"metadata {c.metadata_bytes_mean:.0f} B mean, {c.metadata_bytes_max} B max",
+    )
+    table.add_row(
+        "network",
+        f"delivered {c.delivered} · duplicated {c.duplicated} · lost {c.lost} · cut {c.cut}"
+        f" · to a down node {c.to_down_node}",
+    )
+    table.add_row("trace sha256", f"{r.trace_hash[:16]}… ({len(r.trace)} events)")
+    return table
+
+
+def _print_sparkline(out: Console, r: SimResult) -> None:
+    width = max(10, min(100, out.width - 2))
+    values, faults = r.timeline.buckets(width)
+    if not values:
+        return
+    bars, marks = sparkline(values, faults)
+    step = (r.stop / len(values)) if values else 0.0
+    out.print(
+        f"max |count - truth| over the client phase (0..{max(values)}, one column ≈ "
+        f"{step:.3g}s, {FAULT_MARK} = fault active)",
+        markup=False,
+        highlight=False,
+    )
+    line = Text()
+    for bar, fault in zip(bars, faults, strict=True):
+        line.append(bar, style="red" if fault else "green")
+    out.print(line)
+    out.print(Text(marks, style="red"))
+
+
+def _print_verdict(out: Console, r: SimResult) -> None:
+    v = r.verdict
+    if v.passed:
+        out.print(Text(f"PASS ({v.rule})", style="bold green"))
+        return
+    out.print(Text(f"FAIL (seed {v.seed}): {'; '.join(v.reasons)}", style="bold red"))
+    out.print(f"rule: {v.rule}", markup=False, highlight=False)

@@ -1,0 +1,406 @@
+"""The simulation loop: replicas, clients, network and faults on one virtual clock.
+
+Contract: :meth:`Simulation.run` is a pure function of (strategy class, scenario). The
+replicas are the strategy's own :class:`~countbench.strategies.base.Replica` objects,
+driven only through their interface; the simulator observes them with ``count(now)``
+(assumed to have no effect on later answers). Each node calls ``sync(now)`` every
+``sync_interval`` (node i first at ``(i + 1) / nodes`` of an interval) and the returned
+messages, and any returned by ``receive``, go through :class:`~.network.Network`.
+A message is dropped if its link is cut when it is sent or when it arrives, or if its
+destination is down when it arrives. Every event appends one line to the trace.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from ...strategies.base import Message, Replica, ReplicatedStrategy
+from ..workload import user_name
+from .clients import ClientOp, client_schedule
+from .clock import EventQueue, Seeds, Trace
+from .faults import CrashFault, Fault, PartitionFault
+from .knowledge import Knowledge, Watch
+from .metrics import ErrorAccumulator
+from .network import Network
+from .scenario import Scenario
+from .truth import OPEN, Truth
+
+CLIENT, SYNC, DELIVER, FAULT_ON, FAULT_OFF, SAMPLE, QUIESCE, HEARTBEAT, END = range(9)
+
+
+class Applied:
+    """A scenario fault as this run applies it (its partition sides resolved)."""
+
+    __slots__ = ("end", "fault", "links", "sides", "start")
+
+    def __init__(self, fault: Fault, stop: float, nodes: int, rng: random.Random) -> None:
+        self.fault = fault
+        self.start = fault.start
+        self.end = stop if fault.end is None else min(fault.end, stop)
+        self.sides: list[list[int]] = []
+        self.links: list[tuple[int, int]] = []
+        if isinstance(fault, PartitionFault):
+            self.sides = fault.sides(nodes, rng)
+            self.links = fault.cut_links(self.sides)
+
+    @property
+    def applied(self) -> bool:
+        return self.start < self.end
+
+    def describe(self) -> dict[str, Any]:
+        data = self.fault.to_dict()
+        data["applied"] = self.applied
+        data["window"] = [self.start, self.end] if self.applied else None
+        if self.sides:
+            data["sides"] = self.sides
+        return data
+
+
+class Simulation:
+    """One run. Build it, call :meth:`run` once; the report is built by ``runner``."""
+
+    def __init__(self, strategy: ReplicatedStrategy, scenario: Scenario) -> None:
+        sc = self.sc = scenario.validate()
+        self.strategy = strategy
+        n = self.n = sc.nodes
+        seeds = Seeds(sc.seed)
+        self.schedule = client_schedule(sc, seeds.child("workload"), seeds.child("clients"))
+        self.net = Network(n, sc.latency, sc.jitter, seeds.child("network"))
+        self.stop = self.schedule.end
+        self.end = self.stop + sc.quiescence
+        faults_rng = seeds.child("faults")
+        self.applied = [Applied(f, self.stop, n, faults_rng) for f in sc.faults]
+        self.replicas: list[Replica] = [strategy.replica(i) for i in range(n)]
+        self.counts = [r.count(0.0) for r in self.replicas]
+        self.down = [0] * n
+        self.lose_state = [False] * n
+        self.active: list[int] = []
+        self.truth = Truth(sc.users, sc.session_timeout)
+        self.know = Knowledge(n)
+        self.names = [user_name(u) for u in range(sc.users)]
+        self.trace = Trace()
+        self.queue = EventQueue()
+        self.quiet = False
+        self.watches: list[Watch] = []  # heal watches, in heal order
+        self.quiet_watch: Watch | None = None
+        self.agree_since: float | None = None
+        self.truth_since: float | None = None
+        # metrics
+        self.err = {"all": ErrorAccumulator(), "fault": ErrorAccumulator()}
+        self.err["healthy"] = ErrorAccumulator()
+        self.read_err = ErrorAccumulator()
+        self.timeline: list[int] = []
+        self.timeline_fault: list[bool] = []
+        self.ops = dict.fromkeys(("login", "logout", "heartbeat", "read", "vanish"), 0)
+        self.accepted = [0, 0]  # logins, logouts
+        self.rejected = self.reads_rejected = self.quiet_heartbeats = 0
+        self.net_count = dict.fromkeys(
+            ("messages", "bytes", "total", "delivered", "dup", "lost", "cut", "down"), 0
+        )
+        self.meta_sum = self.meta_max = self.meta_n = 0
+        self.final_values: list[int] = []
+        self.in_flight = 0
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        q, sc = self.queue, self.sc
+        if len(self.schedule):
+            q.push(self.schedule.times[0], CLIENT, 0)
+        else:  # pragma: no cover - operations >= 1 is validated
+            q.push(0.0, QUIESCE)
+        for i, a in enumerate(self.applied):
+            if a.applied:
+                q.push(a.start, FAULT_ON, i)
+                if a.end < self.stop:
+                    q.push(a.end, FAULT_OFF, i)
+        for node in range(self.n):
+            q.push(sc.sync_interval * (node + 1) / self.n, SYNC, node, 0)
+        if sc.sample_interval <= self.stop:
+            q.push(sc.sample_interval, SAMPLE, 1)
+        q.push(self.end, END)
+        advance = self.truth.advance
+        while q:
+            t, _, kind, arg, payload = q.pop()
+            advance(t)
+            if kind == DELIVER:
+                self._deliver(t, arg, payload)
+            elif kind == CLIENT:
+                self._client(t, arg)
+            elif kind == SYNC:
+                self._sync(t, arg, payload)
+            elif kind == SAMPLE:
+                self._sample(t, arg)
+            elif kind == HEARTBEAT:
+                self._heartbeat(t, arg)
+            elif kind == FAULT_ON:
+                self._fault_on(t, arg)
+            elif kind == FAULT_OFF:
+                self._fault_off(t, arg, watch=True)
+            elif kind == QUIESCE:
+                self._quiesce(t)
+            else:
+                self._finish(t)
+                break
+
+    # -- clients --------------------------------------------------------------------------
+
+    def _client(self, t: float, i: int) -> None:
+        sched, trace = self.schedule, self.trace.lines
+        kind, target = sched.kinds[i], sched.targets[i]
+        if kind is ClientOp.READ:
+            self.ops["read"] += 1
+            if self.down[target]:
+                self.reads_rejected += 1
+                self.rejected += 1
+                trace.append(f"{t!r} r n{target} down")
+            else:
+                value = self.replicas[target].count(t)
+                self.counts[target] = value
+                self.read_err.add(value - self.truth.online)
+                trace.append(f"{t!r} r n{target} {value}")
+        elif kind is ClientOp.VANISH:
+            self.ops["vanish"] += 1
+            self.truth.vanish(target, t)
+            trace.append(f"{t!r} v u{target}")
+        else:
+            self._user_op(t, kind, target)
+        if i + 1 < len(sched):
+            self.queue.push(sched.times[i + 1], CLIENT, i + 1)
+        else:
+            self.queue.push(t, QUIESCE)
+
+    def _user_op(self, t: float, kind: ClientOp, user: int) -> None:
+        node = user % self.n
+        truth = self.truth
+        if kind is ClientOp.LOGIN:
+            self.ops["login"] += 1
+            truth.login(user, t)
+        elif kind is ClientOp.LOGOUT:
+            self.ops["logout"] += 1
+            truth.logout(user, t)
+        else:
+            self.ops["heartbeat"] += 1
+            truth.heartbeat(user, t)
+        if self.down[node]:
+            self.rejected += 1
+            self.trace.lines.append(f"{t!r} c{int(kind)} u{user} n{node} down")
+            return
+        replica, name = self.replicas[node], self.names[user]
+        if kind is ClientOp.LOGIN:
+            replica.login(name, t)
+            self.accepted[0] += 1
+            self.know.accept(node, t)
+        elif kind is ClientOp.LOGOUT:
+            replica.logout(name, t)
+            self.accepted[1] += 1
+            self.know.accept(node, t)
+        else:
+            replica.heartbeat(name, t)
+        self.counts[node] = replica.count(t)
+        self.trace.lines.append(f"{t!r} c{int(kind)} u{user} n{node} {self.counts[node]}")
+
+    def _heartbeat(self, t: float, user: int) -> None:
+        """Quiescence: an online user's heartbeat, every heartbeat_interval until ``end``."""
+        if self.truth.state[user] != OPEN:  # pragma: no cover - no logout in quiescence
+            return
+        self.truth.heartbeat(user, t)
+        node = user % self.n
+        replica = self.replicas[node]
+        replica.heartbeat(self.names[user], t)
+        self.quiet_heartbeats += 1
+        self.counts[node] = replica.count(t)
+        self.trace.lines.append(f"{t!r} h u{user} n{node} {self.counts[node]}")
+        following = t + self.sc.heartbeat_interval
+        if following < self.end:
+            self.queue.push(following, HEARTBEAT, user)
+        self._check_quiet(t)
+
+    # -- replicas and network -------------------------------------------------------------
+
+    def _sync(self, t: float, node: int, k: int) -> None:
+        following = self.sc.sync_interval * (node + 1) / self.n + (k + 1) * self.sc.sync_interval
+        if following < self.end:
+            self.queue.push(following, SYNC, node, k + 1)
+        if self.down[node]:
+            return
+        messages = self.replicas[node].sync(t)
+        size = sum(len(m.body) for m in messages)
+        self.meta_sum += size
+        self.meta_n += 1
+        self.meta_max = max(self.meta_max, size)
+        self.trace.lines.append(f"{t!r} s n{node} {len(messages)} {size}")
+        if messages:
+            self._send(t, node, messages)
+
+    def _send(self, t: float, src: int, messages: list[Message]) -> None:
+        vector = self.know.snapshot(src)
+        route, push, lines = self.net.route, self.queue.push, self.trace.lines
+        count = self.net_count
+        in_phase = not self.quiet
+        for message in messages:
+            dst = message.dst
+            targets = [d for d in range(self.n) if d != src] if dst is None else [dst]
+            size = len(message.body)
+            for d in targets:
+                count["total"] += 1
+                if in_phase:
+                    count["messages"] += 1
+                    count["bytes"] += size
+                if not 0 <= d < self.n:
+                    count["lost"] += 1
+                    lines.append(f"{t!r} m {src}>{d} {size} misaddressed")
+                    continue
+                outcome, delays = route(src, d)
+                if outcome == "cut" or outcome == "lost":
+                    count[outcome] += 1
+                elif outcome == "dup":
+                    count["dup"] += len(delays) - 1
+                lines.append(f"{t!r} m {src}>{d} {size} {outcome}")
+                for delay in delays:
+                    push(t + delay, DELIVER, d, (message, vector))
+
+    def _deliver(self, t: float, dst: int, payload: tuple[Message, dict[int, int]]) -> None:
+        message, vector = payload
+        src = message.src
+        if self.down[dst]:
+            self.net_count["down"] += 1
+            self.trace.lines.append(f"{t!r} d {src}>{dst} down")
+            return
+        if self.net.cut(src, dst):
+            self.net_count["cut"] += 1
+            self.trace.lines.append(f"{t!r} d {src}>{dst} cut")
+            return
+        self.net_count["delivered"] += 1
+        replica = self.replicas[dst]
+        replies = replica.receive(message, t)
+        self.know.receive(dst, vector, t, self._open_watches())
+        self.counts[dst] = value = replica.count(t)
+        self.trace.lines.append(f"{t!r} d {src}>{dst} {value}")
+        if replies:
+            self._send(t, dst, replies)
+        if self.quiet:
+            self._check_quiet(t)
+
+    # -- faults ---------------------------------------------------------------------------
+
+    def _fault_on(self, t: float, i: int) -> None:
+        a = self.applied[i]
+        self.active.append(i)
+        for w in self.watches:
+            w.sampling = False
+        fault = a.fault
+        if isinstance(fault, PartitionFault):
+            self.net.block(a.links, 1)
+        elif isinstance(fault, CrashFault):
+            node = fault.node
+            self.down[node] += 1
+            self.lose_state[node] |= not fault.persist
+            if self.down[node] == 1:
+                self.know.crash(node, t, self._open_watches())
+        else:
+            self.net.add(fault)
+        self.trace.lines.append(f"{t!r} f+ {i} {fault.label()}")
+
+    def _fault_off(self, t: float, i: int, watch: bool) -> None:
+        a = self.applied[i]
+        self.active.remove(i)
+        fault = a.fault
+        if isinstance(fault, PartitionFault):
+            self.net.block(a.links, -1)
+        elif isinstance(fault, CrashFault):
+            node = fault.node
+            self.down[node] -= 1
+            if self.down[node] == 0:
+                self._restart(t, node)
+        else:
+            self.net.remove(fault)
+        self.trace.lines.append(f"{t!r} f- {i} {fault.label()}")
+        if watch:
+            self.watches.append(self.know.watch(fault.label(), t))
+
+    def _restart(self, t: float, node: int) -> None:
+        lost = self.lose_state[node]
+        self.lose_state[node] = False
+        if lost:
+            self.replicas[node] = self.strategy.replica(node)
+        self.know.restart(node, lost, self._open_watches())
+        self.counts[node] = self.replicas[node].count(t)
+        self.trace.lines.append(f"{t!r} up n{node} {'empty' if lost else 'persisted'}")
+
+    def _open_watches(self) -> list[Watch]:
+        watches = [w for w in self.watches if w.drained_after is None]
+        if self.quiet_watch is not None and self.quiet_watch.drained_after is None:
+            watches.append(self.quiet_watch)
+        return watches
+
+    # -- sampling, quiescence, end --------------------------------------------------------
+
+    def _sample(self, t: float, k: int) -> None:
+        truth = self.truth.online
+        faulty = bool(self.active)
+        window = self.err["fault" if faulty else "healthy"]
+        every = self.err["all"]
+        worst = 0
+        live: list[int] = []
+        for node, replica in enumerate(self.replicas):
+            if self.down[node]:
+                continue
+            value = self.counts[node] = replica.count(t)
+            live.append(value)
+            error = value - truth
+            window.add(error)
+            every.add(error)
+            if abs(error) > worst:
+                worst = abs(error)
+        self.timeline.append(worst)
+        self.timeline_fault.append(faulty)
+        self.trace.lines.append(f"{t!r} g {truth} {live}")
+        if live:
+            agree = min(live) == max(live)
+            for w in self.watches:
+                if w.sampling and w.agree_after is None and agree:
+                    w.agree_after = t - w.healed_at
+                if w.sampling and w.truth_after is None and agree and live[0] == truth:
+                    w.truth_after = t - w.healed_at
+        following = (k + 1) * self.sc.sample_interval
+        if following <= self.stop:
+            self.queue.push(following, SAMPLE, k + 1)
+
+    def _quiesce(self, t: float) -> None:
+        """Clients stop; every fault ends; online users keep heartbeating until ``end``."""
+        for w in self.watches:
+            w.sampling = False
+        for i in list(self.active):
+            self._fault_off(t, i, watch=False)
+        self.quiet = True
+        self.trace.lines.append(f"{t!r} quiesce")
+        self.quiet_watch = self.know.watch("quiescence", t)
+        hb = self.sc.heartbeat_interval
+        for user in self.truth.open_users():
+            following = max(t, self.truth.last_seen[user] + hb)
+            if following < self.end:
+                self.queue.push(following, HEARTBEAT, user)
+        self.counts = [r.count(t) for r in self.replicas]
+        self._check_quiet(t)
+
+    def _check_quiet(self, t: float) -> None:
+        counts = self.counts
+        agree = min(counts) == max(counts)
+        if not agree:
+            self.agree_since = self.truth_since = None
+            return
+        if self.agree_since is None:
+            self.agree_since = t
+        if counts[0] != self.truth.online:
+            self.truth_since = None
+        elif self.truth_since is None:
+            self.truth_since = t
+
+    def _finish(self, t: float) -> None:
+        self.final_values = [r.count(t) for r in self.replicas]
+        self.counts = list(self.final_values)
+        self._check_quiet(t)
+        self.in_flight = self.queue.pending(DELIVER)
+        self.trace.lines.append(f"{t!r} end {self.truth.online} {self.final_values}")

@@ -1,0 +1,141 @@
+"""The metrics of a simulated run, and exactly what each one means.
+
+Phases: the *client phase* runs from 0 to ``stop``, the time of the last client operation;
+*quiescence* runs from ``stop`` to ``end = stop + grace``: every fault ends at ``stop``
+(partitions heal, crashed nodes restart), no login, logout or read is sent, online users
+keep heartbeating, nodes keep syncing. The *truth* at time t is the number of users online
+(see :mod:`.truth`). A node is *live* when no crash holds it.
+
+**Error** (``error.all``, ``error.fault``, ``error.healthy``). On the grid
+``t_k = k * sample_interval`` (k >= 1, t_k <= stop), every live node is sampled:
+``e = node.count(t_k) - truth(t_k)``, observed after every event before t_k. A sample is
+in a *fault window* when some fault is active at t_k, else *healthy* (which includes the
+recovery after a heal). Over a window's node-samples: ``max`` = max |e|; ``mean`` = the
+time-weighted mean of |e| (each sample stands for one grid step of one node's life, so on
+the uniform grid it is the plain mean); ``p99`` = the nearest-rank 99th percentile of |e|;
+``bias`` = the mean of e (positive: over-count). ``reads`` gives the same for the value
+each client read returned against the truth at that instant.
+
+**Staleness**. A *change* is a login or logout accepted by a live node. It is *reflected*
+by a node once the node knows it (:mod:`.knowledge`: the change reached it along a chain
+of delivered messages). Its staleness is the time from acceptance to the first instant
+every node live at that instant reflects it. Quantiles are nearest-rank over the changes
+that were reflected; ``never`` counts the changes not reflected everywhere by ``end``
+(e.g. accepted by a node that crashed before syncing them).
+
+**Convergence**. At each heal (a fault ending before ``stop``) and at quiescence a watch
+starts: ``drained_after`` = time until every live node knows every change accepted before
+the heal; ``agree_after`` = time until the first grid sample (before the next fault
+starts) at which all live nodes' counts are equal, ``truth_after`` = ... equal to the
+truth. For quiescence the check runs after every event instead of on the grid, and
+``agree_after`` is the time from ``stop`` to the start of the last stretch of agreement
+that lasts to ``end`` (None when the nodes disagree at ``end``).
+
+**Final** (at ``end``): each node's ``count(end)``, its error against ``truth(end)``,
+whether all agree. ``accepted_balance`` = accepted logins - accepted logouts (what an
+event counter that loses nothing would show); ``vanished`` = sessions ended without a
+logout, ``vanished_unexpired`` = those still within their timeout at ``end``.
+
+**Cost** (client phase): ``client_operations`` = operations sent to nodes (logins,
+logouts, heartbeats, reads, rejected ones included; vanishings are not sent);
+``messages`` / ``bytes`` = message copies put on links (a broadcast to k peers is k; lost
+and cut ones count; duplicate copies do not) and their body bytes; per operation = divided
+by ``client_operations``. ``metadata_bytes``: the size of what one ``sync()`` returns (sum
+of body sizes), mean and max over every sync of a live node in the whole run.
+
+**Verdict**. Eventual (and approximate) claims pass iff all nodes agree at ``end`` and
+quiescence ``agree_after <= budget``; the final error is reported, not judged. A strong
+claim passes iff every sample, every read and the final count had error 0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+def nearest_rank(sorted_values: list[float], q: float) -> float:
+    """The nearest-rank q-quantile of non-empty ascending values."""
+    index = max(0, math.ceil(q * len(sorted_values)) - 1)
+    return sorted_values[index]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSummary:
+    samples: int
+    max: int
+    mean: float
+    p99: int
+    bias: float
+
+
+class ErrorAccumulator:
+    """Signed integer errors -> :class:`ErrorSummary`, in O(distinct values) memory."""
+
+    __slots__ = ("hist", "max", "samples", "sum_abs", "sum_signed")
+
+    def __init__(self) -> None:
+        self.hist: dict[int, int] = {}
+        self.samples = 0
+        self.sum_abs = 0
+        self.sum_signed = 0
+        self.max = 0
+
+    def add(self, error: int) -> None:
+        size = -error if error < 0 else error
+        hist = self.hist
+        hist[size] = hist.get(size, 0) + 1
+        self.samples += 1
+        self.sum_abs += size
+        self.sum_signed += error
+        if size > self.max:
+            self.max = size
+
+    def p99(self) -> int:
+        if not self.samples:
+            return 0
+        rank = max(1, math.ceil(0.99 * self.samples))
+        seen = 0
+        for size in sorted(self.hist):
+            seen += self.hist[size]
+            if seen >= rank:
+                return size
+        return self.max  # pragma: no cover - unreachable
+
+    def summary(self) -> ErrorSummary:
+        n = self.samples
+        return ErrorSummary(
+            samples=n,
+            max=self.max,
+            mean=self.sum_abs / n if n else 0.0,
+            p99=self.p99(),
+            bias=self.sum_signed / n if n else 0.0,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StalenessSummary:
+    changes: int
+    reflected: int
+    never: int
+    p50: float | None
+    p90: float | None
+    p99: float | None
+    max: float | None
+    mean: float | None
+
+    @classmethod
+    def of(cls, changes: int, values: list[float]) -> StalenessSummary:
+        done = sorted(values)
+        if not done:
+            return cls(changes, 0, changes, None, None, None, None, None)
+        return cls(
+            changes=changes,
+            reflected=len(done),
+            never=changes - len(done),
+            p50=nearest_rank(done, 0.5),
+            p90=nearest_rank(done, 0.9),
+            p99=nearest_rank(done, 0.99),
+            max=done[-1],
+            mean=math.fsum(done) / len(done),
+        )

@@ -1,0 +1,159 @@
+"""``run_scenario``: resolve the strategy, run the simulation, build the :class:`SimResult`."""
+
+from __future__ import annotations
+
+from ...strategies.base import Consistency, ReplicatedStrategy, Strategy, StrategyConfig
+from ...strategies.registry import discover
+from .engine import Simulation
+from .errors import SimUsageError
+from .knowledge import Watch
+from .metrics import StalenessSummary
+from .result import Convergence, Cost, Final, Operations, SimResult, Timeline, Verdict
+from .scenario import Scenario
+
+
+def replicated_strategies() -> dict[str, type[ReplicatedStrategy]]:
+    """Every discoverable strategy the simulator can run, by name."""
+    return {
+        name: cls
+        for name, cls in discover().items()
+        if isinstance(cls, type) and issubclass(cls, ReplicatedStrategy)
+    }
+
+
+def resolve_strategy(strategy: str | type[Strategy]) -> type[ReplicatedStrategy]:
+    """A strategy name or class -> a replicated strategy class, or :class:`SimUsageError`."""
+    if isinstance(strategy, str):
+        name = strategy.strip()
+        available = discover()
+        if name not in available:
+            known = ", ".join(replicated_strategies())
+            raise SimUsageError(f"unknown strategy {name!r} (replicated strategies: {known})")
+        cls: type[Strategy] = available[name]
+    else:
+        cls = strategy
+    if not (isinstance(cls, type) and issubclass(cls, ReplicatedStrategy)):
+        known = ", ".join(replicated_strategies())
+        what = getattr(cls, "name", repr(cls))
+        raise SimUsageError(
+            f"strategy {what!r} is not replicated: the simulator runs replicas "
+            f"(replicated strategies: {known})"
+        )
+    return cls
+
+
+def run_scenario(strategy: str | type[Strategy], scenario: Scenario) -> SimResult:
+    """Simulate ``scenario`` on the strategy's replicas; same inputs, same result and trace."""
+    cls = resolve_strategy(strategy)
+    scenario = scenario.validate()
+    config = StrategyConfig(nodes=scenario.nodes, session_timeout=scenario.session_timeout)
+    sim = Simulation(cls(config), scenario)
+    sim.run()
+    return _result(cls, sim)
+
+
+def _convergence(w: Watch) -> Convergence:
+    return Convergence(w.label, w.healed_at, w.drained_after, w.agree_after, w.truth_after)
+
+
+def _result(cls: type[ReplicatedStrategy], sim: Simulation) -> SimResult:
+    sc, truth, know = sim.sc, sim.truth, sim.know
+    values = sim.final_values
+    errors = [value - truth.online for value in values]
+    agree = bool(values) and min(values) == max(values)
+    stop = sim.stop
+    quiet = sim.quiet_watch or know.watch("quiescence", stop)
+    quiescence = Convergence(
+        "quiescence",
+        stop,
+        quiet.drained_after,
+        None if sim.agree_since is None else sim.agree_since - stop,
+        None if sim.truth_since is None else sim.truth_since - stop,
+    )
+    ops = sim.ops
+    sent = ops["login"] + ops["logout"] + ops["heartbeat"] + ops["read"]
+    nc = sim.net_count
+    error = {name: acc.summary() for name, acc in sim.err.items()}
+    verdict = _verdict(cls, sc, quiescence, agree, errors, sim)
+    return SimResult(
+        strategy=cls.name,
+        scenario=sc,
+        stop=stop,
+        end=sim.end,
+        operations=Operations(
+            logins=ops["login"],
+            logouts=ops["logout"],
+            heartbeats=ops["heartbeat"],
+            reads=ops["read"],
+            vanished=ops["vanish"],
+            accepted_logins=sim.accepted[0],
+            accepted_logouts=sim.accepted[1],
+            rejected=sim.rejected,
+            quiescence_heartbeats=sim.quiet_heartbeats,
+        ),
+        error=error,
+        reads=sim.read_err.summary(),
+        reads_rejected=sim.reads_rejected,
+        staleness=StalenessSummary.of(know.changes, know.staleness),
+        convergence=[_convergence(w) for w in sim.watches],
+        quiescence=quiescence,
+        final=Final(
+            at=sim.end,
+            truth=truth.online,
+            values=values,
+            errors=errors,
+            max_abs_error=max((abs(e) for e in errors), default=0),
+            agree=agree,
+            accepted_balance=sim.accepted[0] - sim.accepted[1],
+            vanished=ops["vanish"],
+            vanished_unexpired=truth.pending,
+        ),
+        cost=Cost(
+            client_operations=sent,
+            messages=nc["messages"],
+            bytes=nc["bytes"],
+            messages_per_operation=nc["messages"] / sent if sent else 0.0,
+            bytes_per_operation=nc["bytes"] / sent if sent else 0.0,
+            metadata_bytes_mean=sim.meta_sum / sim.meta_n if sim.meta_n else 0.0,
+            metadata_bytes_max=sim.meta_max,
+            messages_total=nc["total"],
+            delivered=nc["delivered"],
+            duplicated=nc["dup"],
+            lost=nc["lost"],
+            cut=nc["cut"],
+            to_down_node=nc["down"],
+            in_flight_at_end=sim.in_flight,
+        ),
+        faults=[a.describe() for a in sim.applied],
+        verdict=verdict,
+        timeline=Timeline(sc.sample_interval, sim.timeline, sim.timeline_fault),
+        trace_hash=sim.trace.sha256(),
+        trace=sim.trace.lines,
+    )
+
+
+def _verdict(
+    cls: type[ReplicatedStrategy],
+    sc: Scenario,
+    quiescence: Convergence,
+    agree: bool,
+    errors: list[int],
+    sim: Simulation,
+) -> Verdict:
+    reasons: list[str] = []
+    if cls.consistency is Consistency.STRONG:
+        rule = "strong: every sample, read and final count equals the truth"
+        if sim.err["all"].max:
+            reasons.append(f"a sampled count was off by {sim.err['all'].max}")
+        if sim.read_err.max:
+            reasons.append(f"a read was off by {sim.read_err.max}")
+        if any(errors):
+            reasons.append(f"final counts off by {errors}")
+    else:
+        rule = f"eventual: all nodes agree after quiescence, within {sc.budget:g}s"
+    if not agree:
+        reasons.append(f"nodes disagree at the end: {sim.final_values}")
+    elif quiescence.agree_after is not None and quiescence.agree_after > sc.budget:
+        took = quiescence.agree_after
+        reasons.append(f"nodes agreed only after {took:g}s (budget {sc.budget:g}s)")
+    return Verdict(not reasons, str(cls.consistency), rule, reasons, sc.seed)

@@ -1,0 +1,150 @@
+"""A scenario: the cluster, the clients, the network and the faults of one simulated run.
+
+Times are virtual seconds. ``Scenario.from_mapping`` reads a mapping (e.g. parsed TOML:
+top-level keys or a ``[scenario]`` table, plus ``[[faults]]`` tables each with a ``type``);
+``to_dict`` echoes every field (``from_mapping(s.to_dict()) == s``).
+
+Network model between nodes: a message takes ``latency + U(0, jitter)`` seconds (plus any
+active :class:`~.faults.LatencyFault`); with a jitter above the gap between two messages on
+one link they may arrive out of order. A scenario file::
+
+    nodes = 5
+    operations = 10000
+    seed = 7
+    vanish_rate = 0.0
+
+    [[faults]]
+    type = "partition"
+    layout = "groups"
+    groups = [[0, 1], [2, 3, 4]]
+    start = 100.0
+    end = 200.0
+
+    [[faults]]
+    type = "crash"
+    node = 2
+    start = 300.0
+    end = 350.0
+    persist = false
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from . import checks
+from .errors import SimUsageError
+from .faults import Fault, fault_from_mapping
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scenario:
+    nodes: int = 5
+    users: int = 1000
+    operations: int = 10_000  # client operations (logins, logouts, heartbeats, reads)
+    seed: int = 1
+    sync_interval: float = 1.0  # each node calls sync() this often
+    session_timeout: float = 180.0
+    session_length: float = 600.0  # mean seconds online, and offline
+    heartbeat_interval: float = 60.0
+    vanish_rate: float = 0.05  # share of logouts never sent (the user just goes away)
+    reads_per_second: float = 5.0
+    latency: float = 0.02  # base one-way message latency
+    jitter: float = 0.01  # uniform extra latency in [0, jitter)
+    sample_interval: float = 1.0  # the error-sampling grid
+    grace: float | None = None  # quiescence length; None: session_timeout + 10 syncs
+    convergence_budget: float | None = None  # None: 5 syncs + latency + jitter
+    faults: tuple[Fault, ...] = field(default=())
+
+    @property
+    def quiescence(self) -> float:
+        """Seconds of quiescence: long enough, by default, for vanished sessions to expire."""
+        if self.grace is not None:
+            return self.grace
+        return self.session_timeout + 10 * self.sync_interval
+
+    @property
+    def budget(self) -> float:
+        """Seconds after quiescence starts within which the nodes must agree."""
+        if self.convergence_budget is not None:
+            return self.convergence_budget
+        return 5 * self.sync_interval + self.latency + self.jitter
+
+    def validate(self) -> Scenario:
+        checks.whole("nodes", self.nodes, low=1)
+        checks.whole("users", self.users, low=1)
+        checks.whole("operations", self.operations, low=1)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise SimUsageError(f"seed must be a whole number, got {self.seed!r}")
+        for name in ("sync_interval", "session_timeout", "session_length", "sample_interval"):
+            checks.number(name, getattr(self, name), strict=True)
+        checks.number("heartbeat_interval", self.heartbeat_interval, strict=True)
+        if self.heartbeat_interval >= self.session_timeout:
+            raise SimUsageError(
+                f"heartbeat_interval ({self.heartbeat_interval:g}) must be below "
+                f"session_timeout ({self.session_timeout:g})"
+            )
+        checks.probability("vanish_rate", self.vanish_rate)
+        for name in ("reads_per_second", "latency", "jitter"):
+            checks.number(name, getattr(self, name))
+        if self.grace is not None:
+            checks.number("grace", self.grace, strict=True)
+        if self.convergence_budget is not None:
+            checks.number("convergence_budget", self.convergence_budget)
+        for fault in self.faults:
+            if not isinstance(fault, Fault):
+                raise SimUsageError(f"not a fault: {fault!r}")
+            fault.validate(self.nodes)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "faults"}
+        data["faults"] = [fault.to_dict() for fault in self.faults]
+        return data
+
+    def with_overrides(self, **changes: Any) -> Scenario:
+        return replace(self, **changes).validate()
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> Scenario:
+        """A validated scenario from plain data; unknown keys and bad values are errors."""
+        if not isinstance(data, Mapping):
+            raise SimUsageError("a scenario must be a table of fields")
+        table: Mapping[str, Any] = data
+        if "scenario" in data:
+            inner = data["scenario"]
+            if not isinstance(inner, Mapping):
+                raise SimUsageError("[scenario] must be a table")
+            table = {**inner, **{k: v for k, v in data.items() if k != "scenario"}}
+        allowed = {f.name for f in fields(cls)}
+        checks.known_keys("scenario", table, allowed)
+        values = dict(table)
+        raw_faults = values.pop("faults", [])
+        if not isinstance(raw_faults, list | tuple):
+            raise SimUsageError("faults must be a list of tables ([[faults]] in TOML)")
+        faults = tuple(fault_from_mapping(item) for item in raw_faults)
+        try:
+            scenario = cls(**values, faults=faults)
+        except TypeError as exc:  # pragma: no cover - known_keys already filtered
+            raise SimUsageError(f"bad scenario: {exc}") from None
+        return scenario.validate()
+
+    @classmethod
+    def from_toml(cls, path: Path) -> Scenario:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise SimUsageError(f"scenario file not found: {path}") from None
+        except IsADirectoryError:
+            raise SimUsageError(f"scenario file is a directory: {path}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SimUsageError(f"cannot read scenario file {path}: {exc}") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise SimUsageError(f"scenario file {path} is not valid TOML: {exc}") from None
+        return cls.from_mapping(data)

@@ -1,0 +1,62 @@
+"""A report as CSV: one row per strategy and operation, for spreadsheets and scripts.
+
+Columns (:data:`COLUMNS`): strategy, operation, mode, workers, nodes, ops_per_sec,
+ops_per_sec_stdev, mean_s, stdev_s (seconds per operation), n_values (pyperf values
+behind the mean) and max_abs_error (the strategy's final count against the truth).
+Floats are written with Python's ``repr``, so they read back exactly; rows end with
+``\\n``; a header row comes first.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from typing import Any
+
+COLUMNS = (
+    "strategy",
+    "operation",
+    "mode",
+    "workers",
+    "nodes",
+    "ops_per_sec",
+    "ops_per_sec_stdev",
+    "mean_s",
+    "stdev_s",
+    "n_values",
+    "max_abs_error",
+)
+
+
+def rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The CSV's rows as dicts keyed by :data:`COLUMNS`, in report order (strategies, then
+    their operations as stored: writes, reads, mixed)."""
+    out = []
+    for result in report["results"]:
+        for name, op in result["operations"].items():
+            out.append(
+                {
+                    "strategy": result["strategy"]["name"],
+                    "operation": name,
+                    "mode": result["mode"],
+                    "workers": result["workers"],
+                    "nodes": result["nodes"],
+                    "ops_per_sec": op["ops_per_sec"],
+                    "ops_per_sec_stdev": op["ops_per_sec_stdev"],
+                    "mean_s": op["mean"],
+                    "stdev_s": op["stdev"],
+                    "n_values": len(op["values"]),
+                    "max_abs_error": result["verification"]["max_abs_error"],
+                }
+            )
+    return out
+
+
+def to_csv(report: Mapping[str, Any]) -> str:
+    """``report`` (a valid report) as CSV text with a header row (see the module doc)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows(report))
+    return buffer.getvalue()

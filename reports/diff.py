@@ -1,0 +1,319 @@
+"""Two reports compared: the gate CI runs between a base branch and a change.
+
+:func:`diff_reports` pairs every (strategy, operation) present in both reports and gives,
+per pair, the base and new ops/s (the reports' own ``ops_per_sec``, 1 / mean time per
+operation), the change in percent, a p-value, whether the change is significant, and
+whether it is a *regression*: ops/s fell by more than ``fail_above`` (a fraction: 0.10 is
+10 %) **and** the fall is significant. It also lists the strategies present in one report
+only, warns (never refuses) when the machine, the Python, the mode, the preset or the
+workload differ, and reports *consistency regressions*: a strategy whose final count was
+exact (``max_abs_error`` 0) and no longer is, or whose nodes agreed and no longer do. A
+regression of either kind makes :attr:`DiffResult.failed` true.
+
+Significance test: the two-sided **Mann-Whitney U test** (Wilcoxon rank-sum) on the
+per-value samples (pyperf's values, seconds per operation), at ``ALPHA`` = 0.05. Why:
+
+* benchmark times are skewed and have outliers (a value hit by a scheduler hiccup); a
+  rank test makes no normality assumption, and one outlier moves one rank, not the mean
+  and variance a t-test rests on. It is the test Google Benchmark's ``compare.py`` uses.
+* it is invariant under any monotone transform, so testing seconds per operation or
+  ops/s (their reciprocals) gives the same p-value.
+* for small samples its null distribution is exact and cheap: with no ties and at most
+  ``EXACT_LIMIT`` values in all, p comes from the exact distribution of U (counted with
+  the Mann-Whitney recurrence, integers, no approximation). With ties (e.g. a report
+  compared to itself) or more values, the normal approximation with tie correction and a
+  continuity correction is used.
+
+Limits, said in each pair's ``note``: with fewer than ``MIN_VALUES`` (3) values on either
+side the test is not run and nothing is called significant (a ``--smoke`` report has one
+value per benchmark). A rank test on n and m values cannot give a two-sided p below
+2 / C(n+m, n): 0.1 for 3 and 3 values, so 3 and 3 is never significant either; 4 and 4
+(0.029) can be, and the default quick preset's 6 and 6 (0.0022) comfortably. pyperf's
+values within one worker process are not fully independent; the test treats them as if
+they were, as pyperf's own ``compare_to`` does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .load import ReportUsageError
+
+ALPHA = 0.05
+MIN_VALUES = 3
+EXACT_LIMIT = 40  # values in both samples together, for the exact distribution of U
+
+MACHINE_KEYS = (
+    "cpu_model",
+    "cpu_count_logical",
+    "cpu_count_physical",
+    "memory_total_bytes",
+    "machine",
+    "platform",
+)
+PYTHON_KEYS = ("implementation", "version", "gil_enabled")
+
+
+# --- the test -----------------------------------------------------------------------------
+
+
+def _ranks(values: Sequence[float]) -> tuple[list[float], list[int]]:
+    """Mid-ranks (1-based) of ``values`` in input order, and the sizes of the tie groups."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    ties: list[int] = []
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for k in range(start, end + 1):
+            ranks[order[k]] = (start + end) / 2 + 1
+        if end > start:
+            ties.append(end - start + 1)
+        start = end + 1
+    return ranks, ties
+
+
+def u_distribution(n: int, m: int) -> list[int]:
+    """How many of the C(n+m, n) orderings of two samples of sizes ``n`` and ``m`` (no
+    ties) give U = 0, 1, ..., n*m. Mann and Whitney's recurrence: the largest value is
+    either the first sample's (adding m to U) or the second's."""
+    # row[j] is the distribution for sizes (i, j); start with i = 0: U is always 0.
+    row = [[1] for _ in range(m + 1)]
+    for i in range(1, n + 1):
+        new = [[1]]  # sizes (i, 0)
+        for j in range(1, m + 1):
+            left, up = new[j - 1], row[j]  # sizes (i, j-1) and (i-1, j)
+            counts = [0] * (i * j + 1)
+            for u, c in enumerate(left):
+                counts[u] += c
+            for u, c in enumerate(up):
+                counts[u + j] += c
+            new.append(counts)
+        row = new
+    return row[m]
+
+
+def min_p_value(n: int, m: int) -> float:
+    """The smallest two-sided p the exact test can give on samples of sizes n and m."""
+    return min(1.0, 2 / math.comb(n + m, n))
+
+
+def mann_whitney_u(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
+    """(U of ``x``, two-sided p) of the Mann-Whitney U test; U counts the pairs with the
+    ``x`` value larger (a tie counts one half). Both samples must be non-empty."""
+    n, m = len(x), len(y)
+    if not n or not m:
+        raise ValueError("both samples need at least one value")
+    ranks, ties = _ranks([*x, *y])
+    u = sum(ranks[:n]) - n * (n + 1) / 2
+    if not ties and n + m <= EXACT_LIMIT:
+        counts = u_distribution(n, m)
+        low = round(min(u, n * m - u))
+        p = 2 * sum(counts[: low + 1]) / math.comb(n + m, n)
+        return u, min(1.0, p)
+    total = n + m
+    tie_term = sum(t**3 - t for t in ties) / (total * (total - 1))
+    variance = n * m / 12 * ((total + 1) - tie_term)
+    if variance <= 0:  # every value equal
+        return u, 1.0
+    z = max(0.0, abs(u - n * m / 2) - 0.5) / math.sqrt(variance)
+    return u, min(1.0, math.erfc(z / math.sqrt(2)))
+
+
+# --- the comparison -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairDiff:
+    """One (strategy, operation) present in both reports."""
+
+    strategy: str
+    operation: str
+    base_ops_per_sec: float
+    new_ops_per_sec: float
+    change_pct: float  # (new - base) / base x 100: negative is slower
+    p_value: float | None  # None: too few values to test
+    significant: bool
+    regression: bool
+    n_base: int
+    n_new: int
+    note: str | None = None  # why a change cannot be called significant, when it cannot
+
+
+@dataclass(frozen=True)
+class ConsistencyChange:
+    """A strategy whose verification changed; ``failure`` when it got worse in a way the
+    gate refuses (exact -> not exact, or nodes agreeing -> not)."""
+
+    strategy: str
+    base_max_abs_error: int
+    new_max_abs_error: int
+    base_nodes_agree: bool
+    new_nodes_agree: bool
+    failure: bool
+
+    def describe(self) -> str:
+        text = f"{self.strategy}: max error {self.base_max_abs_error} -> {self.new_max_abs_error}"
+        if self.base_nodes_agree != self.new_nodes_agree:
+            agree = {True: "agree", False: "disagree"}
+            text += f", nodes {agree[self.base_nodes_agree]} -> {agree[self.new_nodes_agree]}"
+        return text
+
+
+@dataclass(frozen=True)
+class DiffResult:
+    """Everything :func:`diff_reports` found; :attr:`failed` is the gate's verdict."""
+
+    pairs: list[PairDiff]
+    only_in_base: list[str]
+    only_in_new: list[str]
+    consistency: list[ConsistencyChange]
+    warnings: list[str]
+    fail_above: float
+    alpha: float = ALPHA
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[PairDiff]:
+        return [p for p in self.pairs if p.regression]
+
+    @property
+    def consistency_failures(self) -> list[ConsistencyChange]:
+        return [c for c in self.consistency if c.failure]
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.regressions or self.consistency_failures)
+
+
+def parse_threshold(text: str) -> float:
+    """'10%' -> 0.1, '0.1' -> 0.1, '2.5%' -> 0.025: a fall of ops/s as a fraction in
+    [0, 1). Anything else: :class:`ReportUsageError` (one line)."""
+    raw = text.strip()
+    problem = (
+        f"--fail-above {text!r}: give a percentage like '10%' or a fraction like 0.1, "
+        "at least 0 and below 100%"
+    )
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise ReportUsageError(problem) from None
+    if not (math.isfinite(value) and 0 <= value < 1):
+        raise ReportUsageError(problem)
+    return value
+
+
+def _pair(
+    strategy: str,
+    operation: str,
+    base: Mapping[str, Any],
+    new: Mapping[str, Any],
+    fail_above: float,
+) -> PairDiff:
+    before, after = float(base["ops_per_sec"]), float(new["ops_per_sec"])
+    change = (after - before) / before * 100 if before else 0.0
+    x, y = base["values"], new["values"]
+    n, m = len(x), len(y)
+    p: float | None = None
+    note = None
+    if n < MIN_VALUES or m < MIN_VALUES:
+        note = (
+            f"{n} and {m} values: at least {MIN_VALUES} a side are needed to call a "
+            "change significant"
+        )
+    else:
+        p = mann_whitney_u(x, y)[1]
+        floor = min_p_value(n, m)
+        if floor >= ALPHA:
+            note = (
+                f"{n} and {m} values: this test cannot give p below {floor:.2g}, "
+                f"so never below {ALPHA}; measure more values"
+            )
+    significant = p is not None and p < ALPHA
+    regression = significant and -change / 100 > fail_above
+    return PairDiff(
+        strategy, operation, before, after, change, p, significant, regression, n, m, note
+    )
+
+
+def _differences(base: Mapping[str, Any], new: Mapping[str, Any], keys: Sequence[str]) -> str:
+    return "; ".join(
+        f"{key} {base.get(key)!r} -> {new.get(key)!r}"
+        for key in keys
+        if base.get(key) != new.get(key)
+    )
+
+
+def _warnings(base: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    warnings = []
+    machine = _differences(base["machine"], new["machine"], MACHINE_KEYS)
+    if machine:
+        warnings.append(f"the machines differ ({machine}): a change may come from the machine")
+    python = _differences(base["python"], new["python"], PYTHON_KEYS)
+    if python:
+        warnings.append(f"the Pythons differ ({python}): a change may come from the interpreter")
+    if base["mode"] != new["mode"]:
+        warnings.append(f"the modes differ ({base['mode']} -> {new['mode']})")
+    keys = sorted({*base["workload"], *new["workload"]})
+    workload = _differences(base["workload"], new["workload"], keys)
+    if workload:
+        warnings.append(f"the workloads differ ({workload})")
+    if base["preset"] != new["preset"]:
+        warnings.append(f"the presets differ ({base['preset']} -> {new['preset']})")
+    return warnings
+
+
+def _consistency(
+    name: str, base: Mapping[str, Any], new: Mapping[str, Any]
+) -> ConsistencyChange | None:
+    b, n = base["verification"], new["verification"]
+    if (b["max_abs_error"], b["nodes_agree"]) == (n["max_abs_error"], n["nodes_agree"]):
+        return None
+    failure = (b["max_abs_error"] == 0 and n["max_abs_error"] > 0) or (
+        b["nodes_agree"] and not n["nodes_agree"]
+    )
+    return ConsistencyChange(
+        name, b["max_abs_error"], n["max_abs_error"], b["nodes_agree"], n["nodes_agree"], failure
+    )
+
+
+def diff_reports(base: Mapping[str, Any], new: Mapping[str, Any], fail_above: float) -> DiffResult:
+    """Compare two valid reports (see :func:`countbench.reports.load.load_report`).
+
+    ``fail_above`` is the largest tolerated fall of ops/s, as a fraction (0.1 = 10 %).
+    Pairs come in the base report's order (strategies, then operations). Raises
+    ``ValueError`` for a ``fail_above`` outside [0, 1)."""
+    if not (math.isfinite(fail_above) and 0 <= fail_above < 1):
+        raise ValueError(f"fail_above must be a fraction in [0, 1), not {fail_above!r}")
+    base_results = {r["strategy"]["name"]: r for r in base["results"]}
+    new_results = {r["strategy"]["name"]: r for r in new["results"]}
+    pairs: list[PairDiff] = []
+    consistency: list[ConsistencyChange] = []
+    for name, before in base_results.items():
+        after = new_results.get(name)
+        if after is None:
+            continue
+        for operation, stats in before["operations"].items():
+            if operation in after["operations"]:
+                other = after["operations"][operation]
+                pairs.append(_pair(name, operation, stats, other, fail_above))
+        change = _consistency(name, before, after)
+        if change is not None:
+            consistency.append(change)
+    notes = []
+    if not pairs:
+        notes.append("no strategy is in both reports: nothing to compare")
+    return DiffResult(
+        pairs=pairs,
+        only_in_base=[name for name in base_results if name not in new_results],
+        only_in_new=[name for name in new_results if name not in base_results],
+        consistency=consistency,
+        warnings=_warnings(base, new),
+        fail_above=fail_above,
+        notes=notes,
+    )

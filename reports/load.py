@@ -1,0 +1,153 @@
+"""Reading a saved report back: every way a file can fail to be one is one line of text.
+
+:func:`load_report` returns the report dict only when the file is a countbench report of
+the schema version this countbench reads (:data:`SCHEMA_VERSION`) and it validates
+against ``schema.json`` (shipped beside this module, JSON Schema draft 2020-12).
+Otherwise it raises :class:`ReportError`, whose message is one line naming the file and
+what is wrong: missing, a directory, unreadable, not JSON, truncated JSON, another tool's
+JSON (a pyperf file is recognised and named), another schema version, or the first schema
+violation with its JSON path.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+TOOL_NAME = "countbench"
+_MAX_MESSAGE = 160  # characters of a schema error's own message kept in the one line
+
+
+class ReportError(ValueError):
+    """A file that is not a readable countbench report; the message is one line."""
+
+
+class ReportUsageError(ReportError):
+    """Bad input to a report command (a format, a threshold); the message is one line.
+
+    A subclass of :class:`ReportError`, so catching ``ReportError`` covers both."""
+
+
+def one_line(text: str, limit: int = _MAX_MESSAGE) -> str:
+    """``text`` with its whitespace runs folded to single spaces, cut to ``limit`` chars."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+@functools.cache
+def schema() -> dict[str, Any]:
+    """The JSON Schema of report version :data:`SCHEMA_VERSION`, read from package data."""
+    text = (resources.files("countbench.reports") / "schema.json").read_text(encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+@functools.cache
+def _validator() -> Any:
+    import jsonschema  # type: ignore[import-untyped]  # imported on first use: a slow import
+
+    return jsonschema.Draft202012Validator(schema())
+
+
+def _read_text(path: Path) -> str:
+    if not path.exists():
+        raise ReportError(f"{path}: no such file")
+    if path.is_dir():
+        raise ReportError(f"{path} is a directory, not a report file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ReportError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if data[:2] == b"\x1f\x8b":
+        raise ReportError(f"{path} is gzip-compressed; countbench reads plain JSON")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ReportError(f"{path} is not JSON (not UTF-8 text)") from None
+
+
+def _parse(path: Path, text: str) -> Any:
+    if not text.strip():
+        raise ReportError(f"{path} is empty, not a report")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        # The text ran out: an error at its very end, or a string still open at the end.
+        if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
+            lines = text.rstrip().count("\n") + 1
+            raise ReportError(f"{path} is truncated JSON (it stops at line {lines})") from None
+        where = f"line {exc.lineno} column {exc.colno}"
+        raise ReportError(f"{path} is not JSON: {exc.msg} at {where}") from None
+
+
+_JSON_KINDS: dict[type, str] = {
+    list: "array",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
+
+
+def _is_pyperf(document: Mapping[str, Any]) -> bool:
+    return isinstance(document.get("benchmarks"), list) and "version" in document
+
+
+def identify(document: Any, path: Path | str) -> None:
+    """Raise :class:`ReportError` unless ``document`` is a countbench report of the schema
+    version this countbench reads; says whose file it is when it can tell."""
+    if not isinstance(document, dict):
+        kind = _JSON_KINDS.get(type(document), "value")
+        raise ReportError(f"{path} holds a JSON {kind}, not a countbench report")
+    tool = document.get("tool")
+    name = tool.get("name") if isinstance(tool, dict) else None
+    if "schema_version" not in document or name != TOOL_NAME:
+        if _is_pyperf(document):
+            raise ReportError(f"{path}: this is a pyperf file, not a countbench report")
+        if isinstance(name, str) and name != TOOL_NAME:
+            raise ReportError(
+                f"{path}: this is a {one_line(name, 40)} file, not a countbench report"
+            )
+        missing = "schema_version" if "schema_version" not in document else "tool.name"
+        raise ReportError(f"{path} is not a countbench report (no {missing})")
+    version = document["schema_version"]
+    if version != SCHEMA_VERSION or isinstance(version, bool):
+        shown = one_line(json.dumps(version), 40)
+        raise ReportError(
+            f"{path}: report schema version {shown}; this countbench reads {SCHEMA_VERSION}"
+        )
+
+
+def validate(document: Any, path: Path | str = "report") -> dict[str, Any]:
+    """``document`` itself when it is a valid countbench report; else :class:`ReportError`
+    with the most relevant schema violation (jsonschema's ``best_match``): its JSON path
+    and message. Strategy names must also be unique within ``results``."""
+    identify(document, path)
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(document))
+    if error is not None:
+        raise ReportError(
+            f"{path}: schema violation at {error.json_path}: {one_line(error.message)}"
+        )
+    seen: set[str] = set()
+    for index, result in enumerate(document["results"]):
+        name = result["strategy"]["name"]
+        if name in seen:
+            raise ReportError(f"{path}: $.results[{index}]: strategy {name!r} appears twice")
+        seen.add(name)
+    report: dict[str, Any] = document
+    return report
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    """The report stored at ``path``, validated; :class:`ReportError` (one line) otherwise.
+
+    Never writes anything. The returned dict is exactly the file's JSON."""
+    return validate(_parse(path, _read_text(path)), path)

@@ -1,0 +1,107 @@
+"""A report as a Markdown table, for a pull-request comment or a CI job summary.
+
+:func:`to_markdown` renders the comparison of ``countbench compare`` (one row per strategy:
+reads/s, writes/s and mixed/s as mean ± standard deviation, the final count's error
+against the truth, and the measured complexity) under one header line naming the mode,
+workers, nodes, users, preset and date of the run, and over one note line (pyperf's
+stability warnings, or that a smoke report has no spread). GitHub-flavoured Markdown;
+text from the report is escaped, so a strategy name cannot break the table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
+
+
+def escape(text: str) -> str:
+    """``text`` with Markdown's special characters backslash-escaped and newlines as spaces."""
+    return _SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def rate(operation: Mapping[str, Any]) -> str:
+    """'1,001,155 ± 122,143': ops/s, mean ± standard deviation."""
+    return f"{operation['ops_per_sec']:,.0f} ± {operation['ops_per_sec_stdev']:,.0f}"
+
+
+def error_cell(result: Mapping[str, Any]) -> str:
+    """'strong · +0 of 498 ✓': claimed consistency, worst node's error, truth, verdict."""
+    check = result["verification"]
+    worst = max(check["errors"], key=abs, default=0)
+    ok = check["max_abs_error"] == 0 and check["nodes_agree"]
+    text = f"{escape(result['strategy']['consistency_claim'])} · {worst:+,} of {check['truth']:,} "
+    text += "✓" if ok else "✗"
+    if not check["nodes_agree"]:
+        text += " (nodes disagree)"
+    return text
+
+
+def complexity_cell(result: Mapping[str, Any]) -> str:
+    c = result["complexity"]
+    return f"{c['lines']:,} lines · cc {c['cyclomatic']:,} (max {c['max_function']:,})"
+
+
+def header(report: Mapping[str, Any]) -> str:
+    """One line: what was run, with which settings, when, on what."""
+    spec = report["workload"]
+    parts = [
+        f"**countbench {escape(report['tool']['version'])}**",
+        f"{escape(report['mode'])} mode",
+        f"{spec['workers']} workers",
+        f"{spec['nodes']} nodes",
+        f"{spec['users']:,} users",
+        f"preset {escape(report['preset'])}",
+        escape(report["created"]),
+        f"{escape(report['python']['implementation'])} {escape(report['python']['version'])}",
+    ]
+    cpu = report["machine"].get("cpu_model")
+    if cpu:
+        parts.append(escape(str(cpu)))
+    git = report.get("git")
+    if git:
+        parts.append(f"commit {escape(git['commit'][:10])}" + (" (dirty)" if git["dirty"] else ""))
+    return " · ".join(parts)
+
+
+def note(report: Mapping[str, Any]) -> str:
+    """pyperf's stability verdict, as the terminal table's caption says it."""
+    if report["preset"] == "smoke":
+        return "_smoke preset: one value per benchmark, so no spread and no stability check_"
+    warned = [
+        f"{r['strategy']['name']} {name}"
+        for r in report["results"]
+        for name, op in r["operations"].items()
+        if op["warnings"]
+    ]
+    if warned:
+        return f"_pyperf found these unstable: {escape(', '.join(warned))}_"
+    return "_pyperf raised no stability warning_"
+
+
+def to_markdown(report: Mapping[str, Any]) -> str:
+    """``report`` (a valid report) as Markdown: header line, blank line, table, blank line,
+    note line; ends with a newline."""
+    ratio = report["workload"]["read_ratio"]
+    lines = [
+        header(report),
+        "",
+        f"| Strategy | Reads/s | Writes/s | Mixed/s ({ratio:.0%} reads) | Error vs truth "
+        "| Complexity |",
+        "| --- | ---: | ---: | ---: | --- | --- |",
+    ]
+    for result in report["results"]:
+        operations = result["operations"]
+        cells = [
+            escape(result["strategy"]["name"]),
+            rate(operations["reads"]),
+            rate(operations["writes"]),
+            rate(operations["mixed"]),
+            error_cell(result),
+            complexity_cell(result),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", note(report)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,72 @@
+"""A report's timings as one pyperf BenchmarkSuite file, for pyperf's own tools.
+
+Every operation of every strategy in a report keeps the full pyperf benchmark it came
+from (``operations.<op>.pyperf``, a one-benchmark suite). :func:`pyperf_suite` loads each
+with pyperf's public API (``pyperf.Benchmark.loads``) and gathers them into one
+``pyperf.BenchmarkSuite``; the benchmark names are countbench's
+``strategy.operation.mode.wWORKERS`` (e.g. ``pncounter.writes.thread.w2``), so two exports
+pair up by name in ``python -m pyperf compare_to base.json new.json``, and
+``python -m pyperf stats``, ``show``, ``hist`` and ``check`` read an export as they read
+a file pyperf wrote.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pyperf
+
+from .json_report import ReportPathError, check_output_path, write_json_atomic
+from .load import ReportError
+
+
+def _benchmark(name: str, operation: Mapping[str, Any]) -> Any:
+    try:
+        benchmark = pyperf.Benchmark.loads(json.dumps(operation["pyperf"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ReportError(f"{name}: its pyperf benchmark does not load: {exc}") from None
+    if benchmark.get_name() != name:
+        raise ReportError(
+            f"{name}: its pyperf benchmark is named {benchmark.get_name()!r}, not {name!r}"
+        )
+    return benchmark
+
+
+def pyperf_suite(report: Mapping[str, Any]) -> Any:
+    """A ``pyperf.BenchmarkSuite`` of every operation of every strategy of ``report`` (a
+    valid report, see :func:`countbench.reports.load.validate`), in report order.
+
+    :class:`ReportError` when an operation's stored pyperf benchmark does not load, is not
+    named as its ``benchmark`` field says, or two benchmarks share a name."""
+    benchmarks = []
+    names: set[str] = set()
+    for result in report["results"]:
+        for operation in result["operations"].values():
+            name = operation["benchmark"]
+            if name in names:
+                raise ReportError(f"two benchmarks are named {name!r}; pyperf needs each once")
+            names.add(name)
+            benchmarks.append(_benchmark(name, operation))
+    if not benchmarks:
+        raise ReportError("the report holds no benchmark")
+    return pyperf.BenchmarkSuite(benchmarks)
+
+
+def write_pyperf_suite(report: Mapping[str, Any], path: Path, force: bool) -> None:
+    """Write ``report``'s timings to ``path`` as a pyperf JSON file (see :func:`pyperf_suite`).
+
+    The path is checked first (:class:`ReportPathError`: a directory, a missing or
+    read-only folder, an existing file without ``force``, or a ``.gz`` name, which pyperf
+    would expect compressed); the file is then written atomically (a temporary file beside
+    it, renamed into place), so a reader sees the old file or the whole new one."""
+    if path.suffix == ".gz":
+        raise ReportPathError(f"{path}: countbench writes plain JSON; drop the .gz suffix")
+    check_output_path(path, force)
+    buffer = io.StringIO()
+    pyperf_suite(report).dump(buffer, compact=True)
+    data: dict[str, Any] = json.loads(buffer.getvalue())
+    write_json_atomic(path, data, force)

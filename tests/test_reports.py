@@ -1,0 +1,564 @@
+"""Saved reports: loading and validation, the exporters (JSON, Markdown, CSV, pyperf), the
+``diff`` gate, and the one-line errors of the report commands.
+
+Two real reports are made once per module, in a subprocess: one with the default quick
+preset (6 pyperf values per benchmark, enough for the significance test) and one smoke
+report (1 value). Every report a test writes is validated against the schema. The
+commands are run through a small Typer app that registers them as ``bench/cli.py`` does,
+and maps report errors to exit status 2 as its ``main()`` does.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import gzip
+import io
+import itertools
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyperf
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from countbench.bench.report_cli import diff, report_app
+from countbench.reports.csv_export import COLUMNS, to_csv
+from countbench.reports.diff import (
+    ALPHA,
+    diff_reports,
+    mann_whitney_u,
+    min_p_value,
+    parse_threshold,
+    u_distribution,
+)
+from countbench.reports.json_report import ReportPathError, write_json_atomic
+from countbench.reports.load import ReportError, ReportUsageError, load_report, schema
+from countbench.reports.markdown import to_markdown
+from countbench.reports.pyperf_export import write_pyperf_suite
+
+CLI = [sys.executable, "-m", "countbench.bench.cli"]
+SMALL = ["--quiet", "--operations", "500", "--users", "60"]
+STRATEGIES = ("local", "pncounter")
+OPERATIONS = ("writes", "reads", "mixed")
+TIMEOUT = 180
+
+Report = dict[str, Any]
+
+
+# --- fixtures and helpers -------------------------------------------------------------------
+
+
+def _measure(path: Path, *args: str) -> Report:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COUNTBENCH_")}
+    env.pop("REDIS_URL", None)
+    done = subprocess.run(
+        [*CLI, "compare", *args, *SMALL, "--json", str(path)],
+        cwd=path.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    return load_report(path)
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Paths of real reports: 'quick' (local, pncounter; default preset) and 'smoke'
+    (local, gcounter; one value per benchmark, gcounter over-counts)."""
+    folder = tmp_path_factory.mktemp("reports")
+    paths = {"quick": folder / "quick.json", "smoke": folder / "smoke.json"}
+    _measure(paths["quick"], ",".join(STRATEGIES))
+    _measure(paths["smoke"], "local,gcounter", "--smoke")
+    return paths
+
+
+@pytest.fixture
+def quick(reports: dict[str, Path]) -> Report:
+    return load_report(reports["quick"])
+
+
+@pytest.fixture
+def smoke(reports: dict[str, Path]) -> Report:
+    return load_report(reports["smoke"])
+
+
+def save(path: Path, report: Report) -> Path:
+    """Write ``report`` as a report file and check that it still validates."""
+    write_json_atomic(path, report, force=True)
+    load_report(path)
+    return path
+
+
+def operation(report: Report, strategy: str, name: str) -> dict[str, Any]:
+    result = next(r for r in report["results"] if r["strategy"]["name"] == strategy)
+    op: dict[str, Any] = result["operations"][name]
+    return op
+
+
+def scaled(report: Report, strategy: str, name: str, factor: float) -> Report:
+    """A copy of ``report`` where every time of one operation is ``factor`` times longer
+    (the pyperf benchmark too), with mean, stdev and ops/s recomputed from the values."""
+    out = copy.deepcopy(report)
+    op = operation(out, strategy, name)
+    op["values"] = [v * factor for v in op["values"]]
+    op["mean"] = statistics.fmean(op["values"])
+    op["stdev"] = statistics.stdev(op["values"]) if len(op["values"]) > 1 else 0.0
+    op["ops_per_sec"] = 1 / op["mean"]
+    op["ops_per_sec_stdev"] = op["stdev"] / op["mean"] ** 2
+    for run in op["pyperf"]["benchmarks"][0]["runs"]:
+        if "values" in run:
+            run["values"] = [v * factor for v in run["values"]]
+        run["warmups"] = [[loops, v * factor] for loops, v in run.get("warmups", [])]
+    return out
+
+
+def tightest(report: Report) -> tuple[str, str]:
+    """The (strategy, operation) whose values spread least (max / min)."""
+    spread = {
+        (r["strategy"]["name"], name): max(op["values"]) / min(op["values"])
+        for r in report["results"]
+        for name, op in r["operations"].items()
+    }
+    return min(spread, key=spread.__getitem__)
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer(add_completion=False)
+    app.add_typer(report_app, name="report")
+    app.command("diff")(diff)
+    return app
+
+
+APP = _app()
+
+
+def invoke(*args: str | Path) -> tuple[int, str, str]:
+    """(exit status, stdout, error line) of the commands, errors mapped as main() does."""
+    result = CliRunner().invoke(APP, [str(a) for a in args])
+    error = ""
+    status = result.exit_code
+    if isinstance(result.exception, ReportError | ReportPathError):
+        error, status = str(result.exception), 2
+    elif result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return status, result.stdout, error
+
+
+# --- loading and validation -----------------------------------------------------------------
+
+
+def test_schema_is_a_valid_draft_2020_12_schema() -> None:
+    import jsonschema
+
+    jsonschema.Draft202012Validator.check_schema(schema())
+    assert schema()["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+def test_real_reports_load_exactly_and_validate(reports: dict[str, Path]) -> None:
+    for path in reports.values():
+        assert load_report(path) == json.loads(path.read_text())
+        status, out, error = invoke("report", "validate", path)
+        assert (status, error) == (0, "")
+        assert out == f"{path}: valid countbench report (schema 1)\n"
+
+
+def test_json_round_trip(quick: Report, tmp_path: Path) -> None:
+    again = save(tmp_path / "copy.json", quick)
+    assert load_report(again) == quick
+
+
+# --- exporters ------------------------------------------------------------------------------
+
+
+def _cells(line: str) -> list[str]:
+    """The cells of one Markdown table row (no cell of ours holds an escaped '|')."""
+    assert line.startswith("| ") and line.endswith(" |")
+    return [cell.strip() for cell in line[2:-2].split(" | ")]
+
+
+def _number(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+def test_markdown_round_trip(quick: Report) -> None:
+    text = to_markdown(quick)
+    lines = text.splitlines()
+    head = lines[0]
+    for fact in ("thread mode", "2 workers", "3 nodes", "60 users", "preset quick"):
+        assert fact in head
+    assert quick["created"] in head
+    assert lines[1] == ""
+    assert _cells(lines[2])[:4] == ["Strategy", "Reads/s", "Writes/s", "Mixed/s (50% reads)"]
+    assert _cells(lines[3]) == ["---", "---:", "---:", "---:", "---", "---"]
+    rows = [_cells(line) for line in lines[4 : 4 + len(quick["results"])]]
+    assert lines[4 + len(rows)] == ""
+    assert lines[-1].startswith("_pyperf")
+    for cells, result in zip(rows, quick["results"], strict=True):
+        assert len(cells) == 6
+        assert cells[0] == result["strategy"]["name"]
+        for cell, name in zip(cells[1:4], ("reads", "writes", "mixed"), strict=True):
+            mean, spread = cell.split(" ± ")
+            op = result["operations"][name]
+            assert _number(mean) == round(op["ops_per_sec"])
+            assert _number(spread) == round(op["ops_per_sec_stdev"])
+        assert cells[4].endswith("of " + f"{result['verification']['truth']:,} ✓")
+        assert cells[5].startswith(f"{result['complexity']['lines']} lines · cc ")
+
+
+def test_markdown_smoke_and_a_wrong_count(smoke: Report) -> None:
+    text = to_markdown(smoke)
+    assert "_smoke preset: one value per benchmark" in text
+    gcounter = next(line for line in text.splitlines() if line.startswith("| gcounter"))
+    assert _cells(gcounter)[4].endswith("✗")
+
+
+def test_markdown_escapes_report_text(quick: Report) -> None:
+    odd = copy.deepcopy(quick)
+    odd["results"][0]["strategy"]["name"] = "a|b_*c*"
+    row = to_markdown(odd).splitlines()[4]
+    assert row.startswith(r"| a\|b\_\*c\* | ")
+
+
+def test_csv_round_trip(quick: Report, smoke: Report) -> None:
+    for report in (quick, smoke):
+        rows = list(csv.DictReader(io.StringIO(to_csv(report))))
+        assert len(rows) == len(report["results"]) * 3
+        assert tuple(rows[0]) == COLUMNS
+        for row in rows:
+            op = operation(report, row["strategy"], row["operation"])
+            result = next(r for r in report["results"] if r["strategy"]["name"] == row["strategy"])
+            assert row["mode"] == result["mode"] == "thread"
+            assert int(row["workers"]) == result["workers"]
+            assert int(row["nodes"]) == result["nodes"]
+            assert float(row["ops_per_sec"]) == op["ops_per_sec"]
+            assert float(row["ops_per_sec_stdev"]) == op["ops_per_sec_stdev"]
+            assert float(row["mean_s"]) == op["mean"]
+            assert float(row["stdev_s"]) == op["stdev"]
+            assert int(row["n_values"]) == len(op["values"])
+            assert int(row["max_abs_error"]) == result["verification"]["max_abs_error"]
+    wrong = {
+        (r["strategy"], r["max_abs_error"] != "0")
+        for r in csv.DictReader(io.StringIO(to_csv(smoke)))
+    }
+    assert wrong == {("local", False), ("gcounter", True)}
+
+
+def test_show_formats(reports: dict[str, Path], quick: Report) -> None:
+    status, out, _ = invoke("report", "show", reports["quick"])
+    assert status == 0 and "countbench compare" in out and "pncounter" in out
+    status, out, _ = invoke("report", "show", reports["quick"], "--format", "md")
+    assert (status, out) == (0, to_markdown(quick))
+    status, out, _ = invoke("report", "show", reports["quick"], "-f", "csv")
+    assert (status, out) == (0, to_csv(quick))
+
+
+def _pyperf(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pyperf", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_pyperf_export_works_with_pyperf(quick: Report, tmp_path: Path) -> None:
+    strategy, name = tightest(quick)
+    slower = save(tmp_path / "slower.json", scaled(quick, strategy, name, 1 / 0.7))
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    write_pyperf_suite(quick, a, force=False)
+    status, out, error = invoke("report", "pyperf", slower, b)
+    assert (status, out, error) == (0, f"pyperf file written to {b}\n", "")
+
+    suite = pyperf.BenchmarkSuite.load(str(a))
+    expected = {f"{s}.{o}.thread.w2" for s in STRATEGIES for o in OPERATIONS}
+    assert set(suite.get_benchmark_names()) == expected
+    for bench in suite.get_benchmarks():
+        s, o = bench.get_name().split(".")[:2]
+        assert list(bench.get_values()) == operation(quick, s, o)["values"]
+    slowed = pyperf.BenchmarkSuite.load(str(b)).get_benchmark(f"{strategy}.{name}.thread.w2")
+    assert list(slowed.get_values()) == operation(load_report(slower), strategy, name)["values"]
+
+    compared = _pyperf("compare_to", a, b)
+    assert compared.returncode == 0, compared.stderr
+    assert f"{strategy}.{name}.thread.w2" in compared.stdout
+    stats = _pyperf("stats", a)
+    assert stats.returncode == 0, stats.stderr
+    assert "Number of benchmarks: 6" in stats.stdout
+
+
+def test_pyperf_export_is_atomic_and_refuses_to_replace(quick: Report, tmp_path: Path) -> None:
+    path = tmp_path / "suite.json"
+    write_pyperf_suite(quick, path, force=False)
+    first = path.read_text()
+    with pytest.raises(ReportPathError, match="exists; use --force"):
+        write_pyperf_suite(quick, path, force=False)
+    assert path.read_text() == first
+    write_pyperf_suite(scaled(quick, "local", "writes", 2.0), path, force=True)
+    assert path.read_text() != first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["suite.json"]  # no temporary left
+    with pytest.raises(ReportPathError, match="directory"):
+        write_pyperf_suite(quick, tmp_path, force=True)
+    with pytest.raises(ReportPathError, match="does not exist"):
+        write_pyperf_suite(quick, tmp_path / "missing" / "x.json", force=False)
+    with pytest.raises(ReportPathError, match="gz"):
+        write_pyperf_suite(quick, tmp_path / "x.json.gz", force=False)
+
+
+# --- the significance test ------------------------------------------------------------------
+
+
+def _brute_force(n: int, m: int) -> list[int]:
+    counts = [0] * (n * m + 1)
+    for first in itertools.combinations(range(n + m), n):
+        others = [k for k in range(n + m) if k not in first]
+        counts[sum(1 for a in first for b in others if a > b)] += 1
+    return counts
+
+
+def test_u_distribution_matches_enumeration() -> None:
+    for n, m in [(1, 1), (2, 3), (3, 3), (4, 5), (5, 2), (6, 6)]:
+        assert u_distribution(n, m) == _brute_force(n, m)
+
+
+def test_mann_whitney_known_values() -> None:
+    assert mann_whitney_u([1, 2, 3, 4, 5], [6, 7, 8, 9, 10]) == (0.0, 2 / 252)
+    assert mann_whitney_u([6, 7, 8], [1, 2, 3]) == (9.0, 0.1)
+    same = [3.0, 1.0, 2.0, 5.0, 4.0, 6.0]
+    assert mann_whitney_u(same, same) == (18.0, 1.0)
+    assert mann_whitney_u([2.0] * 4, [2.0] * 5)[1] == 1.0
+    # Beyond the exact limit, the normal approximation: clearly apart, clearly the same.
+    low = [float(k) for k in range(30)]
+    assert mann_whitney_u(low, [k + 100 for k in low])[1] < 1e-9
+    assert mann_whitney_u(low, [k + 0.5 for k in low])[1] > 0.5
+    assert min_p_value(3, 3) == 0.1 > ALPHA > min_p_value(4, 4)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("10%", 0.1), ("0.1", 0.1), (" 2.5% ", 0.025), ("0", 0.0), ("0%", 0.0)]
+)
+def test_parse_threshold(text: str, value: float) -> None:
+    assert math.isclose(parse_threshold(text), value)
+
+
+# --- the gate -------------------------------------------------------------------------------
+
+
+def test_gate_passes_a_report_compared_to_itself(reports: dict[str, Path], quick: Report) -> None:
+    status, out, error = invoke("diff", reports["quick"], reports["quick"])
+    assert (status, error) == (0, "")
+    assert "REGRESSION" not in out and "ok: no significant slowdown above 10.0%" in out
+    result = diff_reports(quick, quick, 0.1)
+    assert len(result.pairs) == 6 and not result.failed
+    assert all(p.p_value == 1.0 and p.change_pct == 0 and not p.significant for p in result.pairs)
+    assert result.warnings == [] and result.consistency == []
+
+
+def test_gate_fails_a_significant_30_percent_slowdown(quick: Report, tmp_path: Path) -> None:
+    strategy, name = tightest(quick)
+    values = operation(quick, strategy, name)["values"]
+    if max(values) / min(values) >= 1 / 0.7:
+        pytest.skip("this machine is too noisy: every operation's values spread over 43%")
+    base = save(tmp_path / "base.json", quick)
+    slower = save(tmp_path / "slower.json", scaled(quick, strategy, name, 1 / 0.7))
+    status, out, error = invoke("diff", base, slower, "--fail-above", "10%")
+    assert (status, error) == (1, "")
+    assert "REGRESSION" in out and f"FAILED: {strategy} {name} -30.0%" in out
+    result = diff_reports(quick, load_report(slower), 0.1)
+    (regression,) = result.regressions
+    assert (regression.strategy, regression.operation) == (strategy, name)
+    assert math.isclose(regression.change_pct, -30.0)
+    n = len(values)
+    assert regression.p_value == min_p_value(n, n)  # every new value slower than every old
+    # The same slowdown under a 35% threshold, or the other way round (faster), passes.
+    assert invoke("diff", base, slower, "--fail-above", "0.35")[0] == 0
+    assert invoke("diff", slower, base)[0] == 0
+
+
+def test_gate_passes_a_slowdown_under_the_threshold(quick: Report, tmp_path: Path) -> None:
+    strategy, name = tightest(quick)
+    base = save(tmp_path / "base.json", quick)
+    slower = save(tmp_path / "slower.json", scaled(quick, strategy, name, 1 / 0.95))
+    status, out, error = invoke("diff", base, slower, "--fail-above", "10%")
+    assert (status, error) == (0, "")
+    assert "-5.0%" in out and "REGRESSION" not in out
+
+
+@pytest.mark.parametrize(
+    ("counts", "what"),
+    [
+        (lambda truth: [truth + 3], "max error 0 -> 3"),
+        (lambda truth: [truth, truth + 3, truth], "max error 0 -> 3, nodes agree -> disagree"),
+    ],
+)
+def test_gate_fails_when_a_count_stops_being_exact(
+    quick: Report, tmp_path: Path, counts: Callable[[int], list[int]], what: str
+) -> None:
+    wrong = copy.deepcopy(quick)
+    check = wrong["results"][1]["verification"]
+    assert check["max_abs_error"] == 0 and check["nodes_agree"]
+    check["counts"] = counts(check["truth"])
+    check["errors"] = [c - check["truth"] for c in check["counts"]]
+    check["max_abs_error"] = max(abs(e) for e in check["errors"])
+    check["nodes_agree"] = len(set(check["counts"])) == 1
+    base = save(tmp_path / "base.json", quick)
+    new = save(tmp_path / "new.json", wrong)
+    status, out, error = invoke("diff", base, new)
+    assert (status, error) == (1, "")
+    assert f"consistency regression: pncounter: {what}" in out
+    assert "FAILED: pncounter consistency" in out
+    # Getting exact again is no failure.
+    assert invoke("diff", new, base)[0] == 0
+
+
+def test_gate_never_calls_too_few_values_significant(smoke: Report, tmp_path: Path) -> None:
+    base = save(tmp_path / "base.json", smoke)
+    slower = save(tmp_path / "slower.json", scaled(smoke, "local", "writes", 2.0))
+    status, out, _ = invoke("diff", base, slower)
+    assert status == 0
+    assert "note: 1 and 1 values: at least 3 a side are needed" in out
+    result = diff_reports(smoke, load_report(slower), 0.1)
+    pair = next(p for p in result.pairs if (p.strategy, p.operation) == ("local", "writes"))
+    assert (pair.p_value, pair.significant, pair.regression) == (None, False, False)
+    assert math.isclose(pair.change_pct, -50.0)
+    # gcounter over-counts in both reports: an inexact count that stays so is no failure.
+    assert result.consistency == []
+
+
+def test_gate_three_values_a_side_are_tested_but_cannot_reach_alpha(quick: Report) -> None:
+    few = copy.deepcopy(quick)
+    for result in few["results"]:
+        for op in result["operations"].values():
+            op["values"] = op["values"][:3]
+    pair = diff_reports(few, scaled(few, "local", "reads", 10.0), 0.1).pairs[1]
+    assert (pair.strategy, pair.operation, pair.p_value) == ("local", "reads", 0.1)
+    assert not pair.significant and pair.note is not None and "cannot give p below 0.1" in pair.note
+
+
+def test_diff_lists_one_sided_strategies_and_warns_of_other_machines(
+    quick: Report, smoke: Report
+) -> None:
+    other = copy.deepcopy(smoke)
+    other["machine"]["cpu_model"] = "Other CPU 9000"
+    other["python"]["version"] = "3.13.1"
+    result = diff_reports(quick, other, 0.1)
+    assert result.only_in_base == ["pncounter"]
+    assert result.only_in_new == ["gcounter"]
+    assert [(p.strategy, p.operation) for p in result.pairs] == [("local", o) for o in OPERATIONS]
+    text = " | ".join(result.warnings)
+    assert "the machines differ (cpu_model " in text and "'Other CPU 9000'" in text
+    assert "the Pythons differ (version " in text and "'3.13.1'" in text
+    assert "the presets differ (quick -> smoke)" in text
+    assert not result.failed
+
+
+# --- bad input: one line each ---------------------------------------------------------------
+
+
+def _bad_files(folder: Path, quick_path: Path, quick: Report) -> dict[str, tuple[Path, str]]:
+    """name -> (file, what its error must say)."""
+    text = quick_path.read_text()
+    (folder / "not.json").write_text("countbench rocks\n")
+    (folder / "truncated.json").write_text(text[: len(text) // 2])
+    (folder / "empty.json").write_text("")
+    (folder / "array.json").write_text("[1, 2]\n")
+    (folder / "other.json").write_text('{"tool": {"name": "hyperfine"}, "schema_version": 1}')
+    (folder / "plain.json").write_text('{"hello": "world"}')
+    (folder / "report.json.gz").write_bytes(gzip.compress(text.encode()))
+    write_pyperf_suite(quick, folder / "pyperf.json", force=True)
+    newer = copy.deepcopy(quick)
+    newer["schema_version"] = 2
+    write_json_atomic(folder / "v2.json", newer, force=True)
+    broken = copy.deepcopy(quick)
+    del broken["results"][1]["operations"]["mixed"]
+    write_json_atomic(folder / "broken.json", broken, force=True)
+    typed = copy.deepcopy(quick)
+    typed["results"][0]["verification"]["max_abs_error"] = "none"
+    write_json_atomic(folder / "typed.json", typed, force=True)
+    twice = copy.deepcopy(quick)
+    twice["results"].append(copy.deepcopy(twice["results"][0]))
+    write_json_atomic(folder / "twice.json", twice, force=True)
+    (folder / "folder.json").mkdir()
+    return {
+        "missing": (folder / "missing.json", "no such file"),
+        "directory": (folder / "folder.json", "is a directory, not a report file"),
+        "not json": (folder / "not.json", "is not JSON: Expecting value at line 1 column 1"),
+        "truncated": (folder / "truncated.json", "is truncated JSON (it stops at line "),
+        "empty": (folder / "empty.json", "is empty, not a report"),
+        "array": (folder / "array.json", "holds a JSON array, not a countbench report"),
+        "other tool": (folder / "other.json", ": this is a hyperfine file, not a countbench"),
+        "plain": (folder / "plain.json", "is not a countbench report (no schema_version)"),
+        "gzip": (folder / "report.json.gz", "is gzip-compressed; countbench reads plain JSON"),
+        "pyperf": (folder / "pyperf.json", ": this is a pyperf file, not a countbench report"),
+        "version": (folder / "v2.json", ": report schema version 2; this countbench reads 1"),
+        "schema": (
+            folder / "broken.json",
+            ": schema violation at $.results[1].operations: 'mixed' is a required property",
+        ),
+        "type": (
+            folder / "typed.json",
+            ": schema violation at $.results[0].verification.max_abs_error: "
+            "'none' is not of type 'integer'",
+        ),
+        "duplicate": (folder / "twice.json", ": $.results[2]: strategy 'local' appears twice"),
+    }
+
+
+def test_every_bad_file_is_one_line(
+    reports: dict[str, Path], quick: Report, tmp_path: Path
+) -> None:
+    for name, (path, says) in _bad_files(tmp_path, reports["quick"], quick).items():
+        with pytest.raises(ReportError) as caught:
+            load_report(path)
+        message = str(caught.value)
+        assert "\n" not in message and len(message) < 300, name
+        assert message.startswith(str(path)), name
+        assert says in message, (name, message)
+        for command in (
+            ("report", "validate", path),
+            ("report", "show", path),
+            ("report", "show", path, "-f", "md"),
+            ("report", "pyperf", path, tmp_path / "out.json"),
+            ("diff", path, reports["quick"]),
+            ("diff", reports["quick"], path),
+        ):
+            assert invoke(*command) == (2, "", message), (name, command)
+    assert not (tmp_path / "out.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("report", "show", "{q}", "--format", "xml"), "unknown --format 'xml' (choose table"),
+        (("diff", "{q}", "{q}", "--fail-above", "ten"), "--fail-above 'ten': give a percentage"),
+        (("diff", "{q}", "{q}", "--fail-above", "10"), "--fail-above '10': give a percentage"),
+        (("diff", "{q}", "{q}", "--fail-above", "-5%"), "--fail-above '-5%'"),
+        (("diff", "{q}", "{q}", "--fail-above", "100%"), "--fail-above '100%'"),
+        (("diff", "{q}", "{q}", "--fail-above", "nan"), "--fail-above 'nan'"),
+        (("report", "pyperf", "{q}", "{q}"), "exists; use --force to replace it"),
+    ],
+)
+def test_bad_options_are_one_line(
+    reports: dict[str, Path], args: tuple[str, ...], says: str
+) -> None:
+    status, out, error = invoke(*(a.format(q=reports["quick"]) for a in args))
+    assert status == 2 and out == ""
+    assert "\n" not in error and says in error
+
+
+def test_usage_errors_are_report_errors() -> None:
+    assert issubclass(ReportUsageError, ReportError) and issubclass(ReportError, ValueError)
+    with pytest.raises(ReportUsageError):
+        parse_threshold("1.5")

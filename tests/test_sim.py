@@ -1,0 +1,387 @@
+"""Tests of the deterministic fault simulator (``countbench.bench.sim``) and ``chaos``.
+
+Exact relations tested, at the end of quiescence, without crashes (so no operation is
+rejected) and with every node converged:
+
+* pncounter: every node's value = accepted logins - accepted logouts, and
+  value - truth = vanished - vanished_unexpired (each session ended by vanishing is a
+  missing decrement; a vanished user still inside the timeout, and not back in a new
+  session, is still online in the truth);
+* gcounter: value - truth = accepted logouts + vanished - vanished_unexpired (it counts
+  logins only).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import typer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from countbench.bench.chaos_cli import build_scenario, chaos, sparkline
+from countbench.bench.sim import (
+    CrashFault,
+    DuplicateFault,
+    Fault,
+    LatencyFault,
+    LossFault,
+    PartitionFault,
+    Scenario,
+    SimResult,
+    SimUsageError,
+    client_span,
+    run_scenario,
+    standard_scenario,
+)
+
+SMALL = Scenario(nodes=4, users=150, operations=1500, session_timeout=120.0, seed=3)
+QUIET = {"vanish_rate": 0.0}
+
+
+def small(**changes: object) -> Scenario:
+    return SMALL.with_overrides(**changes)
+
+
+def check_converged(result: SimResult) -> None:
+    final = result.final
+    assert final.agree, final
+    assert result.verdict.passed, result.verdict
+    assert result.quiescence.agree_after is not None
+
+
+def check_counter_relations(result: SimResult) -> None:
+    """The exact relations of the module docstring (no crash in the scenario)."""
+    final, ops = result.final, result.operations
+    assert ops.rejected == 0
+    lag = final.vanished - final.vanished_unexpired
+    if result.strategy == "pncounter":
+        assert final.values == [final.accepted_balance] * len(final.values)
+        assert final.errors == [lag] * len(final.values)
+    else:
+        assert final.errors == [ops.accepted_logouts + lag] * len(final.values)
+
+
+# -- determinism ----------------------------------------------------------------------------
+
+
+def test_same_seed_same_trace_other_seed_other_trace() -> None:
+    scenario = standard_scenario(
+        "partition,duplicate,loss,reorder,crash", nodes=4, users=150, operations=1500, seed=5
+    )
+    first = run_scenario("pncounter", scenario)
+    second = run_scenario("pncounter", scenario)
+    assert first.trace == second.trace
+    assert first.trace_hash == second.trace_hash
+    assert first.to_dict() == second.to_dict()
+    other = run_scenario("pncounter", scenario.with_overrides(seed=6))
+    assert other.trace_hash != first.trace_hash
+
+
+def test_trace_does_not_depend_on_hash_randomisation() -> None:
+    code = (
+        "from countbench.bench.sim import run_scenario, standard_scenario\n"
+        "s = standard_scenario('partition,duplicate', nodes=3, users=80, operations=600)\n"
+        "print(run_scenario('gcounter', s).trace_hash)\n"
+    )
+    hashes = set()
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        hashes.add(done.stdout.strip())
+    assert len(hashes) == 1
+
+
+# -- every fault alone, and together -----------------------------------------------------------
+
+ALONE: list[Fault] = [
+    LatencyFault(start=30, end=120, latency=0.3, jitter=2.5),
+    DuplicateFault(start=30, end=120, probability=0.5),
+    LossFault(start=30, end=120, probability=0.5),
+    PartitionFault(start=30, end=120, layout="halves"),
+    PartitionFault(start=30, end=120, layout="isolate", node=2),
+    PartitionFault(start=30, end=120, layout="minority"),
+    PartitionFault(start=30, end=120, layout="groups", groups=((0,), (1, 2))),
+    PartitionFault(start=30, end=120, layout="random"),
+    PartitionFault(start=30, end=120, layout="halves", one_way=True),
+    PartitionFault(start=30, end=None, layout="halves"),
+    CrashFault(start=30, end=120, node=1),
+    CrashFault(start=30, end=120, node=1, persist=True),
+    CrashFault(start=30, end=None, node=3),
+]
+
+
+@pytest.mark.parametrize("fault", ALONE, ids=[f"{f.type}{i}" for i, f in enumerate(ALONE)])
+@pytest.mark.parametrize("strategy", ["gcounter", "pncounter"])
+def test_each_fault_alone_runs_and_measures(strategy: str, fault: Fault) -> None:
+    result = run_scenario(strategy, small(faults=(fault,)))
+    data = result.to_dict()
+    assert data["faults"][0]["applied"]
+    assert result.error["fault"].samples > 0
+    assert result.error["healthy"].samples > 0
+    assert result.staleness.changes > 0
+    assert result.cost.messages > 0
+    assert result.cost.metadata_bytes_max > 0
+    check_converged(result)
+    if fault.end is not None:
+        assert [c.label for c in result.convergence] == [fault.label()]
+        assert result.convergence[0].drained_after is not None
+    json.dumps(data)  # JSON-able
+    if isinstance(fault, CrashFault):
+        assert result.operations.rejected > 0
+        assert result.cost.to_down_node > 0
+    elif isinstance(fault, PartitionFault):
+        assert result.cost.cut > 0
+        check_counter_relations(result)
+    else:
+        check_counter_relations(result)
+
+
+def test_all_faults_together() -> None:
+    combined: tuple[Fault, ...] = (
+        LatencyFault(start=10, end=60, latency=0.2, jitter=3.0),
+        DuplicateFault(start=20, end=90, probability=0.4),
+        LossFault(start=40, end=110, probability=0.4),
+        PartitionFault(start=70, end=130, layout="halves"),
+        CrashFault(start=100, end=150, node=1),
+        PartitionFault(start=150, end=None, layout="isolate", node=3, one_way=True),
+    )
+    result = run_scenario("pncounter", small(faults=combined))
+    assert all(f["applied"] for f in result.faults)
+    assert result.cost.duplicated > 0 and result.cost.lost > 0 and result.cost.cut > 0
+    assert result.error["fault"].samples > 0
+    check_converged(result)
+
+
+# -- exact outcomes -------------------------------------------------------------------------
+
+
+def test_pncounter_without_faults_or_vanishing_is_exact() -> None:
+    result = run_scenario("pncounter", small(**QUIET))
+    check_converged(result)
+    assert result.final.errors == [0] * 4
+    assert result.quiescence.truth_after is not None
+    assert result.staleness.never == 0
+
+
+def test_duplication_does_not_break_the_state_based_pncounter() -> None:
+    faults = (DuplicateFault(start=0, end=None, probability=0.9),)
+    result = run_scenario("pncounter", small(faults=faults, **QUIET))
+    assert result.cost.duplicated > 1000
+    check_converged(result)
+    assert result.final.errors == [0] * 4
+
+
+def test_vanishing_users_make_counters_overcount_by_the_expired_vanished() -> None:
+    scenario = small(vanish_rate=0.5)
+    pn = run_scenario("pncounter", scenario)
+    assert pn.final.vanished > 0
+    # grace = session_timeout + 10 syncs: every vanished session has expired by the end
+    assert pn.final.vanished_unexpired == 0
+    assert pn.final.errors == [pn.final.vanished] * 4
+    check_counter_relations(pn)
+    g = run_scenario("gcounter", scenario)
+    assert g.final.errors == [g.operations.accepted_logouts + g.final.vanished] * 4
+    check_counter_relations(g)
+    short = run_scenario("pncounter", scenario.with_overrides(grace=5.0))
+    assert short.final.vanished_unexpired > 0
+    check_counter_relations(short)
+
+
+def test_restart_without_persisted_state_loses_increments_and_it_shows() -> None:
+    """Node 0 is isolated, crashes, restarts empty while still isolated and re-increments
+    its own entry from zero: after the heal, element-wise max hides those changes."""
+    faults: tuple[Fault, ...] = (
+        PartitionFault(start=40, end=160, layout="isolate", node=0),
+        CrashFault(start=80, end=100, node=0),
+    )
+    lost = run_scenario("pncounter", small(faults=faults, **QUIET))
+    check_converged(lost)
+    assert lost.final.values[0] != lost.final.accepted_balance
+    assert lost.staleness.never > 0  # changes node 0 accepted while isolated, then lost
+    persisted = (faults[0], CrashFault(start=80, end=100, node=0, persist=True))
+    kept = run_scenario("pncounter", small(faults=persisted, **QUIET))
+    check_converged(kept)
+    assert kept.final.values == [kept.final.accepted_balance] * 4
+    assert kept.staleness.never == 0
+
+
+LAYOUT = st.sampled_from(["isolate", "minority", "halves", "random"])
+PARTITION = st.tuples(
+    st.floats(0.0, 0.9), st.floats(0.01, 0.5), LAYOUT, st.booleans(), st.integers(0, 4)
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32),
+    nodes=st.integers(2, 5),
+    schedule=st.lists(PARTITION, min_size=1, max_size=4),
+    strategy=st.sampled_from(["gcounter", "pncounter"]),
+)
+def test_random_healing_partitions_converge(
+    seed: int,
+    nodes: int,
+    schedule: list[tuple[float, float, str, bool, int]],
+    strategy: str,
+) -> None:
+    base = Scenario(nodes=nodes, users=80, operations=800, seed=seed, session_timeout=90.0)
+    span = client_span(base)
+    faults = tuple(
+        PartitionFault(
+            start=round(a * span, 3),
+            end=round(a * span, 3) + max(1.0, round(d * span, 3)),
+            layout=layout,
+            one_way=one_way,
+            node=node % nodes,
+        )
+        for a, d, layout, one_way, node in schedule
+    )
+    result = run_scenario(strategy, base.with_overrides(faults=faults))
+    check_converged(result)
+    check_counter_relations(result)
+
+
+# -- cost and speed -------------------------------------------------------------------------
+
+
+def test_five_nodes_ten_thousand_operations_is_fast() -> None:
+    scenario = standard_scenario("partition,duplicate,loss,reorder,crash", nodes=5)
+    started = time.perf_counter()
+    result = run_scenario("pncounter", scenario)
+    took = time.perf_counter() - started
+    print(f"5 nodes x 10,000 operations, all faults: {took:.2f}s, {len(result.trace)} events")
+    ops = result.operations
+    assert ops.logins + ops.logouts + ops.heartbeats + ops.reads + ops.vanished == 10_000
+    assert took < 10
+
+
+# -- scenarios, errors, the command -------------------------------------------------------
+
+
+def test_scenario_round_trips_through_a_mapping() -> None:
+    scenario = small(faults=tuple(ALONE))
+    assert Scenario.from_mapping(scenario.to_dict()) == scenario
+    assert Scenario.from_mapping({"scenario": {"nodes": 3}}).nodes == 3
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        ({"nodes": 0}, "nodes"),
+        ({"colour": 1}, "unknown field"),
+        ({"vanish_rate": 2}, "vanish_rate"),
+        ({"heartbeat_interval": 500.0}, "heartbeat_interval"),
+        ({"faults": [{"type": "meteor", "start": 1}]}, "unknown fault type"),
+        ({"faults": [{"type": "crash", "start": 1, "node": 9}]}, "crash node"),
+        ({"faults": [{"type": "loss", "start": 5, "end": 2}]}, "end"),
+        ({"faults": [{"type": "loss"}]}, "start"),
+        ({"nodes": 1, "faults": [{"type": "partition", "start": 1}]}, "2 nodes"),
+    ],
+)
+def test_bad_scenarios_are_one_line_errors(data: dict[str, object], words: str) -> None:
+    with pytest.raises(SimUsageError, match=words) as caught:
+        Scenario.from_mapping(data)
+    assert "\n" not in str(caught.value)
+
+
+def test_strategy_errors() -> None:
+    with pytest.raises(SimUsageError, match="unknown strategy"):
+        run_scenario("nonesuch", SMALL)
+    with pytest.raises(SimUsageError, match="not replicated"):
+        run_scenario("local", SMALL)
+
+
+def test_sparkline() -> None:
+    bars, marks = sparkline([0, 4, 8], [False, True, False])
+    assert bars == "▁▅█" and marks == " ▀ "
+    assert sparkline([0, 0], [False, False])[0] == "▁▁"
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command("chaos")(chaos)
+
+    @app.command("other")
+    def other() -> None:  # a second command, so "chaos" is a subcommand
+        """Nothing."""
+
+    return app
+
+
+def test_chaos_command_prints_and_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "chaos.json"
+    args = ["chaos", "--strategy", "pncounter", "--faults", "partition,crash"]
+    args += ["--nodes", "3", "--operations", "1200", "--seed", "4", "--json", str(out)]
+    result = CliRunner().invoke(_app(), args, env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    assert "PASS" in result.output and "staleness" in result.output
+    assert "▀" in result.output  # fault windows marked under the sparkline
+    data = json.loads(out.read_text())
+    assert data["strategy"] == "pncounter" and data["seed"] == 4
+    assert data["verdict"]["passed"] is True
+    again = CliRunner().invoke(_app(), args)
+    assert isinstance(again.exception, SimUsageError)  # the file exists, no --force
+    assert "--force" in str(again.exception)
+
+
+def test_chaos_command_reads_a_scenario_file(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(
+        "nodes = 3\noperations = 900\nusers = 90\n"
+        '[[faults]]\ntype = "loss"\nstart = 10.0\nend = 50.0\nprobability = 0.4\n'
+    )
+    scenario = build_scenario("partition", 1, 5, 10_000, path)
+    assert scenario.nodes == 3 and isinstance(scenario.faults[0], LossFault)
+    assert build_scenario("partition", 9, 5, 10_000, path).seed == 9
+    result = CliRunner().invoke(
+        _app(), ["chaos", "--strategy", "gcounter", "--scenario", str(path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "fault loss" in result.output
+
+
+def test_chaos_command_fails_with_the_seed_when_nodes_do_not_agree(tmp_path: Path) -> None:
+    """A partition that lasts until quiescence and a grace too short to sync: FAIL, exit 1."""
+    path = tmp_path / "s.toml"
+    path.write_text(
+        "nodes = 3\noperations = 900\nusers = 90\ngrace = 0.1\nseed = 12\n"
+        '[[faults]]\ntype = "partition"\nlayout = "isolate"\nstart = 10.0\n'
+    )
+    result = CliRunner().invoke(
+        _app(), ["chaos", "--strategy", "pncounter", "--scenario", str(path)]
+    )
+    assert result.exit_code == 1, result.output
+    assert "FAIL (seed 12)" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--strategy", "nonesuch"], "unknown strategy"),
+        (["--strategy", "session"], "not replicated"),
+        (["--strategy", "pncounter", "--faults", "meteor"], "unknown fault"),
+        (["--strategy", "pncounter", "--nodes", "0"], "nodes"),
+        (["--strategy", "pncounter", "--operations", "-5"], "operations"),
+        (["--strategy", "pncounter", "--scenario", "missing.toml"], "not found"),
+        (["--strategy", "pncounter", "--scenario", "BAD"], "not valid TOML"),
+        (["--strategy", "pncounter", "--json", "no/such/dir/x.json"], "does not exist"),
+    ],
+)
+def test_chaos_command_bad_input(tmp_path: Path, args: list[str], words: str) -> None:
+    (tmp_path / "BAD").write_text("nodes = = 3\n")
+    args = [str(tmp_path / a) if a in ("BAD", "missing.toml") else a for a in args]
+    result = CliRunner().invoke(_app(), ["chaos", *args])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, SimUsageError), result.output
+    assert words in str(result.exception)
+    assert "\n" not in str(result.exception)
