@@ -227,7 +227,12 @@ def _print_written(*paths: Path | None) -> None:
 
 def _print_services(report: dict[str, Any]) -> None:
     for name, facts in report.get("services", {}).items():
-        what = facts.get("binary") or facts.get("url") or facts.get("address", "")
+        what = (
+            facts.get("binary")
+            or facts.get("url")
+            or facts.get("address")
+            or ", ".join(facts.get("addresses", []))
+        )
         version = f" {facts['version']}" if facts.get("version") else ""
         out.print(f"{name}: {facts['origin']}: {what}{version}", markup=False, highlight=False)
 
