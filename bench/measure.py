@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from ..strategies.base import Strategy
+from ..strategies.base import ReplicatedStrategy, Strategy
 from ..strategies.registry import describe
 from .complexity import measure as measure_complexity
 from .drivers import STREAMS
@@ -21,6 +21,7 @@ from .latency import merge, summarize
 from .plan import Benchmark, Plan
 from .services import needed, provide
 from .timing import Preset, Timing, time_plan
+from .workload import WorkloadSpec
 
 SCHEMA_VERSION = 1
 
@@ -95,6 +96,31 @@ def verify(plan: Plan, name: str) -> tuple[Verification, Observed]:
     return Verification(truth, counts, time.perf_counter() - start), Observed(latency, reads)
 
 
+#: The standard scenario behind the Consistency column (see ``countbench chaos``).
+STANDARD_FAULTS = "partition,duplicate,reorder"
+
+
+def simulate(cls: type[Strategy], spec: WorkloadSpec) -> dict[str, Any] | None:
+    """For a replicated strategy: its replicas under the standard faulty scenario on the
+    deterministic simulator (seeded with the workload's seed); None for other kinds."""
+    if not issubclass(cls, ReplicatedStrategy):
+        return None
+    from .sim import run_scenario, standard_scenario
+
+    scenario = standard_scenario(STANDARD_FAULTS, seed=spec.seed, nodes=max(spec.nodes, 3))
+    result = run_scenario(cls, scenario).to_dict()
+    return {
+        "faults": STANDARD_FAULTS,
+        "seed": spec.seed,
+        "nodes": scenario.nodes,
+        "error": result["error"],
+        "staleness": result["staleness"],
+        "final": result["final"],
+        "verdict": result["verdict"],
+        "trace_sha256": result["trace"]["sha256"],
+    }
+
+
 Progress = Callable[[str], None]
 
 
@@ -118,9 +144,11 @@ def run_plan(
         plan = replace(plan, run_id=run_id, endpoints=run.endpoints)
         verifications: dict[str, Verification] = {}
         observed: dict[str, Observed] = {}
+        simulations: dict[str, dict[str, Any] | None] = {}
         for name in plan.strategies:
             progress(f"{name}: checking the count against the truth")
             verifications[name], observed[name] = verify(plan, name)
+            simulations[name] = simulate(classes[name], plan.spec)
 
         def before(benchmark: Benchmark) -> None:
             progress(f"{benchmark.strategy}: timing {benchmark.stream}")
@@ -142,6 +170,7 @@ def run_plan(
                 "verification": verifications[name].to_dict(),
                 "latency": observed[name].latency,
                 "reads": observed[name].reads,
+                "simulation": simulations[name],
                 "operations": {stream: streams[stream].to_dict() for stream in STREAMS},
             }
         )

@@ -59,6 +59,19 @@ def consistency_cell(result: Mapping[str, Any]) -> Text:
     text.append("✓" if ok else "✗", style="green" if ok else "bold red")
     if not check["nodes_agree"]:
         text.append(" (nodes disagree)", style="red")
+    sim = result.get("simulation")
+    if sim:
+        stale = sim["staleness"].get("p99")
+        verdict = sim["verdict"]["passed"]
+        text.append(
+            f"\nsimulated ({sim['faults'].replace(',', ', ')}; seed {sim['seed']}): "
+            f"max err {sim['error']['all']['max']:,} · p99 stale "
+            + (f"{stale:,.0f} s" if stale is not None else "-")
+            + f" · final {max(sim['final']['errors'], key=abs, default=0):+,} · "
+        )
+        text.append(
+            "verdict ✓" if verdict else "verdict ✗", style="green" if verdict else "bold red"
+        )
     reads = result.get("reads")
     if reads:
         if reads["staleness_max_s"] > 0:

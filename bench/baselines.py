@@ -1,0 +1,70 @@
+"""Named baselines: reports saved under a short name, to diff later runs against.
+
+``run``/``compare --save NAME`` store the report as ``FOLDER/NAME.json`` (default folder
+``.countbench`` in the current directory, created when needed), replacing a report saved
+earlier under the same name: saving again is how a baseline is updated. ``diff --baseline
+NAME`` finds it again with :func:`baseline_path`. Files are written atomically (see
+:func:`~countbench.reports.json_report.write_json_atomic`).
+
+A name is 1 to 64 characters of ``A-Z a-z 0-9 _ . -`` not starting with ``.`` (no hidden
+files, no path separators); anything else raises
+:class:`~countbench.reports.load.ReportUsageError` with a one-line message, as does a
+baseline that was never saved (the message lists the names that were).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from ..reports.json_report import ReportPathError, write_json_atomic
+from ..reports.load import ReportUsageError, one_line
+
+DEFAULT_FOLDER = Path(".countbench")
+NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+SUFFIX = ".json"
+
+
+def check_name(name: str) -> str:
+    """``name`` when it can name a baseline; ReportUsageError (one line) otherwise."""
+    if not NAME.fullmatch(name) or name.startswith("."):
+        raise ReportUsageError(
+            f"bad baseline name {one_line(repr(name), 80)}: use 1 to 64 letters, digits, "
+            "'_', '.' or '-', not starting with '.'"
+        )
+    return name
+
+
+def saved_names(folder: Path = DEFAULT_FOLDER) -> list[str]:
+    """The names of the baselines saved in ``folder``, sorted (none if it does not exist)."""
+    if not folder.is_dir():
+        return []
+    names = (p.name[: -len(SUFFIX)] for p in folder.iterdir() if p.name.endswith(SUFFIX))
+    return sorted(n for n in names if NAME.fullmatch(n) and not n.startswith("."))
+
+
+def save_report(report: dict[str, Any], name: str, folder: Path = DEFAULT_FOLDER) -> Path:
+    """Save ``report`` as baseline ``name`` in ``folder`` (replacing one of that name);
+    return the file's path."""
+    check_name(name)
+    if folder.exists() and not folder.is_dir():
+        raise ReportPathError(f"{folder} is not a folder; cannot save baseline {name!r}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportPathError(f"cannot create folder {folder}: {exc.strerror or exc}") from None
+    path = folder / f"{name}{SUFFIX}"
+    write_json_atomic(path, report, force=True)
+    return path
+
+
+def baseline_path(name: str, folder: Path = DEFAULT_FOLDER) -> Path:
+    """The file of baseline ``name`` in ``folder``; ReportUsageError naming the saved ones
+    when there is none."""
+    check_name(name)
+    path = folder / f"{name}{SUFFIX}"
+    if path.is_file():
+        return path
+    saved = ", ".join(saved_names(folder)) or "none"
+    raise ReportUsageError(f"no saved report named {name} in {folder} (saved: {saved})")

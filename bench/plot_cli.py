@@ -1,0 +1,61 @@
+"""``countbench plot``: draw a saved report or chaos result as a PNG or SVG chart.
+
+Registered in ``bench/cli.py`` as::
+
+    app.command("plot")(plot)
+
+The input is recognised by its content: a chaos result (``countbench chaos --json``,
+``tool.command == "chaos"``) is read as plain JSON; anything else must be a countbench
+report (validated as ``load_report`` does; with a parameter ``scan``, every point's report
+is validated too). See :mod:`countbench.reports.plot` for the charts.
+
+Bad input (a missing or invalid file, an output suffix other than .png/.svg) raises
+:class:`~countbench.reports.load.ReportError` / ``ReportUsageError``, and an output that
+exists (without ``--force``) or cannot be written raises ``ReportPathError``: one line on
+stderr and exit status 2 from the ``countbench`` entry point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..reports.load import ReportError, _parse, _read_text, validate
+from ..reports.plot import is_chaos_result, plot_format, plot_report
+
+
+def read_plottable(file: Path) -> dict[str, Any]:
+    """The chaos result or validated report stored at ``file``; ReportError (one line)."""
+    document = _parse(file, _read_text(file))
+    if isinstance(document, dict) and is_chaos_result(document):
+        return document
+    report = validate(document, file)
+    scan = report.get("scan")
+    if scan is not None:
+        points = scan.get("points") if isinstance(scan, Mapping) else None
+        if not isinstance(points, list) or not points:
+            raise ReportError(f"{file}: 'scan' has no list of points")
+        for index, point in enumerate(points):
+            if not isinstance(point, Mapping) or "report" not in point:
+                raise ReportError(f"{file}: scan point {index} has no 'report'")
+            validate(point["report"], f"{file}: scan point {index}")
+    return report
+
+
+def plot(
+    file: Annotated[
+        Path, typer.Argument(help="A report (run/compare --json) or a chaos result (--json).")
+    ],
+    out: Annotated[
+        Path, typer.Option("--output", "-o", help="The image to write: .png or .svg.")
+    ],
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+) -> None:
+    """Draw a saved report (ops/s bars, or lines over a scan) or a chaos result (error
+    over virtual time, faults shaded) as a PNG or SVG image."""
+    plot_format(out)  # a bad suffix is reported before the input is read
+    plot_report(read_plottable(file), out, force)
+    typer.echo(f"plot written to {out}")

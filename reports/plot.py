@@ -1,0 +1,413 @@
+"""Charts of saved results, drawn with matplotlib's Agg backend (no display needed).
+
+:func:`plot_report` draws one figure from one of three kinds of data:
+
+* a benchmark report (``countbench run|compare --json``): a grouped bar chart of ops/s per
+  strategy and operation, on a log scale, error bars = ``ops_per_sec_stdev``;
+* a benchmark report with a parameter scan (a top-level ``"scan"``:
+  ``{"parameter": "workers", "points": [{"value": 1, "report": {...}}, ...]}``, each
+  ``report`` a whole report): ops/s against the scanned value, one subplot per operation
+  (reads, writes, mixed) and one line per strategy, error bars = ``ops_per_sec_stdev``;
+* a chaos result (``countbench chaos --json``, recognised by ``tool.command == "chaos"``):
+  the largest |count - truth| over the live nodes against virtual time, as sampled in the
+  client phase (``timeline``: at most 500 columns, each the max of its grid samples), with
+  the applied fault windows shaded, the quiescence span, and the final error at ``end``.
+  When the timeline also holds ``nodes`` (one list per node, aligned with ``max_error``,
+  of signed errors, ``null`` while the node is down) each node's |error| is drawn as well;
+  ``countbench chaos`` does not write that field yet.
+
+The format is the output's suffix (``.png`` or ``.svg``); any other suffix is a
+:class:`~countbench.reports.load.ReportUsageError`. The file is written atomically (a
+temporary file in the same folder, then ``os.replace``) and an existing file is replaced
+only with ``force`` (:func:`~countbench.reports.json_report.check_output_path`, whose
+:class:`~countbench.reports.json_report.ReportPathError` the CLI shows as one line).
+Data missing what a chart needs raises :class:`~countbench.reports.load.ReportError`.
+
+matplotlib is imported on first use: the CLI does not pay for it unless it plots.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .json_report import check_output_path
+from .load import ReportError, ReportUsageError, one_line
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+FORMATS = {".png": "png", ".svg": "svg"}
+OPERATIONS = ("reads", "writes", "mixed")
+DPI = 120
+
+
+def plot_format(out: Path) -> str:
+    """The image format named by ``out``'s suffix; ReportUsageError for any other."""
+    chosen = FORMATS.get(out.suffix.lower())
+    if chosen is None:
+        shown = repr(out.suffix) if out.suffix else "no suffix"
+        raise ReportUsageError(
+            f"{out}: cannot tell the image format from {shown} (use .png or .svg)"
+        )
+    return chosen
+
+
+def is_chaos_result(data: Mapping[str, Any]) -> bool:
+    """Whether ``data`` is what ``countbench chaos --json`` writes (not a benchmark report)."""
+    tool = data.get("tool")
+    if isinstance(tool, Mapping) and tool.get("command") == "chaos":
+        return True
+    return "timeline" in data and "verdict" in data and "results" not in data
+
+
+def plot_report(data: dict[str, Any], out: Path, force: bool) -> None:
+    """Draw the chart of ``data`` (a report, a scan report or a chaos result) into ``out``.
+
+    Checks the suffix and the output path before drawing anything."""
+    fmt = plot_format(out)
+    check_output_path(out, force)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    if is_chaos_result(data):
+        figure = chaos_figure(data)
+    elif "scan" in data:
+        figure = scan_figure(data)
+    else:
+        figure = bars_figure(data)
+    _save_atomic(figure, out, fmt)
+
+
+# --- numbers ------------------------------------------------------------------------------
+
+
+def si(value: float) -> str:
+    """4767796 -> '4.77M', 821302 -> '821K', 12.5 -> '12.5': three significant figures."""
+    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K"), (1.0, "")):
+        if abs(value) >= factor * 0.9995:
+            return f"{value / factor:#.3g}".rstrip(".") + suffix
+    return f"{value:#.3g}".rstrip(".")
+
+
+def _lower_errors(values: Sequence[float], stdevs: Sequence[float]) -> list[float]:
+    """Downward error bar lengths that stay above 0 (a log axis cannot show 0 or less)."""
+    return [min(sd, 0.9 * v) for v, sd in zip(values, stdevs, strict=True)]
+
+
+def _wants_log(values: Sequence[float]) -> bool:
+    positive = [v for v in values if v > 0]
+    return len(positive) == len(values) and bool(positive) and max(positive) > 10 * min(positive)
+
+
+# --- benchmark reports --------------------------------------------------------------------
+
+
+def _results(report: Mapping[str, Any], where: str = "report") -> list[dict[str, Any]]:
+    results = report.get("results")
+    if not isinstance(results, list) or not results:
+        raise ReportError(f"{where} has no results to plot")
+    return results
+
+
+def _name(result: Mapping[str, Any]) -> str:
+    return str(result["strategy"]["name"])
+
+
+def _operation(result: Mapping[str, Any], op: str) -> tuple[float, float] | None:
+    """(ops/s, its stdev) of one operation of one result, or None when it was not timed."""
+    timing = result.get("operations", {}).get(op)
+    if not isinstance(timing, Mapping) or "ops_per_sec" not in timing:
+        return None
+    return float(timing["ops_per_sec"]), float(timing.get("ops_per_sec_stdev", 0.0))
+
+
+def _conditions(report: Mapping[str, Any], skip: str = "") -> str:
+    """'thread mode, 2 workers, 3 nodes, 1000 users, preset quick' from what the report has
+    (without ``skip``, a scanned parameter)."""
+    workload = {k: v for k, v in (report.get("workload") or {}).items() if k != skip}
+    parts = []
+    if "mode" in report and skip != "mode":
+        parts.append(f"{report['mode']} mode")
+    for key, unit in (("workers", "workers"), ("nodes", "nodes"), ("users", "users")):
+        if key in workload:
+            parts.append(f"{workload[key]} {unit}")
+    if "preset" in report:
+        smoke = " (one value: checks a setup, not for figures)" if report["preset"] == "smoke" else ""
+        parts.append(f"preset {report['preset']}{smoke}")
+    return ", ".join(parts)
+
+
+def bars_figure(report: Mapping[str, Any]) -> Figure:
+    """Grouped bars: one group per strategy, one bar per operation; log ops/s."""
+    from matplotlib.figure import Figure
+
+    results = _results(report)
+    names = [_name(r) for r in results]
+    ops = [op for op in OPERATIONS if any(_operation(r, op) for r in results)]
+    if not ops:
+        raise ReportError("report has no timed operation to plot")
+    figure = Figure(figsize=(max(6.5, 1.3 * len(names) * len(ops) / 3 + 3.5), 4.8), dpi=DPI)
+    ax = figure.add_subplot()
+    width = 0.8 / len(ops)
+    for index, op in enumerate(ops):
+        positions, values, stdevs = [], [], []
+        for x, result in enumerate(results):
+            measured = _operation(result, op)
+            if measured is not None and measured[0] > 0:
+                positions.append(x + (index - (len(ops) - 1) / 2) * width)
+                values.append(measured[0])
+                stdevs.append(measured[1])
+        bars = ax.bar(
+            positions,
+            values,
+            width,
+            yerr=[_lower_errors(values, stdevs), stdevs],
+            capsize=3,
+            label=op,
+        )
+        ax.bar_label(bars, labels=[si(v) for v in values], fontsize=7, padding=2)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(names)), labels=names, rotation=20 if len(names) > 4 else 0)
+    ax.set_ylabel("operations per second (log)")
+    ax.margins(y=0.15)
+    ax.grid(axis="y", which="major", alpha=0.3)
+    ax.legend(title="operation", fontsize=8)
+    ax.set_title(
+        f"countbench: ops/s per strategy, mean ± stdev\n{_conditions(report)}", fontsize=10
+    )
+    figure.tight_layout()
+    return figure
+
+
+def _scan(report: Mapping[str, Any]) -> tuple[str, list[Any], list[dict[str, Any]]]:
+    """(parameter, values, reports) of a scan, or ReportError naming what is missing."""
+    scan = report["scan"]
+    if not isinstance(scan, Mapping):
+        raise ReportError("scan is not an object with 'parameter' and 'points'")
+    points = scan.get("points")
+    if not isinstance(points, list) or not points:
+        raise ReportError("scan has no points to plot")
+    values, reports = [], []
+    for index, point in enumerate(points):
+        if not isinstance(point, Mapping) or "value" not in point or "report" not in point:
+            raise ReportError(f"scan point {index} has no 'value' and 'report'")
+        values.append(point["value"])
+        reports.append(point["report"])
+    return str(scan.get("parameter", "parameter")), values, reports
+
+
+def _numeric(values: Sequence[Any]) -> bool:
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+
+def _scan_axis(ax: Axes, values: Sequence[Any]) -> list[float]:
+    """x positions of the scanned values: the values themselves when they are numbers
+    (log2 axis when positive and spanning 8x or more), else categories in order."""
+    from matplotlib.ticker import NullLocator
+
+    if not _numeric(values):
+        positions = [float(i) for i in range(len(values))]
+        ax.set_xticks(positions, labels=[str(v) for v in values])
+        return positions
+    positions = [float(v) for v in values]
+    if min(positions) > 0 and max(positions) >= 8 * min(positions):
+        ax.set_xscale("log", base=2)
+    distinct = sorted(set(positions))
+    ax.set_xticks(distinct, labels=[f"{v:g}" for v in distinct])
+    ax.xaxis.set_minor_locator(NullLocator())
+    return positions
+
+
+def scan_figure(report: Mapping[str, Any]) -> Figure:
+    """ops/s against the scanned parameter: one subplot per operation, a line per strategy."""
+    from matplotlib.figure import Figure
+
+    parameter, values, reports = _scan(report)
+    for index, point_report in enumerate(reports):
+        _results(point_report, f"scan point {index} ({parameter} = {values[index]})")
+    names: list[str] = []
+    for point_report in reports:
+        names += [n for n in map(_name, point_report["results"]) if n not in names]
+    figure = Figure(figsize=(15, 4.8), dpi=DPI)
+    axes = figure.subplots(1, len(OPERATIONS), sharex=True)
+    for ax, op in zip(axes, OPERATIONS, strict=True):
+        positions = _scan_axis(ax, values)
+        plotted: list[float] = []
+        for name in names:
+            xs, ys, sds = [], [], []
+            for x, point_report in zip(positions, reports, strict=True):
+                result = next((r for r in point_report["results"] if _name(r) == name), None)
+                measured = None if result is None else _operation(result, op)
+                if measured is not None and measured[0] > 0:
+                    xs.append(x)
+                    ys.append(measured[0])
+                    sds.append(measured[1])
+            if not xs:
+                continue
+            order = sorted(range(len(xs)), key=xs.__getitem__)
+            xs, ys, sds = [xs[i] for i in order], [ys[i] for i in order], [sds[i] for i in order]
+            ax.errorbar(
+                xs, ys, yerr=[_lower_errors(ys, sds), sds], marker="o", capsize=3, label=name
+            )
+            plotted += ys
+        if _wants_log(plotted):
+            ax.set_yscale("log")
+        else:
+            ax.set_ylim(bottom=0)
+        ax.set_title(op)
+        ax.set_xlabel(parameter)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("operations per second")
+    axes[0].legend(title="strategy", fontsize=8)
+    figure.suptitle(
+        f"countbench: ops/s against {parameter}, mean ± stdev "
+        f"({_conditions(reports[0], skip=parameter)})",
+        fontsize=10,
+    )
+    figure.tight_layout()
+    return figure
+
+
+# --- chaos results ------------------------------------------------------------------------
+
+FAULT_COLOURS = {
+    "partition": "tab:red",
+    "crash": "tab:purple",
+    "loss": "tab:orange",
+    "duplicate": "tab:olive",
+    "latency": "tab:cyan",
+}
+
+
+def _timeline(result: Mapping[str, Any]) -> tuple[float, int, list[float]]:
+    """(interval, samples, max_error) of a chaos result's timeline; ReportError if absent."""
+    timeline = result.get("timeline")
+    if not isinstance(timeline, Mapping):
+        raise ReportError("chaos result has no timeline; it cannot be plotted")
+    errors = timeline.get("max_error")
+    interval = timeline.get("interval")
+    if not isinstance(errors, list) or not isinstance(interval, int | float) or interval <= 0:
+        raise ReportError("chaos result's timeline lacks 'max_error' or 'interval'")
+    samples = timeline.get("samples", len(errors))
+    if not isinstance(samples, int) or samples < len(errors):
+        raise ReportError(f"chaos result's timeline has {samples!r} samples for {len(errors)}")
+    return float(interval), samples, [float(e) for e in errors]
+
+
+def column_edges(interval: float, samples: int, columns: int) -> list[float]:
+    """Virtual-time edges of the timeline's columns.
+
+    Sample ``i`` (0-based) is taken at ``t = (i + 1) * interval`` and stands for the grid
+    step ``(i * interval, (i + 1) * interval]``; column ``c`` holds samples
+    ``c * samples // columns`` to ``(c + 1) * samples // columns - 1`` (see
+    ``Timeline.buckets`` in ``bench/sim/result.py``)."""
+    return [(c * samples // columns) * interval for c in range(columns + 1)]
+
+
+def chaos_figure(result: Mapping[str, Any]) -> Figure:
+    """max |count - truth| over live nodes against virtual time, fault windows shaded."""
+    from matplotlib.figure import Figure
+
+    interval, samples, errors = _timeline(result)
+    if not errors:
+        raise ReportError("chaos result's timeline is empty (no sample in the client phase)")
+    edges = column_edges(interval, samples, len(errors))
+    figure = Figure(figsize=(11, 4.8), dpi=DPI)
+    ax = figure.add_subplot()
+    per_column = samples / len(errors)
+    what = "max over live nodes" + (
+        f", each step the max of ~{per_column:.3g} samples" if per_column > 1 else ""
+    )
+    nodes = result.get("timeline", {}).get("nodes")
+    if isinstance(nodes, list) and all(
+        isinstance(n, list) and len(n) == len(errors) for n in nodes
+    ):
+        for index, series in enumerate(nodes):
+            magnitudes = [math.nan if e is None else abs(float(e)) for e in series]
+            ax.stairs(magnitudes, edges, linewidth=0.8, alpha=0.7, label=f"node {index}")
+    ax.stairs(errors, edges, color="black", linewidth=1.2, label=f"|count - truth|, {what}")
+    shaded: set[str] = set()
+    for fault in result.get("faults") or []:
+        window = fault.get("window") if isinstance(fault, Mapping) else None
+        if not window:
+            continue
+        kind = str(fault.get("type", "fault"))
+        where = f" n{fault['node']}" if kind == "crash" and "node" in fault else ""
+        ax.axvspan(
+            float(window[0]),
+            float(window[1]),
+            color=FAULT_COLOURS.get(kind, "tab:gray"),
+            alpha=0.15,
+            label=None if kind + where in shaded else f"{kind}{where}",
+        )
+        shaded.add(kind + where)
+    phases = result.get("phases") or {}
+    stop, end = phases.get("stop"), phases.get("end")
+    final = result.get("final") or {}
+    if isinstance(stop, int | float) and isinstance(end, int | float) and end > stop:
+        ax.axvspan(stop, end, color="tab:gray", alpha=0.08, label="quiescence (not sampled)")
+        if isinstance(final.get("max_abs_error"), int | float):
+            ax.plot(
+                [end],
+                [final["max_abs_error"]],
+                marker="D",
+                linestyle="none",
+                color="tab:blue",
+                label="final max |error| at end",
+            )
+    ax.set_xlabel("virtual time (s)")
+    ax.set_ylabel("|count - truth| (users)")
+    ax.set_ylim(bottom=0)
+    ax.set_xlim(left=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_title(_chaos_title(result), fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def _chaos_title(result: Mapping[str, Any]) -> str:
+    scenario = result.get("scenario") or {}
+    verdict = result.get("verdict") or {}
+    facts = [f"countbench chaos: {result.get('strategy', '?')}"]
+    if "seed" in result:
+        facts.append(f"seed {result['seed']}")
+    if "nodes" in scenario:
+        facts.append(f"{scenario['nodes']} nodes")
+    if "operations" in scenario:
+        facts.append(f"{scenario['operations']} operations")
+    head = ", ".join(facts)
+    if "passed" in verdict:
+        rule = one_line(str(verdict.get("rule", "")), 90)
+        return f"{head}\n{'PASS' if verdict['passed'] else 'FAIL'}: {rule}"
+    return head
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def _save_atomic(figure: Figure, out: Path, fmt: str) -> None:
+    """Render into a temporary file beside ``out``, then rename it into place."""
+    import matplotlib
+
+    folder = out.parent if str(out.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=folder)
+    # No date in the SVG and fixed element ids: the same data gives the same file.
+    metadata = {"Date": None} if fmt == "svg" else {}
+    try:
+        with os.fdopen(fd, "wb") as handle, matplotlib.rc_context({"svg.hashsalt": "countbench"}):
+            figure.savefig(handle, format=fmt, metadata=metadata)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
