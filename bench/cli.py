@@ -23,7 +23,9 @@ from ..reports.load import ReportError
 from ..strategies.base import Mode, ReplicatedStrategy, Strategy
 from ..strategies.registry import UnknownStrategy, describe, discover, resolve
 from .chaos_cli import chaos
+from .plot_cli import plot
 from .report_cli import diff, report_app
+from .scale_cli import ScaleUsageError, scale
 from .sim import SimUsageError
 from .workload import SpecError, WorkloadSpec
 
@@ -99,6 +101,10 @@ PyperfOpt = Annotated[
     typer.Option("--pyperf", help="Also write the timings as a pyperf suite (compare_to, stats)."),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing report file.")]
+SaveOpt = Annotated[
+    str | None,
+    typer.Option("--save", help="Also keep the report as NAME in .countbench/ (for --baseline)."),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
 
 
@@ -150,11 +156,16 @@ def _measure(
     preset_flags: tuple[bool, bool, bool],
     json_path: Path | None,
     pyperf_path: Path | None,
+    save: str | None,
     force: bool,
     quiet: bool,
     redis_url: str | None,
 ) -> dict[str, Any]:
     preset = _preset(*preset_flags)
+    if save is not None:
+        from .baselines import check_name
+
+        check_name(save)
     if redis_url is not None:
         _check_redis_url_syntax(redis_url)
     classes, notes = _classes(names, mode)
@@ -204,6 +215,10 @@ def _measure(
         from ..reports.pyperf_export import write_pyperf_suite
 
         write_pyperf_suite(report, pyperf_path, force)
+    if save is not None:
+        from .baselines import save_report
+
+        out.print(f"saved as {save}: {save_report(report, save)}", markup=False, highlight=False)
     return report
 
 
@@ -268,6 +283,7 @@ def run(
     smoke: SmokeOpt = False,
     json: JsonOpt = None,
     pyperf: PyperfOpt = None,
+    save: SaveOpt = None,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     redis_url: RedisUrlOpt = None,
@@ -277,7 +293,7 @@ def run(
         raise UsageProblem("run takes one strategy; use `countbench compare` for several")
     spec = _spec(workload, locals())
     report = _measure(
-        strategy, mode, spec, (fast, rigorous, smoke), json, pyperf, force, quiet, redis_url
+        strategy, mode, spec, (fast, rigorous, smoke), json, pyperf, save, force, quiet, redis_url
     )
     result = report["results"][0]
     _print_services(report)
@@ -310,6 +326,7 @@ def compare(
     smoke: SmokeOpt = False,
     json: JsonOpt = None,
     pyperf: PyperfOpt = None,
+    save: SaveOpt = None,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     redis_url: RedisUrlOpt = None,
@@ -317,7 +334,7 @@ def compare(
     """Benchmark several strategies on the same workload: the article's table, measured."""
     spec = _spec(workload, locals())
     report = _measure(
-        strategies, mode, spec, (fast, rigorous, smoke), json, pyperf, force, quiet, redis_url
+        strategies, mode, spec, (fast, rigorous, smoke), json, pyperf, save, force, quiet, redis_url
     )
     _print_services(report)
     out.print(tables.comparison(report))
@@ -334,6 +351,8 @@ def _terminated(signum: int, frame: object) -> None:
 
 app.command("diff")(diff)
 app.command("chaos")(chaos)
+app.command("plot")(plot)
+app.command("scale")(scale)
 app.add_typer(report_app, name="report")
 
 
@@ -378,6 +397,7 @@ def main(argv: list[str] | None = None) -> None:
         ReportPathError,
         ReportError,
         SimUsageError,
+        ScaleUsageError,
     ) as exc:
         fail(str(exc))
     except DriverError as exc:

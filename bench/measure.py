@@ -98,6 +98,9 @@ def verify(plan: Plan, name: str) -> tuple[Verification, Observed]:
 
 #: The standard scenario behind the Consistency column (see ``countbench chaos``).
 STANDARD_FAULTS = "partition,duplicate,reorder"
+#: Client operations of that scenario: enough for every fault window, and quick (vclock, the
+#: slowest strategy there, takes about a second and a half).
+SIMULATED_OPERATIONS = 2000
 
 
 def simulate(cls: type[Strategy], spec: WorkloadSpec) -> dict[str, Any] | None:
@@ -107,7 +110,9 @@ def simulate(cls: type[Strategy], spec: WorkloadSpec) -> dict[str, Any] | None:
         return None
     from .sim import run_scenario, standard_scenario
 
-    scenario = standard_scenario(STANDARD_FAULTS, seed=spec.seed, nodes=max(spec.nodes, 3))
+    scenario = standard_scenario(
+        STANDARD_FAULTS, seed=spec.seed, nodes=max(spec.nodes, 3), operations=SIMULATED_OPERATIONS
+    )
     result = run_scenario(cls, scenario).to_dict()
     return {
         "faults": STANDARD_FAULTS,

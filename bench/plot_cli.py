@@ -49,9 +49,7 @@ def plot(
     file: Annotated[
         Path, typer.Argument(help="A report (run/compare --json) or a chaos result (--json).")
     ],
-    out: Annotated[
-        Path, typer.Option("--output", "-o", help="The image to write: .png or .svg.")
-    ],
+    out: Annotated[Path, typer.Option("--output", "-o", help="The image to write: .png or .svg.")],
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
 ) -> None:
     """Draw a saved report (ops/s bars, or lines over a scan) or a chaos result (error

@@ -161,8 +161,10 @@ def print_diff(result: DiffResult, console: Console) -> None:
 
 
 def diff(
-    base: Annotated[Path, typer.Argument(help="The reference report (e.g. the main branch).")],
-    new: Annotated[Path, typer.Argument(help="The report to judge (e.g. the change).")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="BASE.json NEW.json, or only NEW.json with --baseline."),
+    ],
     fail_above: Annotated[
         str,
         typer.Option(
@@ -170,12 +172,26 @@ def diff(
             help="Largest tolerated significant fall of ops/s: '10%' or 0.1.",
         ),
     ] = "10%",
+    baseline: Annotated[
+        str | None,
+        typer.Option("--baseline", help="Compare against the report saved with --save NAME."),
+    ] = None,
 ) -> None:
     """Compare two reports: exit 1 on a significant slowdown or a lost exact count.
 
     Exit 1 when an operation got slower by more than --fail-above and significantly so
     (Mann-Whitney U on pyperf's values), or a strategy's count stopped being exact; else 0.
     """
+    from .baselines import baseline_path
+
+    if baseline is not None:
+        if len(files) != 1:
+            raise ReportUsageError("with --baseline, give one report: the new one")
+        base, new = baseline_path(baseline), files[0]
+    elif len(files) == 2:
+        base, new = files
+    else:
+        raise ReportUsageError("give two reports, BASE.json NEW.json (or --baseline NAME)")
     threshold = parse_threshold(fail_above)
     result = diff_reports(load_report(base), load_report(new), threshold)
     print_diff(result, Console())

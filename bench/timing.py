@@ -18,6 +18,7 @@ import io
 import json
 import math
 import os
+import signal
 import statistics
 import subprocess
 from argparse import Namespace
@@ -192,7 +193,14 @@ class _WorkersInTheirOwnGroup:
     @staticmethod
     def Popen(*args: Any, **kwargs: Any) -> subprocess.Popen[Any]:
         kwargs.setdefault("process_group", 0)
-        return subprocess.Popen(*args, **kwargs)
+        # Between fork and the child's setpgid a Ctrl-C would still reach the child: fork
+        # with SIGINT blocked (the child keeps the mask; here it is restored at once and a
+        # pending SIGINT then arrives as usual).
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            return subprocess.Popen(*args, **kwargs)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextlib.contextmanager

@@ -96,9 +96,32 @@ def si(value: float) -> str:
     return f"{value:#.3g}".rstrip(".")
 
 
+def tick(value: float) -> str:
+    """An axis label: like :func:`si` without trailing zeros ('4M', '1.5M', '500K')."""
+    text = si(value)
+    number = text.rstrip("GMK")
+    if "." in number:
+        number = number.rstrip("0").rstrip(".")
+    return number + text[len(text.rstrip("GMK")) :]
+
+
 def _lower_errors(values: Sequence[float], stdevs: Sequence[float]) -> list[float]:
     """Downward error bar lengths that stay above 0 (a log axis cannot show 0 or less)."""
     return [min(sd, 0.9 * v) for v, sd in zip(values, stdevs, strict=True)]
+
+
+def _si_ticks(ax: Axes) -> None:
+    """Tick labels of the y axis as '2M', '500K'; on a log axis, the minor ticks that
+    matplotlib would label (a range under a decade or two) too."""
+    from matplotlib.ticker import FuncFormatter, LogFormatter
+
+    class SiLogFormatter(LogFormatter):
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            return tick(x) if super().__call__(x, pos) else ""
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: tick(v)))
+    if ax.get_yscale() == "log":
+        ax.yaxis.set_minor_formatter(SiLogFormatter(labelOnlyBase=False))
 
 
 def _wants_log(values: Sequence[float]) -> bool:
@@ -139,9 +162,11 @@ def _conditions(report: Mapping[str, Any], skip: str = "") -> str:
         if key in workload:
             parts.append(f"{workload[key]} {unit}")
     if "preset" in report:
-        smoke = " (one value: checks a setup, not for figures)" if report["preset"] == "smoke" else ""
-        parts.append(f"preset {report['preset']}{smoke}")
-    return ", ".join(parts)
+        parts.append(f"preset {report['preset']}")
+    text = ", ".join(parts)
+    if report.get("preset") == "smoke":
+        text += "\nsmoke: one value per benchmark, checks a setup, not for figures"
+    return text
 
 
 def bars_figure(report: Mapping[str, Any]) -> Figure:
@@ -153,7 +178,9 @@ def bars_figure(report: Mapping[str, Any]) -> Figure:
     ops = [op for op in OPERATIONS if any(_operation(r, op) for r in results)]
     if not ops:
         raise ReportError("report has no timed operation to plot")
-    figure = Figure(figsize=(max(6.5, 1.3 * len(names) * len(ops) / 3 + 3.5), 4.8), dpi=DPI)
+    figure = Figure(
+        figsize=(max(7.5, 1.3 * len(names) * len(ops) / 3 + 3.5), 5), dpi=DPI, layout="constrained"
+    )
     ax = figure.add_subplot()
     width = 0.8 / len(ops)
     for index, op in enumerate(ops):
@@ -174,6 +201,7 @@ def bars_figure(report: Mapping[str, Any]) -> Figure:
         )
         ax.bar_label(bars, labels=[si(v) for v in values], fontsize=7, padding=2)
     ax.set_yscale("log")
+    _si_ticks(ax)
     ax.set_xticks(range(len(names)), labels=names, rotation=20 if len(names) > 4 else 0)
     ax.set_ylabel("operations per second (log)")
     ax.margins(y=0.15)
@@ -182,7 +210,6 @@ def bars_figure(report: Mapping[str, Any]) -> Figure:
     ax.set_title(
         f"countbench: ops/s per strategy, mean ± stdev\n{_conditions(report)}", fontsize=10
     )
-    figure.tight_layout()
     return figure
 
 
@@ -235,7 +262,7 @@ def scan_figure(report: Mapping[str, Any]) -> Figure:
     names: list[str] = []
     for point_report in reports:
         names += [n for n in map(_name, point_report["results"]) if n not in names]
-    figure = Figure(figsize=(15, 4.8), dpi=DPI)
+    figure = Figure(figsize=(15, 5), dpi=DPI, layout="constrained")
     axes = figure.subplots(1, len(OPERATIONS), sharex=True)
     for ax, op in zip(axes, OPERATIONS, strict=True):
         positions = _scan_axis(ax, values)
@@ -261,17 +288,17 @@ def scan_figure(report: Mapping[str, Any]) -> Figure:
             ax.set_yscale("log")
         else:
             ax.set_ylim(bottom=0)
+        _si_ticks(ax)
         ax.set_title(op)
         ax.set_xlabel(parameter)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("operations per second")
     axes[0].legend(title="strategy", fontsize=8)
     figure.suptitle(
-        f"countbench: ops/s against {parameter}, mean ± stdev "
-        f"({_conditions(reports[0], skip=parameter)})",
+        f"countbench: ops/s against {parameter}, mean ± stdev\n"
+        f"{_conditions(reports[0], skip=parameter)}",
         fontsize=10,
     )
-    figure.tight_layout()
     return figure
 
 
@@ -311,6 +338,21 @@ def column_edges(interval: float, samples: int, columns: int) -> list[float]:
     return [(c * samples // columns) * interval for c in range(columns + 1)]
 
 
+def fault_note(fault: Mapping[str, Any]) -> str:
+    """A few characters on what a fault did: '0,1 | 2,3,4', 'n2', 'p=0.2', '+0.05s'."""
+    kind = fault.get("type")
+    if kind == "partition" and isinstance(fault.get("sides"), list):
+        arrow = " -/> " if fault.get("one_way") else " | "
+        return arrow.join(",".join(map(str, side)) for side in fault["sides"])
+    if kind == "crash" and "node" in fault:
+        return f"n{fault['node']}" + (" persist" if fault.get("persist") else "")
+    if "probability" in fault:
+        return f"p={fault['probability']:g}"
+    if "latency" in fault:
+        return f"+{fault['latency']:g}s"
+    return ""
+
+
 def chaos_figure(result: Mapping[str, Any]) -> Figure:
     """max |count - truth| over live nodes against virtual time, fault windows shaded."""
     from matplotlib.figure import Figure
@@ -319,11 +361,11 @@ def chaos_figure(result: Mapping[str, Any]) -> Figure:
     if not errors:
         raise ReportError("chaos result's timeline is empty (no sample in the client phase)")
     edges = column_edges(interval, samples, len(errors))
-    figure = Figure(figsize=(11, 4.8), dpi=DPI)
+    figure = Figure(figsize=(11, 5), dpi=DPI, layout="constrained")
     ax = figure.add_subplot()
     per_column = samples / len(errors)
     what = "max over live nodes" + (
-        f", each step the max of ~{per_column:.3g} samples" if per_column > 1 else ""
+        f" (each step: the max of ~{per_column:.3g} samples)" if per_column > 1 else ""
     )
     nodes = result.get("timeline", {}).get("nodes")
     if isinstance(nodes, list) and all(
@@ -331,28 +373,39 @@ def chaos_figure(result: Mapping[str, Any]) -> Figure:
     ):
         for index, series in enumerate(nodes):
             magnitudes = [math.nan if e is None else abs(float(e)) for e in series]
-            ax.stairs(magnitudes, edges, linewidth=0.8, alpha=0.7, label=f"node {index}")
-    ax.stairs(errors, edges, color="black", linewidth=1.2, label=f"|count - truth|, {what}")
+            ax.stairs(
+                magnitudes, edges, baseline=None, linewidth=0.8, alpha=0.7, label=f"node {index}"
+            )
+    ax.stairs(
+        errors, edges, baseline=None, color="black", linewidth=1.2, label=f"|count - truth|, {what}"
+    )
+    top = ax.get_xaxis_transform()  # x in data, y in axes fraction
     shaded: set[str] = set()
     for fault in result.get("faults") or []:
         window = fault.get("window") if isinstance(fault, Mapping) else None
         if not window:
             continue
         kind = str(fault.get("type", "fault"))
-        where = f" n{fault['node']}" if kind == "crash" and "node" in fault else ""
+        lo, hi = float(window[0]), float(window[1])
         ax.axvspan(
-            float(window[0]),
-            float(window[1]),
+            lo,
+            hi,
             color=FAULT_COLOURS.get(kind, "tab:gray"),
             alpha=0.15,
-            label=None if kind + where in shaded else f"{kind}{where}",
+            zorder=0,
+            label=None if kind in shaded else kind,
         )
-        shaded.add(kind + where)
+        shaded.add(kind)
+        note = fault_note(fault)
+        if note:
+            ax.text((lo + hi) / 2, 0.98, note, transform=top, ha="center", va="top", fontsize=7)
     phases = result.get("phases") or {}
     stop, end = phases.get("stop"), phases.get("end")
     final = result.get("final") or {}
     if isinstance(stop, int | float) and isinstance(end, int | float) and end > stop:
-        ax.axvspan(stop, end, color="tab:gray", alpha=0.08, label="quiescence (not sampled)")
+        ax.axvspan(
+            stop, end, color="tab:gray", alpha=0.08, zorder=0, label="quiescence (not sampled)"
+        )
         if isinstance(final.get("max_abs_error"), int | float):
             ax.plot(
                 [end],
@@ -360,16 +413,15 @@ def chaos_figure(result: Mapping[str, Any]) -> Figure:
                 marker="D",
                 linestyle="none",
                 color="tab:blue",
-                label="final max |error| at end",
+                label="final max |count - truth| at end",
             )
     ax.set_xlabel("virtual time (s)")
     ax.set_ylabel("|count - truth| (users)")
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(bottom=0, top=max(1.0, max(errors), float(final.get("max_abs_error") or 0)) * 1.1)
     ax.set_xlim(left=0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    figure.legend(loc="outside lower center", ncols=3, fontsize=8)
     ax.set_title(_chaos_title(result), fontsize=10)
-    figure.tight_layout()
     return figure
 
 

@@ -14,14 +14,18 @@ from typing import Any
 from .aggregate import AggregateOnDemand
 from .base import Strategy
 from .central import CentralCounterService
+from .compact import CompactStrategy
 from .eventual import EventualSync
 from .gcounter import GCounterStrategy
 from .local import LocalCounter
+from .orset import ORSetStrategy
 from .pncounter import PNCounterStrategy
+from .pncounter_op import OpPNCounterStrategy
 from .redis_incr import RedisIncrCounter
 from .redis_set import RedisSetSessions
 from .redis_zset import RedisSortedSetSessions
 from .session import SessionStrategy
+from .vclock import VClockStrategy
 
 ENTRY_POINT_GROUP = "countbench.strategies"
 
@@ -30,6 +34,10 @@ BUILTINS: tuple[type[Strategy], ...] = (
     SessionStrategy,
     GCounterStrategy,
     PNCounterStrategy,
+    OpPNCounterStrategy,
+    ORSetStrategy,
+    VClockStrategy,
+    CompactStrategy,
     RedisSetSessions,
     RedisSortedSetSessions,
     RedisIncrCounter,

@@ -389,6 +389,11 @@ class Simulation:
         counts = self.counts
         agree = min(counts) == max(counts)
         if not agree:
+            # The cached counts were each read at that node's last event; a count that
+            # changes with time alone (leases expiring) must be compared at one instant.
+            counts = [r.count(t) for r in self.replicas]
+            agree = min(counts) == max(counts)
+        if not agree:
             self.agree_since = self.truth_since = None
             return
         if self.agree_since is None:

@@ -101,7 +101,13 @@ class SlidingHLL:
         harmonic = 0.0
         nonzero = 0
         for entries in self.registers.values():
-            top = max((r for r, t in entries if t >= since), default=0)
+            top, at = entries[-1]  # the highest rank, seen least recently of the entries
+            if at < since:  # entries seen since `since` are a prefix (times descend)
+                top = 0
+                for rank, at in entries:
+                    if at < since:
+                        break
+                    top = rank
             if top:
                 nonzero += 1
                 harmonic += 2.0**-top
