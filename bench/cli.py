@@ -168,6 +168,9 @@ def _measure(
         check_name(save)
     if redis_url is not None:
         _check_redis_url_syntax(redis_url)
+        from .servers.redis_server import check_redis_url
+
+        check_redis_url(redis_url)  # unreachable, wrong password...: fail before any work
     classes, notes = _classes(names, mode)
     if mode is Mode.PROCESS and spec.nodes != spec.workers:
         if any(issubclass(c, ReplicatedStrategy) for c in classes):
@@ -181,12 +184,24 @@ def _measure(
 
     from .measure import run_plan
     from .plan import Plan
+    from .services import needed
 
     plan = Plan(tuple(c.name for c in classes), mode, spec)
-    steps = len(classes) * 4  # a verification and three timed streams each
+    # A verification and three timed streams per strategy, and the servers' start.
+    steps = len(classes) * 4 + (1 if needed(classes) else 0)
     by_name = {c.name: c for c in classes}
+    # Bound to the real stderr now: pyperf's output is redirected while it times.
+    screen = Console(file=sys.stderr)
     if quiet:
         report = run_plan(plan, preset, by_name, redis_url=redis_url)
+    elif not screen.is_terminal:  # CI logs: a plain line per step, no bar
+        done = [0]
+
+        def line(message: str) -> None:
+            done[0] += 1
+            screen.print(f"[{done[0]}/{steps}] {message}", markup=False, highlight=False)
+
+        report = run_plan(plan, preset, by_name, line, redis_url)
     else:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -195,7 +210,7 @@ def _measure(
             BarColumn(),
             TextColumn("{task.completed}/{task.total}"),
             TimeElapsedColumn(),
-            console=err,
+            console=screen,
             transient=True,
         ) as bar:
             task = bar.add_task("starting", total=steps)

@@ -192,15 +192,27 @@ class _WorkersInTheirOwnGroup:
 
     @staticmethod
     def Popen(*args: Any, **kwargs: Any) -> subprocess.Popen[Any]:
+        """Start a worker so that no Ctrl-C can orphan it: the child is forked with SIGINT
+        blocked (between fork and its setpgid it is still in our group), and a Ctrl-C that
+        arrives here meanwhile is held until the worker exists, which is then killed before
+        the interrupt goes on (pyperf only kills workers it has been handed)."""
         kwargs.setdefault("process_group", 0)
-        # Between fork and the child's setpgid a Ctrl-C would still reach the child: fork
-        # with SIGINT blocked (the child keeps the mask; here it is restored at once and a
-        # pending SIGINT then arrives as usual).
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        interrupted: list[int] = []
+        handler = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
         try:
-            return subprocess.Popen(*args, **kwargs)
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                proc = subprocess.Popen(*args, **kwargs)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            held = bool(interrupted)  # a pending SIGINT has reached the recorder by now
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+            signal.signal(signal.SIGINT, handler)
+        if held:
+            proc.kill()
+            proc.wait()
+            raise KeyboardInterrupt
+        return proc
 
 
 @contextlib.contextmanager
