@@ -101,6 +101,12 @@ PyperfOpt = Annotated[
     typer.Option("--pyperf", help="Also write the timings as a pyperf suite (compare_to, stats)."),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing report file.")]
+ParamOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--param", help="Scan one workload field: e.g. workers=1,2,4 or read-ratio=0,0.5."
+    ),
+]
 SaveOpt = Annotated[
     str | None,
     typer.Option("--save", help="Also keep the report as NAME in .countbench/ (for --baseline)."),
@@ -160,6 +166,7 @@ def _measure(
     force: bool,
     quiet: bool,
     redis_url: str | None,
+    scan: str | None,
 ) -> dict[str, Any]:
     preset = _preset(*preset_flags)
     if save is not None:
@@ -182,11 +189,76 @@ def _measure(
     for note in notes:
         err.print(note, markup=False, highlight=False)
 
-    from .measure import run_plan
     from .plan import Plan
+
+    points = _scan_points(scan, spec)
+    reports = []
+    for name, value, point_spec in points:
+        if name:
+            err.print(f"scan: {name} = {value}", markup=False, highlight=False)
+        if mode is Mode.PROCESS:
+            point_spec = point_spec.with_overrides({"nodes": point_spec.workers})
+        plan = Plan(tuple(c.name for c in classes), mode, point_spec)
+        reports.append(_run_plan_with_progress(plan, preset, classes, quiet, redis_url))
+    report = reports[0]
+    if points[0][0]:
+        report = {
+            **reports[0],
+            "scan": {
+                "parameter": points[0][0],
+                "points": [
+                    {"value": value, "report": r}
+                    for (_, value, _), r in zip(points, reports, strict=True)
+                ],
+            },
+        }
+    if json_path is not None:
+        write_json_atomic(json_path, report, force)
+    if pyperf_path is not None:
+        from ..reports.pyperf_export import write_pyperf_suite
+
+        write_pyperf_suite(report, pyperf_path, force)
+    if save is not None:
+        from .baselines import save_report
+
+        out.print(f"saved as {save}: {save_report(report, save)}", markup=False, highlight=False)
+    return report
+
+
+def _scan_points(scan: str | None, spec: WorkloadSpec) -> list[tuple[str, Any, WorkloadSpec]]:
+    """``--param name=v1,v2``: (name, value, spec) per point; without it, the spec alone."""
+    if scan is None:
+        return [("", None, spec)]
+    name, _, values = scan.partition("=")
+    field = name.strip().replace("-", "_")
+    if field not in SPEC_FIELDS:
+        known = ", ".join(sorted(SPEC_FIELDS))
+        raise UsageProblem(f"--param {name.strip()!r} names no parameter (known: {known})")
+    texts = [v.strip() for v in values.split(",") if v.strip()]
+    if not texts:
+        raise UsageProblem(f"--param {field} has no values (e.g. {field}=1,2,4)")
+    kind = float if isinstance(getattr(spec, field), float) else int
+    points = []
+    for text in texts:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise UsageProblem(f"--param {field}: {text!r} is not a {kind.__name__}") from None
+        points.append((field, value, spec.with_overrides({field: value})))
+    return points
+
+
+def _run_plan_with_progress(
+    plan: Any,
+    preset: Any,
+    classes: list[type[Strategy]],
+    quiet: bool,
+    redis_url: str | None,
+) -> dict[str, Any]:
+    """Run the plan with a progress bar on a terminal, plain lines elsewhere, or quietly."""
+    from .measure import run_plan
     from .services import needed
 
-    plan = Plan(tuple(c.name for c in classes), mode, spec)
     # A verification and three timed streams per strategy, and the servers' start.
     steps = len(classes) * 4 + (1 if needed(classes) else 0)
     by_name = {c.name: c for c in classes}
@@ -224,16 +296,6 @@ def _measure(
 
             report = run_plan(plan, preset, by_name, progress, redis_url)
             bar.advance(task)
-    if json_path is not None:
-        write_json_atomic(json_path, report, force)
-    if pyperf_path is not None:
-        from ..reports.pyperf_export import write_pyperf_suite
-
-        write_pyperf_suite(report, pyperf_path, force)
-    if save is not None:
-        from .baselines import save_report
-
-        out.print(f"saved as {save}: {save_report(report, save)}", markup=False, highlight=False)
     return report
 
 
@@ -247,6 +309,17 @@ def _check_redis_url_syntax(url: str) -> None:
         raise UsageProblem("--redis-url does not parse as a URL") from None
     if parts.scheme not in ("redis", "rediss", "unix"):
         raise UsageProblem("--redis-url must start with redis://, rediss:// or unix://")
+
+
+def _print_comparisons(report: dict[str, Any]) -> None:
+    """The comparison table, or one per point of a --param scan."""
+    scan = report.get("scan")
+    if not scan:
+        out.print(tables.comparison(report))
+        return
+    for point in scan["points"]:
+        out.print(f"{scan['parameter']} = {point['value']}", markup=False, highlight=False)
+        out.print(tables.comparison(point["report"]))
 
 
 def _print_written(*paths: Path | None) -> None:
@@ -299,6 +372,7 @@ def run(
     json: JsonOpt = None,
     pyperf: PyperfOpt = None,
     save: SaveOpt = None,
+    param: ParamOpt = None,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     redis_url: RedisUrlOpt = None,
@@ -308,11 +382,21 @@ def run(
         raise UsageProblem("run takes one strategy; use `countbench compare` for several")
     spec = _spec(workload, locals())
     report = _measure(
-        strategy, mode, spec, (fast, rigorous, smoke), json, pyperf, save, force, quiet, redis_url
+        strategy,
+        mode,
+        spec,
+        (fast, rigorous, smoke),
+        json,
+        pyperf,
+        save,
+        force,
+        quiet,
+        redis_url,
+        param,
     )
     result = report["results"][0]
     _print_services(report)
-    out.print(tables.comparison(report))
+    _print_comparisons(report)
     out.print(tables.operations_detail(result))
     out.print(tables.latency_detail(result))
     _print_written(json, pyperf)
@@ -342,6 +426,7 @@ def compare(
     json: JsonOpt = None,
     pyperf: PyperfOpt = None,
     save: SaveOpt = None,
+    param: ParamOpt = None,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     redis_url: RedisUrlOpt = None,
@@ -349,10 +434,20 @@ def compare(
     """Benchmark several strategies on the same workload: the article's table, measured."""
     spec = _spec(workload, locals())
     report = _measure(
-        strategies, mode, spec, (fast, rigorous, smoke), json, pyperf, save, force, quiet, redis_url
+        strategies,
+        mode,
+        spec,
+        (fast, rigorous, smoke),
+        json,
+        pyperf,
+        save,
+        force,
+        quiet,
+        redis_url,
+        param,
     )
     _print_services(report)
-    out.print(tables.comparison(report))
+    _print_comparisons(report)
     _print_written(json, pyperf)
 
 

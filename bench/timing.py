@@ -174,8 +174,12 @@ def _add_plan(cmd: list[str], args: Namespace) -> None:
 
 
 def make_runner(preset: Preset) -> pyperf.Runner:
+    """A Runner for one plan. pyperf allows one Runner per class and process (its guard
+    against registering benchmarks twice); a ``--param`` scan times one plan per point in
+    the same process, so each plan gets a Runner of a fresh subclass."""
     kwargs, _ = runner_settings(preset)
-    runner = pyperf.Runner(program_args=("-m", WORKER_MODULE), add_cmdline_args=_add_plan, **kwargs)
+    runner_class: type[pyperf.Runner] = type("PlanRunner", (pyperf.Runner,), {})
+    runner = runner_class(program_args=("-m", WORKER_MODULE), add_cmdline_args=_add_plan, **kwargs)
     runner.argparser.add_argument(PLAN_OPTION, dest="countbench_plan", required=True)
     return runner
 

@@ -1,0 +1,64 @@
+"""--param scans: one report per point, kept in the report under "scan"."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CLI = [sys.executable, "-m", "countbench.bench.cli"]
+SMALL = ["--smoke", "--quiet", "--operations", "300", "--users", "60"]
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_a_scan_keeps_every_point(tmp_path: Path) -> None:
+    result = _run(
+        tmp_path, "compare", "local,pncounter", *SMALL, "--param", "workers=1,2", "--json", "s.json"
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "s.json").read_text())
+    scan = report["scan"]
+    assert scan["parameter"] == "workers"
+    assert [p["value"] for p in scan["points"]] == [1, 2]
+    for point in scan["points"]:
+        assert point["report"]["workload"]["workers"] == point["value"]
+        names = [r["strategy"]["name"] for r in point["report"]["results"]]
+        assert names == ["local", "pncounter"]
+        assert all(r["verification"]["max_abs_error"] == 0 for r in point["report"]["results"])
+    assert result.stdout.count("countbench compare") == 2  # a table per point
+    check = _run(tmp_path, "report", "validate", "s.json")
+    assert check.returncode == 0, check.stderr
+
+
+def test_a_float_parameter_with_a_dash(tmp_path: Path) -> None:
+    result = _run(
+        tmp_path, "run", "-s", "local", *SMALL, "--param", "read-ratio=0,0.5", "--json", "r.json"
+    )
+    assert result.returncode == 0, result.stderr
+    points = json.loads((tmp_path / "r.json").read_text())["scan"]["points"]
+    assert [p["report"]["workload"]["read_ratio"] for p in points] == [0.0, 0.5]
+
+
+@pytest.mark.parametrize(
+    ("param", "words"),
+    [
+        ("userz=1,2", "names no parameter"),
+        ("workers=", "has no values"),
+        ("workers=a", "is not a"),
+        ("workers=0", "workers"),
+    ],
+)
+def test_bad_params_are_one_line(tmp_path: Path, param: str, words: str) -> None:
+    result = _run(tmp_path, "compare", "local", *SMALL, "--param", param)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("countbench: error:"), result.stderr
+    assert words in lines[0]
