@@ -9,8 +9,9 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
 class ReportPathError(ValueError):
@@ -31,15 +32,14 @@ def check_output_path(path: Path, force: bool) -> Path:
     return path
 
 
-def write_json_atomic(path: Path, data: dict[str, Any], force: bool = False) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it into place:
+def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Have ``write`` fill a temporary file beside ``path``, then rename it into place:
     a reader sees the old file or the whole new one, never half of one."""
-    check_output_path(path, force)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False)
-            handle.write("\n")
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -47,3 +47,15 @@ def write_json_atomic(path: Path, data: dict[str, Any], force: bool = False) -> 
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def write_json_atomic(path: Path, data: dict[str, Any], force: bool = False) -> None:
+    """Write ``data`` as indented JSON with :func:`write_atomic`, after
+    :func:`check_output_path`."""
+    check_output_path(path, force)
+    body = (json.dumps(data, indent=2, sort_keys=False) + "\n").encode("utf-8")
+
+    def write(handle: BinaryIO) -> None:
+        handle.write(body)
+
+    write_atomic(path, write)

@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .table import unstable
+
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
 
 
@@ -70,12 +72,7 @@ def note(report: Mapping[str, Any]) -> str:
     """pyperf's stability verdict, as the terminal table's caption says it."""
     if report["preset"] == "smoke":
         return "_smoke preset: one value per benchmark, so no spread and no stability check_"
-    warned = [
-        f"{r['strategy']['name']} {name}"
-        for r in report["results"]
-        for name, op in r["operations"].items()
-        if op["warnings"]
-    ]
+    warned = unstable(report)
     if warned:
         return f"_pyperf found these unstable: {escape(', '.join(warned))}_"
     return "_pyperf raised no stability warning_"

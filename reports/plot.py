@@ -28,15 +28,12 @@ matplotlib is imported on first use: the CLI does not pay for it unless it plots
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from .json_report import check_output_path
+from .json_report import check_output_path, write_atomic
 from .load import ReportError, ReportUsageError, one_line
 
 if TYPE_CHECKING:
@@ -449,17 +446,11 @@ def _save_atomic(figure: Figure, out: Path, fmt: str) -> None:
     """Render into a temporary file beside ``out``, then rename it into place."""
     import matplotlib
 
-    folder = out.parent if str(out.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=folder)
     # No date in the SVG and fixed element ids: the same data gives the same file.
     metadata = {"Date": None} if fmt == "svg" else {}
-    try:
-        with os.fdopen(fd, "wb") as handle, matplotlib.rc_context({"svg.hashsalt": "countbench"}):
+
+    def write(handle: BinaryIO) -> None:
+        with matplotlib.rc_context({"svg.hashsalt": "countbench"}):
             figure.savefig(handle, format=fmt, metadata=metadata)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+
+    write_atomic(out, write)

@@ -95,6 +95,16 @@ def complexity_cell(result: Mapping[str, Any]) -> Text:
     )
 
 
+def unstable(report: Mapping[str, Any]) -> list[str]:
+    """'strategy operation' for every benchmark pyperf warned about."""
+    return [
+        f"{r['strategy']['name']} {name}"
+        for r in report["results"]
+        for name, op in r["operations"].items()
+        if op["warnings"]
+    ]
+
+
 def comparison(report: Mapping[str, Any]) -> Table:
     """The article's table, measured: Approach | Reads/sec | Writes/sec | Consistency |
     Complexity, plus the mixed workload's throughput."""
@@ -103,12 +113,7 @@ def comparison(report: Mapping[str, Any]) -> Table:
         f"countbench compare · {report['mode']} mode · {spec['workers']} workers · "
         f"{spec['nodes']} nodes · {spec['users']:,} users · preset {report['preset']}"
     )
-    warned = [
-        f"{r['strategy']['name']} {name}"
-        for r in report["results"]
-        for name, op in r["operations"].items()
-        if op["warnings"]
-    ]
+    warned = unstable(report)
     if report["preset"] == "smoke":
         caption = "smoke preset: one value per benchmark, so no spread and no stability check"
     elif warned:
