@@ -8,6 +8,7 @@ registers the plan's benchmarks in the manager's order and pyperf runs the one i
 from __future__ import annotations
 
 import os
+import sys
 
 # Workers run in a process group of their own (see timing._WorkersInTheirOwnGroup): a
 # Ctrl-C reaches only the manager, countbench, which stops them with SIGKILL. The resource
@@ -22,7 +23,11 @@ def main() -> None:
 
     runner = make_runner(Preset.QUICK)  # the manager's settings arrive as arguments
     args = runner.parse_args()
-    timers = register(runner, Plan.from_json(args.countbench_plan))
+    try:
+        timers = register(runner, Plan.from_json(args.countbench_plan))
+    except Exception as exc:  # e.g. a server gone: one line; the manager reports the exit
+        print(f"countbench worker: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
     for timer in timers:
         timer.close()
 

@@ -399,7 +399,13 @@ class CentralService:
         with tempfile.TemporaryFile() as stderr:
             try:
                 proc = subprocess.Popen(
-                    cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr
+                    cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=stderr,
+                    # Its own process group: a terminal's Ctrl-C goes to countbench, which
+                    # stops its workers first and this server last, not all at once.
+                    process_group=0,
                 )
             except OSError as exc:
                 raise CentralServiceError(f"cannot run {sys.executable}: {exc}") from None

@@ -341,6 +341,9 @@ class RedisServer:
                 stderr=subprocess.STDOUT,
                 cwd=self._tmpdir,
                 close_fds=True,
+                # Its own process group: a terminal's Ctrl-C goes to countbench, which
+                # stops its workers first and this server last, not all at once.
+                process_group=0,
             )
         except OSError as exc:
             raise RedisUnavailable(
