@@ -516,6 +516,7 @@ def _bad_files(folder: Path, quick_path: Path, quick: Report) -> dict[str, tuple
     }
 
 
+@pytest.mark.invalid_reports
 def test_every_bad_file_is_one_line(
     reports: dict[str, Path], quick: Report, tmp_path: Path
 ) -> None:
