@@ -26,6 +26,21 @@ class SpecError(ValueError):
     """A workload that cannot run, with a message fit for one line on stderr."""
 
 
+def load_toml(path: Path, what: str, error: type[ValueError]) -> dict[str, Any]:
+    """The TOML file ``path`` (a ``what`` file); a missing, unreadable or invalid file
+    raises ``error`` with a one-line message."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{what} file not found: {path}") from None
+    except IsADirectoryError:
+        raise error(f"{what} file is a directory: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"cannot read {what} file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{what} file {path} is not valid TOML: {exc}") from None
+
+
 class Op(IntEnum):
     LOGIN = 0
     LOGOUT = 1
@@ -87,16 +102,7 @@ class WorkloadSpec:
     @classmethod
     def from_toml(cls, path: Path) -> WorkloadSpec:
         """Read a workload file: top-level keys, or a ``[workload]`` table, name the fields."""
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise SpecError(f"workload file not found: {path}") from None
-        except IsADirectoryError:
-            raise SpecError(f"workload file is a directory: {path}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SpecError(f"cannot read workload file {path}: {exc}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise SpecError(f"workload file {path} is not valid TOML: {exc}") from None
+        data = load_toml(path, "workload", SpecError)
         table = data.get("workload", data)
         if not isinstance(table, dict):
             raise SpecError(f"workload file {path}: [workload] must be a table")

@@ -30,12 +30,12 @@ one link they may arrive out of order. A scenario file::
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ..workload import load_toml
 from . import checks
 from .errors import SimUsageError
 from .faults import Fault, fault_from_mapping
@@ -135,16 +135,4 @@ class Scenario:
 
     @classmethod
     def from_toml(cls, path: Path) -> Scenario:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise SimUsageError(f"scenario file not found: {path}") from None
-        except IsADirectoryError:
-            raise SimUsageError(f"scenario file is a directory: {path}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SimUsageError(f"cannot read scenario file {path}: {exc}") from None
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise SimUsageError(f"scenario file {path} is not valid TOML: {exc}") from None
-        return cls.from_mapping(data)
+        return cls.from_mapping(load_toml(path, "scenario", SimUsageError))
