@@ -149,13 +149,15 @@ class StrategyConfig:
 
     ``endpoint`` is the URL of the server a service strategy uses (given by the run, which
     starts it or takes the user's); ``pipeline`` how many operations a client may batch
-    into one round trip.
+    into one round trip; ``request_timeout`` how many seconds a client waits for a
+    server's answer before it gives the request up (its effect is then unknown).
     """
 
     nodes: int = 3
     session_timeout: float = 1800.0
     endpoint: str = ""
     pipeline: int = 1
+    request_timeout: float = 10.0
 
 
 class Strategy(ABC):

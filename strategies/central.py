@@ -36,11 +36,11 @@ def _namespace(namespace: str) -> str:
 class CentralClientNode:
     """A worker's blocking connection, batching up to ``depth`` operations per round trip."""
 
-    def __init__(self, endpoint: str, namespace: str, depth: int) -> None:
+    def __init__(self, endpoint: str, namespace: str, depth: int, timeout: float = 10.0) -> None:
         from ..bench.servers.central import CentralClient
 
         host, port = address(endpoint)
-        self._client = CentralClient(host, port, _namespace(namespace), timeout=10.0)
+        self._client = CentralClient(host, port, _namespace(namespace), timeout=timeout)
         self._depth = depth
         self._pending: list[Request] = []
 
@@ -83,8 +83,9 @@ class CentralClientNode:
 class AsyncCentralClientNode:
     """The asyncio twin of :class:`CentralClientNode`."""
 
-    def __init__(self, depth: int) -> None:
+    def __init__(self, depth: int, timeout: float = 10.0) -> None:
         self._client: AsyncCentralClient | None = None
+        self._timeout = timeout
         self._depth = depth
         self._pending: list[Request] = []
 
@@ -92,7 +93,9 @@ class AsyncCentralClientNode:
         from ..bench.servers.central import AsyncCentralClient
 
         host, port = address(endpoint)
-        self._client = await AsyncCentralClient.open(host, port, _namespace(namespace), 10.0)
+        self._client = await AsyncCentralClient.open(
+            host, port, _namespace(namespace), self._timeout
+        )
         return self
 
     @property
@@ -142,8 +145,11 @@ class CentralCounterService(ServiceStrategy):
     service = "central"
 
     def client(self, namespace: str, worker: int) -> ClientNode:
-        return CentralClientNode(self.config.endpoint, namespace, self.config.pipeline)
+        config = self.config
+        return CentralClientNode(
+            config.endpoint, namespace, config.pipeline, timeout=config.request_timeout
+        )
 
     async def async_client(self, namespace: str, worker: int) -> AsyncClientNode:
-        node = AsyncCentralClientNode(self.config.pipeline)
+        node = AsyncCentralClientNode(self.config.pipeline, self.config.request_timeout)
         return await node.connect(self.config.endpoint, namespace)

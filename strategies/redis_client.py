@@ -72,12 +72,19 @@ def _last_reply(replies: list[Any]) -> Any:
 class RedisClientNode:
     """A worker's blocking connection; see the module docstring."""
 
-    def __init__(self, url: str, commands: RedisCommands, namespace: str, depth: int) -> None:
+    def __init__(
+        self,
+        url: str,
+        commands: RedisCommands,
+        namespace: str,
+        depth: int,
+        timeout: float = 10.0,
+    ) -> None:
         import redis
 
         # redis-py's connection layer is only partly annotated: held as Any.
         self._pool: Any = redis.ConnectionPool.from_url(
-            url, socket_timeout=10, socket_connect_timeout=5
+            url, socket_timeout=timeout, socket_connect_timeout=min(timeout, 5.0)
         )
         self._conn: Any = cast(Any, self._pool.get_connection())
         self._commands, self._ns, self._depth = commands, namespace, depth
@@ -138,12 +145,17 @@ class AsyncRedisClientNode:
 
     @classmethod
     async def open(
-        cls, url: str, commands: RedisCommands, namespace: str, depth: int
+        cls,
+        url: str,
+        commands: RedisCommands,
+        namespace: str,
+        depth: int,
+        timeout: float = 10.0,
     ) -> AsyncRedisClientNode:
         import redis.asyncio
 
         pool: Any = redis.asyncio.ConnectionPool.from_url(
-            url, socket_timeout=10, socket_connect_timeout=5
+            url, socket_timeout=timeout, socket_connect_timeout=min(timeout, 5.0)
         )
         conn = await pool.get_connection()
         for script in commands.scripts:

@@ -38,10 +38,18 @@ class RedisIncrCounter(ServiceStrategy):
 
     def client(self, namespace: str, worker: int) -> ClientNode:
         return RedisClientNode(
-            self.config.endpoint, IncrCommands(), namespace, self.config.pipeline
+            self.config.endpoint,
+            IncrCommands(),
+            namespace,
+            self.config.pipeline,
+            timeout=self.config.request_timeout,
         )
 
     async def async_client(self, namespace: str, worker: int) -> AsyncClientNode:
         return await AsyncRedisClientNode.open(
-            self.config.endpoint, IncrCommands(), namespace, self.config.pipeline
+            self.config.endpoint,
+            IncrCommands(),
+            namespace,
+            self.config.pipeline,
+            timeout=self.config.request_timeout,
         )

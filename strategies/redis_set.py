@@ -49,10 +49,20 @@ class RedisSetSessions(ServiceStrategy):
 
     def client(self, namespace: str, worker: int) -> ClientNode:
         commands = SetCommands(self.config.session_timeout)
-        return RedisClientNode(self.config.endpoint, commands, namespace, self.config.pipeline)
+        return RedisClientNode(
+            self.config.endpoint,
+            commands,
+            namespace,
+            self.config.pipeline,
+            timeout=self.config.request_timeout,
+        )
 
     async def async_client(self, namespace: str, worker: int) -> AsyncClientNode:
         commands = SetCommands(self.config.session_timeout)
         return await AsyncRedisClientNode.open(
-            self.config.endpoint, commands, namespace, self.config.pipeline
+            self.config.endpoint,
+            commands,
+            namespace,
+            self.config.pipeline,
+            timeout=self.config.request_timeout,
         )

@@ -62,10 +62,20 @@ class RedisSortedSetSessions(ServiceStrategy):
 
     def client(self, namespace: str, worker: int) -> ClientNode:
         commands = SortedSetCommands(self.config.session_timeout)
-        return RedisClientNode(self.config.endpoint, commands, namespace, self.config.pipeline)
+        return RedisClientNode(
+            self.config.endpoint,
+            commands,
+            namespace,
+            self.config.pipeline,
+            timeout=self.config.request_timeout,
+        )
 
     async def async_client(self, namespace: str, worker: int) -> AsyncClientNode:
         commands = SortedSetCommands(self.config.session_timeout)
         return await AsyncRedisClientNode.open(
-            self.config.endpoint, commands, namespace, self.config.pipeline
+            self.config.endpoint,
+            commands,
+            namespace,
+            self.config.pipeline,
+            timeout=self.config.request_timeout,
         )
