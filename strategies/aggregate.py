@@ -4,7 +4,8 @@ every node at once and sums the answers.
 Each node is a real server process on loopback (the central service's server, one per
 node, each with its own session table). Worker ``w`` logs its users in and out on node
 ``w % nodes``; a read sends a count request to every node before reading any answer, and
-a node that has not answered within ``READ_TIMEOUT`` seconds is left out: the read is then
+a node that has not answered within ``READ_TIMEOUT`` seconds (or the request timeout, if
+shorter) is left out: the read is then
 *partial* (counted in the node's statistics, which reach the report) and that connection
 is reopened at the next read. Consistency: eventual; a read is not a snapshot (nodes
 answer at slightly different moments) and a partial read under-counts.
@@ -57,7 +58,15 @@ class ReadStats:
 class NodeCluster:
     """A worker's connections to every node, with its home node's batching."""
 
-    def __init__(self, endpoint: str, namespace: str, worker: int, depth: int) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        namespace: str,
+        worker: int,
+        depth: int,
+        timeout: float = CONNECT_TIMEOUT,
+    ) -> None:
+        self.timeout = timeout
         self.addresses = node_addresses(endpoint)
         self.namespace = namespace
         self.clients: list[CentralClient | None] = [self._connect(a) for a in self.addresses]
@@ -70,7 +79,7 @@ class NodeCluster:
         from ..bench.servers.central import CentralClient, CentralServiceError
 
         try:
-            return CentralClient(*address, self.namespace, timeout=CONNECT_TIMEOUT)
+            return CentralClient(*address, self.namespace, timeout=self.timeout)
         except CentralServiceError:
             return None
 
@@ -104,7 +113,7 @@ class NodeCluster:
             if client is None or client.closed:
                 self.clients[i] = self._connect(self.addresses[i])
         live = [c for c in self.clients if c is not None]
-        answers = fan_out_count(live, now, READ_TIMEOUT)
+        answers = fan_out_count(live, now, min(READ_TIMEOUT, self.timeout))
         if len(live) < len(self.clients) or None in answers:
             self.stats.partial_reads += 1
         return sum(a for a in answers if a is not None)
@@ -150,7 +159,10 @@ class AggregateClientNode:
 class AsyncNodeCluster:
     """The asyncio twin of :class:`NodeCluster` (reads gather every node's answer)."""
 
-    def __init__(self, namespace: str, worker: int, depth: int) -> None:
+    def __init__(
+        self, namespace: str, worker: int, depth: int, timeout: float = CONNECT_TIMEOUT
+    ) -> None:
+        self.timeout = timeout
         self.namespace, self.worker, self.depth = namespace, worker, depth
         self.addresses: list[tuple[str, int]] = []
         self.clients: list[AsyncCentralClient | None] = []
@@ -166,7 +178,7 @@ class AsyncNodeCluster:
         from ..bench.servers.central import AsyncCentralClient, CentralServiceError
 
         try:
-            return await AsyncCentralClient.open(*address, self.namespace, CONNECT_TIMEOUT)
+            return await AsyncCentralClient.open(*address, self.namespace, self.timeout)
         except CentralServiceError:
             return None
 
@@ -198,7 +210,7 @@ class AsyncNodeCluster:
         if client is None:
             return None
         try:
-            return await asyncio.wait_for(client.count(now), READ_TIMEOUT)
+            return await asyncio.wait_for(client.count(now), min(READ_TIMEOUT, self.timeout))
         except Exception:  # timed out or lost: leave it out, reopen it next time
             await client.close()
             return None
@@ -257,9 +269,17 @@ class AggregateOnDemand(ServiceStrategy):
     service = "nodes"
 
     def client(self, namespace: str, worker: int) -> ClientNode:
-        cluster = NodeCluster(self.config.endpoint, namespace, worker, self.config.pipeline)
+        cluster = NodeCluster(
+            self.config.endpoint,
+            namespace,
+            worker,
+            self.config.pipeline,
+            self.config.request_timeout,
+        )
         return AggregateClientNode(cluster)
 
     async def async_client(self, namespace: str, worker: int) -> AsyncClientNode:
-        cluster = AsyncNodeCluster(namespace, worker, self.config.pipeline)
+        cluster = AsyncNodeCluster(
+            namespace, worker, self.config.pipeline, self.config.request_timeout
+        )
         return AsyncAggregateClientNode(await cluster.connect(self.config.endpoint))

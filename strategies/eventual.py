@@ -8,6 +8,12 @@ node at once and sums (as ``aggregate``'s read does). A read is as old as the la
 refresh: its age, ``now`` minus the refresh time in the workload's seconds, is the
 staleness that the node's statistics carry to the report. Consistency: eventual (exact
 right after a refresh, drifting until the next).
+
+:class:`EventualReplica` is the same design as a sans-I/O state machine, for the fault
+simulator: a node's own sessions, plus the last local count each other node announced
+(newest by the sender's time wins, so reordered and duplicated announcements are
+harmless). A read is its own count plus those; a node that crashes loses its sessions,
+and the others learn its new, lower count at its next announcement.
 """
 
 from __future__ import annotations
@@ -19,7 +25,15 @@ from .aggregate import (
     NodeCluster,
     ReadStats,
 )
-from .base import AsyncClientNode, ClientNode, Consistency, Mode, ServiceStrategy
+from .base import (
+    AsyncClientNode,
+    ClientNode,
+    Consistency,
+    Message,
+    Mode,
+    ServiceStrategy,
+)
+from .session import SessionTracker
 
 
 class CachedTotal:
@@ -67,6 +81,39 @@ class AsyncEventualClientNode(AsyncAggregateClientNode):
         self.cache.value, self.cache.taken = await self.cluster.total(now), now
 
 
+class EventualReplica:
+    """One node of ``eventual`` for the simulator (see the module docstring)."""
+
+    def __init__(self, node_id: int, timeout: float) -> None:
+        self.node_id = node_id
+        self.sessions = SessionTracker(timeout)
+        self.others: dict[int, tuple[float, int]] = {}  # node -> (announced at, count)
+
+    def login(self, user: str, now: float) -> None:
+        self.sessions.login(user, now)
+
+    def logout(self, user: str, now: float) -> None:
+        self.sessions.logout(user, now)
+
+    def heartbeat(self, user: str, now: float) -> None:
+        self.sessions.heartbeat(user, now)
+
+    def count(self, now: float) -> int:
+        return self.sessions.count(now) + sum(count for _, count in self.others.values())
+
+    def sync(self, now: float) -> list[Message]:
+        body = f"{now!r} {self.sessions.count(now)}".encode("ascii")
+        return [Message(self.node_id, None, body)]
+
+    def receive(self, message: Message, now: float) -> list[Message]:
+        at_text, count_text = message.body.decode("ascii").split()
+        at, count = float(at_text), int(count_text)
+        known = self.others.get(message.src)
+        if message.src != self.node_id and (known is None or at > known[0]):
+            self.others[message.src] = (at, count)
+        return []
+
+
 class EventualSync(ServiceStrategy):
     name = "eventual"
     summary = "Local counts on node servers; each worker reads a cached total refreshed at syncs."
@@ -75,9 +122,21 @@ class EventualSync(ServiceStrategy):
     service = "nodes"
 
     def client(self, namespace: str, worker: int) -> ClientNode:
-        cluster = NodeCluster(self.config.endpoint, namespace, worker, self.config.pipeline)
+        cluster = NodeCluster(
+            self.config.endpoint,
+            namespace,
+            worker,
+            self.config.pipeline,
+            self.config.request_timeout,
+        )
         return EventualClientNode(cluster)
 
     async def async_client(self, namespace: str, worker: int) -> AsyncClientNode:
-        cluster = AsyncNodeCluster(namespace, worker, self.config.pipeline)
+        cluster = AsyncNodeCluster(
+            namespace, worker, self.config.pipeline, self.config.request_timeout
+        )
         return AsyncEventualClientNode(await cluster.connect(self.config.endpoint))
+
+    def replica(self, node_id: int) -> EventualReplica:
+        """The design's twin for the fault simulator (see the module docstring)."""
+        return EventualReplica(node_id, self.config.session_timeout)

@@ -333,6 +333,10 @@ class CentralService:
     interpreter exit, and a stopped service may be started again. As a context manager the
     service is started on entry and stopped on exit. ``module`` exists for tests (a module
     that cannot start).
+
+    Faults, for the real-fault scenarios: ``crash()`` SIGKILLs the server (its sessions are
+    gone: they live only in memory); ``restart()`` starts a fresh one on the same port;
+    ``pause()``/``resume()`` send SIGSTOP/SIGCONT.
     """
 
     def __init__(
@@ -349,6 +353,9 @@ class CentralService:
         self.ready_timeout = ready_timeout
         self._proc: subprocess.Popen[bytes] | None = None
         self._address: tuple[str, int, str] | None = None
+        self._port_to_bind = 0
+        self._last_port = 0
+        self._paused = False
 
     # -- description ------------------------------------------------------------------
 
@@ -393,7 +400,8 @@ class CentralService:
     def start(self) -> Self:
         if self._proc is not None:
             raise CentralServiceError("central service already started")
-        cmd = [sys.executable, "-m", self.module, "--port", "0", "--timeout", str(self.timeout)]
+        port = str(self._port_to_bind)
+        cmd = [sys.executable, "-m", self.module, "--port", port, "--timeout", str(self.timeout)]
         # The child keeps its own handle on this (unlinked) file; ours is only read to
         # explain a failed start.
         with tempfile.TemporaryFile() as stderr:
@@ -416,6 +424,7 @@ class CentralService:
             except CentralServiceError:
                 self.stop()
                 raise
+        self._last_port = self._address[1]
         return self
 
     def _read_ready(self, proc: subprocess.Popen[bytes], stderr: IO[bytes]) -> tuple[str, int, str]:
@@ -452,6 +461,9 @@ class CentralService:
         proc, self._proc, self._address = self._proc, None, None
         if proc is not None:
             if proc.poll() is None:
+                if self._paused:
+                    proc.send_signal(signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+                    self._paused = False
                 proc.terminate()
                 try:
                     proc.wait(5.0)
@@ -461,6 +473,42 @@ class CentralService:
             if proc.stdout is not None:
                 proc.stdout.close()
         atexit.unregister(self.stop)
+
+    # -- faults -------------------------------------------------------------------------
+
+    def crash(self) -> None:
+        """SIGKILL the server: every session it held is lost."""
+        proc, self._proc, self._address = self._proc, None, None
+        if proc is None:
+            raise CentralServiceError("central service is not running (call start())")
+        self._paused = False
+        proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def restart(self) -> None:
+        """Start a fresh server on the port the last one listened on."""
+        if self._last_port == 0:
+            raise CentralServiceError("central service was never started")
+        self._port_to_bind = self._last_port
+        try:
+            self.start()
+        finally:
+            self._port_to_bind = 0
+
+    def pause(self) -> None:
+        """SIGSTOP the server: connections stay open, nothing is answered."""
+        self._require()
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGSTOP)
+        self._paused = True
+
+    def resume(self) -> None:
+        """SIGCONT a paused server."""
+        if self._proc is not None and self._paused:
+            self._proc.send_signal(signal.SIGCONT)
+        self._paused = False
 
     def __enter__(self) -> Self:
         if self._proc is None:

@@ -21,12 +21,13 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -207,7 +208,12 @@ class RedisServer:
     manager: ``with RedisServer() as server: ... server.url``.
 
     ``binary`` defaults to :func:`find_redis_server` (may raise :class:`RedisNotFound`).
-    ``startup_timeout`` bounds the wait for PING.
+    ``startup_timeout`` bounds the wait for PING. ``port`` fixes the TCP port (default: a free
+    one); ``extra_args`` are appended to the command line (e.g. cluster mode).
+
+    Faults, for the real-fault scenarios: ``crash()`` SIGKILLs the process and keeps its
+    directory, port and socket; ``restart()`` starts it again there (with persistence off it
+    comes back empty); ``pause()``/``resume()`` send SIGSTOP/SIGCONT.
     """
 
     def __init__(
@@ -217,8 +223,13 @@ class RedisServer:
         unix_socket: bool = False,
         persistence: bool = False,
         startup_timeout: float = 10.0,
+        port: int | None = None,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self._binary = binary if binary is not None else find_redis_server()
+        self._fixed_port = port
+        self._extra_args = tuple(extra_args)
+        self._paused = False
         self._unix_socket = unix_socket
         self._persistence = persistence
         self._startup_timeout = startup_timeout
@@ -304,6 +315,11 @@ class RedisServer:
             self._launch(["--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700"])
             self._wait_ready()
             return
+        if self._fixed_port is not None:
+            self._port = self._fixed_port
+            self._launch(["--bind", "127.0.0.1", "--port", str(self._port)])
+            self._wait_ready()
+            return
         for attempt in range(_PORT_ATTEMPTS):
             self._port = _free_port()
             self._launch(["--bind", "127.0.0.1", "--port", str(self._port)])
@@ -330,7 +346,7 @@ class RedisServer:
         args = [str(self._binary.path), *listen, "--dir", str(self._tmpdir)]
         if not self._persistence:
             args += ["--save", "", "--appendonly", "no"]
-        args += ["--daemonize", "no", "--protected-mode", "yes"]
+        args += ["--daemonize", "no", "--protected-mode", "yes", *self._extra_args]
         self._close_log()
         self._log_file = open(self._tmpdir / "redis.log", "wb")  # noqa: SIM115 (kept open)
         try:
@@ -393,6 +409,9 @@ class RedisServer:
         if proc is None:
             return
         if proc.poll() is None:
+            if self._paused:
+                proc.send_signal(signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+                self._paused = False
             proc.terminate()  # SIGTERM to proc.pid only; Popen skips it if already reaped
             try:
                 proc.wait(timeout=_STOP_GRACE)
@@ -420,6 +439,49 @@ class RedisServer:
                 self._port = None
                 self._socket_path = None
                 atexit.unregister(self.stop)
+
+    # ---------------------------------------------------------------- faults
+
+    def crash(self) -> None:
+        """SIGKILL the server (no shutdown, no save); ``restart()`` brings it back."""
+        with self._lock:
+            self._require_started()
+            proc, self._proc = self._proc, None
+            assert proc is not None
+            self._version = None
+            self._paused = False
+            proc.kill()
+            proc.wait()
+            self._close_log()
+
+    def restart(self) -> None:
+        """Start the server again in the same directory, on the same port or socket."""
+        with self._lock:
+            if self._tmpdir is None:
+                raise RedisError("this Redis server was never started")
+            if self._proc is not None:
+                raise RedisError("this Redis server is running; crash() or stop() it first")
+            if self._socket_path is not None:
+                sock = str(self._socket_path)
+                self._launch(["--port", "0", "--unixsocket", sock, "--unixsocketperm", "700"])
+            else:
+                self._launch(["--bind", "127.0.0.1", "--port", str(self._port)])
+            self._wait_ready()
+
+    def pause(self) -> None:
+        """SIGSTOP the server: connections stay open, nothing is answered."""
+        with self._lock:
+            self._require_started()
+            assert self._proc is not None
+            self._proc.send_signal(signal.SIGSTOP)
+            self._paused = True
+
+    def resume(self) -> None:
+        """SIGCONT a paused server."""
+        with self._lock:
+            if self._proc is not None and self._paused:
+                self._proc.send_signal(signal.SIGCONT)
+            self._paused = False
 
     def __enter__(self) -> Self:
         return self.start()

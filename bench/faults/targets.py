@@ -1,0 +1,187 @@
+"""The servers real faults are done to: started here, crashed, restarted, paused, stopped.
+
+A :class:`FaultTarget` is a running server countbench started itself (faults are never
+done to a user's server). ``crash`` is SIGKILL; ``restart`` starts it again at the same
+address (without persistence it comes back empty); ``pause``/``resume`` are
+SIGSTOP/SIGCONT. ``close`` stops it for good; it also runs if the run fails.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from ...strategies.base import ServiceStrategy, Strategy
+
+#: The services whose servers this module can start and fault.
+SUPPORTED = ("redis", "central", "nodes")
+
+
+class FaultTargetError(Exception):
+    """The target cannot be used (one line, for the CLI)."""
+
+
+class FaultTarget(Protocol):
+    endpoint: str
+
+    def crash(self) -> None: ...
+
+    def restart(self) -> None: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def pids(self) -> list[int]: ...
+
+    def facts(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+class RedisTarget:
+    """A Redis started by countbench. With ``persist``, every write is appended to an AOF
+    and fsynced before it is acknowledged (``appendfsync always``), so a crash loses
+    nothing that was acknowledged."""
+
+    def __init__(self, persist: bool) -> None:
+        from ..servers.redis_server import RedisServer
+
+        extra = ["--appendonly", "yes", "--appendfsync", "always"] if persist else []
+        self.persist = persist
+        self.server = RedisServer(extra_args=extra).start()
+        self.endpoint = self.server.url
+
+    def crash(self) -> None:
+        self.server.crash()
+
+    def restart(self) -> None:
+        self.server.restart()
+
+    def pause(self) -> None:
+        self.server.pause()
+
+    def resume(self) -> None:
+        self.server.resume()
+
+    def pids(self) -> list[int]:
+        return [self.server.pid] if self.server.running else []
+
+    def facts(self) -> dict[str, Any]:
+        from ..servers.redis_server import redact_url
+
+        return {
+            "service": "redis",
+            "origin": "started by countbench",
+            "binary": str(self.server.binary.path),
+            "version": self.server.binary.version,
+            "url": redact_url(self.endpoint),
+            "persistence": "aof, appendfsync always" if self.persist else "none",
+        }
+
+    def close(self) -> None:
+        self.server.stop()
+
+
+class CentralTarget:
+    """The central counter service; it keeps its sessions in memory only."""
+
+    def __init__(self, session_timeout: float) -> None:
+        from ..servers.central import CentralService
+
+        self.service = CentralService(timeout=session_timeout).start()
+        self.endpoint = f"central://{self.service.host}:{self.service.port}"
+
+    def crash(self) -> None:
+        self.service.crash()
+
+    def restart(self) -> None:
+        self.service.restart()
+
+    def pause(self) -> None:
+        self.service.pause()
+
+    def resume(self) -> None:
+        self.service.resume()
+
+    def pids(self) -> list[int]:
+        return [self.service.pid] if self.service.running else []
+
+    def facts(self) -> dict[str, Any]:
+        return {
+            "service": "central",
+            "origin": "started by countbench",
+            "address": self.endpoint.removeprefix("central://"),
+            "event_loop": self.service.loop,
+            "persistence": "none",
+        }
+
+    def close(self) -> None:
+        self.service.stop()
+
+
+class NodesTarget:
+    """The node servers of ``aggregate`` and ``eventual``: faults hit node 0 only (a read
+    then lacks that node's users, or the node restarts without them)."""
+
+    def __init__(self, nodes: int, session_timeout: float) -> None:
+        from ..servers.central import CentralService
+
+        self.nodes: list[CentralService] = []
+        try:
+            for _ in range(nodes):
+                self.nodes.append(CentralService(timeout=session_timeout).start())
+        except BaseException:
+            self.close()
+            raise
+        self.endpoint = "nodes://" + ",".join(f"{n.host}:{n.port}" for n in self.nodes)
+
+    def crash(self) -> None:
+        self.nodes[0].crash()
+
+    def restart(self) -> None:
+        self.nodes[0].restart()
+
+    def pause(self) -> None:
+        self.nodes[0].pause()
+
+    def resume(self) -> None:
+        self.nodes[0].resume()
+
+    def pids(self) -> list[int]:
+        return [node.pid for node in self.nodes if node.running]
+
+    def facts(self) -> dict[str, Any]:
+        return {
+            "service": "nodes",
+            "origin": "started by countbench",
+            "endpoint": self.endpoint.removeprefix("nodes://"),
+            "faulted": "node 0",
+            "persistence": "none",
+        }
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def check_supported(cls: type[Strategy], persist: bool) -> str:
+    """The service ``cls`` needs, or :class:`FaultTargetError` saying why it cannot be
+    faulted here."""
+    if not issubclass(cls, ServiceStrategy) or cls.service not in SUPPORTED:
+        raise FaultTargetError(
+            f"real faults need a strategy served by "
+            f"{' or '.join(SUPPORTED)} ({cls.name} is not); "
+            "replicated strategies run under the simulator instead"
+        )
+    if persist and cls.service != "redis":
+        raise FaultTargetError(f"--persist: the {cls.service} service keeps state in memory only")
+    return cls.service
+
+
+def open_target(service: str, persist: bool, session_timeout: float, nodes: int) -> FaultTarget:
+    """Start the server(s) for ``service`` (see :func:`check_supported`)."""
+    if service == "redis":
+        return RedisTarget(persist)
+    if service == "nodes":
+        return NodesTarget(nodes, session_timeout)
+    return CentralTarget(session_timeout)

@@ -1,0 +1,192 @@
+"""Real faults for the service-backed strategies: the counter check on its own (with
+hypothesis), then real servers paused and killed under real client processes."""
+
+from __future__ import annotations
+
+import psutil
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from countbench.bench.faults.history import Op, Outcome, check_counter
+from countbench.bench.faults.report import to_dict, verdict
+from countbench.bench.faults.runner import (
+    RealFaultConfig,
+    RealFaultError,
+    RealFaultResult,
+    run_real_faults,
+)
+
+# ------------------------------------------------------------------ the counter check
+
+
+@st.composite
+def linearizable_history(draw: st.DrawFn) -> list[Op]:
+    """Ops of a correct counter: each applied write takes effect at one instant inside its
+    interval (an ``info`` write at any instant after its start, or never), each read
+    returns the counter at one instant inside its interval. Times are multiples of 4;
+    effects happen at 4k+1 and reads at 4k+3, so no two instants coincide."""
+    n = draw(st.integers(1, 40))
+    ops = []
+    for i in range(n):
+        kind = draw(st.sampled_from(["login", "logout", "count"]))
+        start = 4 * draw(st.integers(0, 50))
+        length = 4 * draw(st.integers(1, 5))
+        outcome = draw(st.sampled_from(list(Outcome)))
+        if kind == "count":
+            outcome = Outcome.OK
+            at = start + 4 * draw(st.integers(0, length // 4 - 1)) + 3
+        elif outcome is Outcome.OK:
+            at = start + 4 * draw(st.integers(0, length // 4 - 1)) + 1
+        elif outcome is Outcome.INFO and draw(st.booleans()):
+            at = start + 4 * draw(st.integers(0, 60)) + 1
+        else:
+            at = -1  # never applied
+        ops.append((i, kind, float(start), float(start + length), outcome, at))
+    history = []
+    for i, kind, start, end, outcome, at in ops:
+        value = None
+        if kind == "count":
+            value = sum(
+                (1 if k == "login" else -1)
+                for _, k, _, _, _, a in ops
+                if k != "count" and 0 <= a < at
+            )
+        history.append(Op(i % 3, kind, "", start, end, outcome, 1, value))
+    return history
+
+
+@given(linearizable_history())
+@settings(max_examples=300, deadline=None)
+def test_a_correct_counter_passes_the_check(history: list[Op]) -> None:
+    check = check_counter(history)
+    assert check.valid, [(r.op, r.lower, r.upper) for r in check.invalid_reads]
+
+
+@given(st.lists(st.sampled_from(["login", "logout"]), min_size=1, max_size=30), st.data())
+@settings(max_examples=200, deadline=None)
+def test_a_lost_acknowledged_login_is_caught(kinds: list[str], data: st.DataObject) -> None:
+    """Sequential, all acknowledged: bounds are exact, so a read missing one login fails."""
+    ops, value, t = [], 0, 0.0
+    for kind in kinds:
+        ops.append(Op(0, kind, "", t, t + 1, Outcome.OK))
+        value += 1 if kind == "login" else -1
+        t += 2
+    lost = data.draw(st.sampled_from([i for i, k in enumerate(kinds) if k == "login"] or [-1]))
+    if lost < 0:
+        return
+    reads = [Op(1, "count", "", t, t + 1, Outcome.OK, 1, value - 1)]
+    check = check_counter(ops + reads)
+    assert not check.valid
+    assert check.lost == 1 and check.extra == 0
+
+
+def test_bounds_of_a_read_follow_the_outcomes() -> None:
+    ops = [
+        Op(0, "login", "a", 0, 1, Outcome.OK),  # acknowledged before the read
+        Op(0, "login", "b", 2, 3, Outcome.INFO),  # maybe applied
+        Op(0, "logout", "a", 4, 5, Outcome.FAIL),  # certainly not applied
+        Op(1, "count", "", 10, 11, Outcome.OK, 1, 2),
+        Op(1, "count", "", 12, 13, Outcome.OK, 1, 3),  # above: at most 2 users online
+    ]
+    check = check_counter(ops, final=Op(-1, "count", "", 20, 21, Outcome.OK, 1, 0))
+    assert [(r.lower, r.upper) for r in check.reads] == [(1, 2), (1, 2)]
+    assert [r.valid for r in check.reads] == [True, False]
+    assert check.extra == 1
+    assert check.final is not None and check.final.below == 1  # the acked login is gone
+
+
+# ------------------------------------------------------------------ real servers
+
+
+def _children() -> set[int]:
+    """Live child processes, except multiprocessing's resource tracker (one per parent,
+    started with the first spawned client, and kept for the parent's lifetime)."""
+    found = set()
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if "resource_tracker" not in " ".join(proc.cmdline()):
+                found.add(proc.pid)
+        except psutil.Error:
+            pass
+    return found
+
+
+def _run(
+    strategy: str, faults: tuple[str, ...], persist: bool = False
+) -> tuple[RealFaultResult, set[int]]:
+    """Four clients for 3 s; the server processes and clients must all be gone after."""
+    before = _children()
+    config = RealFaultConfig(
+        strategy=strategy, faults=faults, clients=4, duration=3.0, read_ratio=0.1, persist=persist
+    )
+    result = run_real_faults(config)
+    left = {pid for pid in _children() - before if psutil.pid_exists(pid)}
+    return result, left
+
+
+@pytest.mark.parametrize("strategy", ["redis-incr"])
+def test_retried_incr_counts_twice_after_a_pause(strategy: str) -> None:
+    result, left = _run(strategy, ("pause", "pause"))
+    assert not left
+    check = result.check
+    retried = sum(row["retried"] for row in result.per_client())
+    assert retried > 0
+    assert not check.valid, "a retried INCR/DECR applied twice must put reads out of bounds"
+    passed, summary = verdict(result)
+    assert not passed and "outside their bounds" in summary
+
+
+@pytest.mark.parametrize("strategy", ["redis-set", "central"])
+def test_idempotent_commands_survive_pauses_and_retries(strategy: str) -> None:
+    result, left = _run(strategy, ("pause", "pause"))
+    assert not left
+    assert sum(row["retried"] for row in result.per_client()) > 0
+    check = result.check
+    assert check.valid, verdict(result)[1]
+    assert check.final is not None and check.final.valid
+
+
+@pytest.mark.parametrize("strategy", ["redis-zset", "central", "aggregate"])
+def test_a_restart_without_persistence_loses_acknowledged_logins(strategy: str) -> None:
+    """(For aggregate, node 0 of three is killed: reads while it is down lack its users.)"""
+    result, left = _run(strategy, ("kill",))
+    assert not left
+    check = result.check
+    assert check.lost > 0
+    assert any(r.below > 0 for r in check.reads)
+
+
+def test_an_fsynced_aof_keeps_every_acknowledged_login_across_a_kill() -> None:
+    result, left = _run("redis-set", ("kill",), persist=True)
+    assert not left
+    assert result.check.valid, verdict(result)[1]
+    report = to_dict(result, "strong")
+    assert report["real_faults"]["server"]["persistence"].startswith("aof")
+    assert [w["fault"] for w in report["real_faults"]["windows"]] == ["kill"]
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"strategy": "pncounter"}, "simulator"),
+        ({"strategy": "nope"}, "unknown strategy"),
+        ({"strategy": "central", "persist": True}, "memory only"),
+        ({"strategy": "redis-incr", "faults": ("explode",)}, "unknown real fault"),
+        ({"strategy": "redis-incr", "clients": 0}, "--clients"),
+    ],
+)
+def test_bad_input_is_one_line(kw: dict[str, object], message: str) -> None:
+    with pytest.raises(RealFaultError) as info:
+        run_real_faults(RealFaultConfig(**kw))  # type: ignore[arg-type]
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_an_eventual_strategy_is_judged_on_its_final_count() -> None:
+    result, left = _run("eventual", ("pause",))
+    assert not left
+    passed, summary = verdict(result, "eventual")
+    final = result.check.final
+    assert final is not None
+    assert passed == final.valid
+    assert "claims eventual consistency" in summary or not passed
