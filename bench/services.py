@@ -42,6 +42,8 @@ def provide(
     with contextlib.ExitStack() as stack:
         if "redis" in services:
             _redis(stack, run, run_id, redis_url)
+        if "redis-cluster" in services:
+            _redis_cluster(stack, run, run_id, redis_url)
         if "central" in services:
             from .servers.central import CentralService
 
@@ -77,6 +79,14 @@ def _redis(
 
     if redis_url:
         version = check_redis_url(redis_url)
+        from .servers.redis_cluster import is_cluster_node
+        from .servers.redis_server import RedisUnavailable
+
+        if is_cluster_node(redis_url):
+            raise RedisUnavailable(
+                f"Redis at {redact_url(redis_url)} is a cluster node: the single-key Redis "
+                "strategies need a standalone Redis (only redis-cluster can use a cluster)"
+            )
         run.endpoints["redis"] = redis_url
         run.facts["redis"] = {
             "origin": "user's server (--redis-url)",
@@ -95,6 +105,49 @@ def _redis(
         "version": server.version,
         "url": redact_url(server.url),
         "pid": server.pid,
+    }
+
+
+def _redis_cluster(
+    stack: contextlib.ExitStack, run: RunServices, run_id: str, redis_url: str | None
+) -> None:
+    """The "redis-cluster" service: the user's cluster when ``--redis-url`` points at a
+    cluster node (INFO cluster: cluster_enabled:1; the run's keys are deleted on every
+    master at the end), else a private 3-master cluster started (and stopped) here."""
+    from .servers.redis_cluster import (
+        RedisClusterServer,
+        cluster_masters,
+        delete_run_keys,
+        is_cluster_node,
+    )
+    from .servers.redis_server import KeyNamespace, check_redis_url, redact_url
+
+    note = None
+    if redis_url:
+        version = check_redis_url(redis_url)
+        if is_cluster_node(redis_url):
+            masters = cluster_masters(redis_url)
+            run.endpoints["redis-cluster"] = redis_url
+            run.facts["redis-cluster"] = {
+                "origin": "user's cluster (--redis-url)",
+                "url": redact_url(redis_url),
+                "version": version,
+                "masters": [f"{host}:{port}" for host, port in masters],
+                "key_prefix": KeyNamespace(run_id).prefix,
+            }
+            stack.callback(delete_run_keys, redis_url, run_id)
+            return
+        note = "--redis-url is not a cluster node (cluster_enabled:0)"
+    cluster = stack.enter_context(RedisClusterServer())
+    run.endpoints["redis-cluster"] = cluster.url
+    run.facts["redis-cluster"] = {
+        "origin": "started by countbench" + (f" ({note})" if note else ""),
+        "binary": str(cluster.binary.path),
+        "binary_origin": cluster.binary.origin,
+        "version": cluster.version,
+        "masters": cluster.addresses,
+        "pids": cluster.pids,
+        "replicas": 0,
     }
 
 

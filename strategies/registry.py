@@ -21,6 +21,7 @@ from .local import LocalCounter
 from .orset import ORSetStrategy
 from .pncounter import PNCounterStrategy
 from .pncounter_op import OpPNCounterStrategy
+from .redis_cluster import RedisClusterSessions
 from .redis_incr import RedisIncrCounter
 from .redis_set import RedisSetSessions
 from .redis_zset import RedisSortedSetSessions
@@ -41,6 +42,7 @@ BUILTINS: tuple[type[Strategy], ...] = (
     RedisSetSessions,
     RedisSortedSetSessions,
     RedisIncrCounter,
+    RedisClusterSessions,
     CentralCounterService,
     AggregateOnDemand,
     EventualSync,

@@ -18,6 +18,7 @@ import redis
 from countbench.bench.latency import merge, summarize
 from countbench.bench.plan import Plan
 from countbench.bench.servers.central import CentralService
+from countbench.bench.servers.redis_cluster import RedisClusterServer
 from countbench.bench.servers.redis_server import RedisServer
 from countbench.bench.workload import Op, WorkloadSpec
 from countbench.strategies.aggregate import AggregateOnDemand
@@ -56,11 +57,21 @@ def _nodes_url(servers: list[CentralService]) -> str:
 
 
 @pytest.fixture(scope="module")
+def redis_cluster() -> Iterator[RedisClusterServer]:
+    with RedisClusterServer() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
 def endpoints(
-    redis_server: RedisServer, central: CentralService, node_servers: list[CentralService]
+    redis_server: RedisServer,
+    central: CentralService,
+    node_servers: list[CentralService],
+    redis_cluster: RedisClusterServer,
 ) -> dict[str, str]:
     return {
         "redis": redis_server.url,
+        "redis-cluster": redis_cluster.url,
         "central": f"central://{central.host}:{central.port}",
         "nodes": _nodes_url(node_servers),
     }

@@ -679,7 +679,7 @@ def test_strategy_class_metadata(cls: type[Strategy]) -> None:
     assert all(isinstance(mode, Mode) for mode in cls.modes)
     assert issubclass(cls, SharedStrategy | ReplicatedStrategy | ServiceStrategy)
     if issubclass(cls, ServiceStrategy):
-        assert cls.service in {"redis", "central", "nodes"}
+        assert cls.service in {"redis", "redis-cluster", "central", "nodes"}
 
 
 IN_PROCESS = [cls for cls in BUILTINS if not issubclass(cls, ServiceStrategy)]

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from ...strategies.base import ServiceStrategy, Strategy
 
 #: The services whose servers this module can start and fault.
-SUPPORTED = ("redis", "central", "nodes")
+SUPPORTED = ("redis", "redis-cluster", "central", "nodes")
 
 
 class FaultTargetError(Exception):
@@ -164,6 +164,48 @@ class NodesTarget:
             node.stop()
 
 
+class ClusterTarget:
+    """A three-master Redis Cluster; faults hit master 1 (master 0 is the clients' seed).
+    A restarted master comes back empty, with its slots."""
+
+    FAULTED = 1
+
+    def __init__(self) -> None:
+        from ..servers.redis_cluster import RedisClusterServer
+
+        self.cluster = RedisClusterServer().start()
+        self.endpoint = self.cluster.url
+
+    def crash(self) -> None:
+        self.cluster.kill_master(self.FAULTED)
+
+    def restart(self) -> None:
+        self.cluster.restart_master(self.FAULTED)
+
+    def pause(self) -> None:
+        self.cluster.pause_master(self.FAULTED)
+
+    def resume(self) -> None:
+        self.cluster.resume_master(self.FAULTED)
+
+    def pids(self) -> list[int]:
+        return self.cluster.pids if len(self.cluster.pids) == len(self.cluster.masters) else []
+
+    def facts(self) -> dict[str, Any]:
+        return {
+            "service": "redis-cluster",
+            "origin": "started by countbench",
+            "binary": str(self.cluster.binary.path),
+            "version": self.cluster.binary.version,
+            "masters": self.cluster.addresses,
+            "faulted": f"master {self.FAULTED}",
+            "persistence": "none",
+        }
+
+    def close(self) -> None:
+        self.cluster.stop()
+
+
 def check_supported(cls: type[Strategy], persist: bool) -> str:
     """The service ``cls`` needs, or :class:`FaultTargetError` saying why it cannot be
     faulted here."""
@@ -184,4 +226,6 @@ def open_target(service: str, persist: bool, session_timeout: float, nodes: int)
         return RedisTarget(persist)
     if service == "nodes":
         return NodesTarget(nodes, session_timeout)
+    if service == "redis-cluster":
+        return ClusterTarget()
     return CentralTarget(session_timeout)
