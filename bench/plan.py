@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 from ..strategies.base import Mode, ServiceStrategy, Strategy, StrategyConfig
 from ..strategies.registry import discover
@@ -36,6 +38,10 @@ class Benchmark:
 #: Server URLs travel to pyperf workers in the environment, not on their command line
 #: (where any user of the machine could read a password).
 ENDPOINTS_ENV = "COUNTBENCH_ENDPOINTS"
+#: A file holding the plan's workload, pickled by the CLI process (see :meth:`Plan.save_workload`):
+#: a pyperf worker loads it in milliseconds instead of generating the workload again (about
+#: half a second). Only :meth:`Plan.from_json`, i.e. a worker, reads it.
+WORKLOAD_ENV = "COUNTBENCH_WORKLOAD_FILE"
 
 
 @dataclass(frozen=True)
@@ -68,17 +74,29 @@ class Plan:
     @classmethod
     def from_json(cls, text: str) -> Plan:
         data = json.loads(text)
-        return cls(
+        plan = cls(
             tuple(data["strategies"]),
             Mode(data["mode"]),
             WorkloadSpec().with_overrides(data["spec"]),
             data["run_id"],
             json.loads(os.environ.get(ENDPOINTS_ENV, "{}")),
         )
+        saved = os.environ.get(WORKLOAD_ENV)
+        if saved:
+            workload = _load_workload(Path(saved))
+            if workload is not None and workload.spec == plan.spec:
+                plan.__dict__["workload"] = workload  # what cached_property would store
+        return plan
 
     def environment(self) -> dict[str, str]:
         """What pyperf workers must inherit for :meth:`from_json` to rebuild this plan."""
         return {ENDPOINTS_ENV: json.dumps(dict(self.endpoints))}
+
+    def save_workload(self, path: Path) -> dict[str, str]:
+        """Write the workload where workers can load it (a private folder of this run's);
+        return the variable that tells them where."""
+        path.write_bytes(pickle.dumps(self.workload, protocol=pickle.HIGHEST_PROTOCOL))
+        return {WORKLOAD_ENV: str(path)}
 
     @cached_property
     def workload(self) -> Workload:
@@ -107,3 +125,12 @@ class Plan:
             self.namespace(name, tag),
             record_latency,
         )
+
+
+def _load_workload(path: Path) -> Workload | None:
+    """The workload :meth:`Plan.save_workload` wrote, or None (then the worker builds it)."""
+    try:
+        workload = pickle.loads(path.read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return None
+    return workload if isinstance(workload, Workload) else None

@@ -7,6 +7,7 @@ registers the plan's benchmarks in the manager's order and pyperf runs the one i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -19,14 +20,28 @@ os.environ["PYTHONWARNINGS"] = "ignore::UserWarning:multiprocessing.resource_tra
 
 def main() -> None:
     from .plan import Plan
-    from .timing import Preset, make_runner, register
+    from .timing import WORKER_PREFIX, Preset, TimedStream, make_runner, register
 
     runner = make_runner(Preset.QUICK)  # the manager's settings arrive as arguments
     args = runner.parse_args()
+    prepared: dict[str, TimedStream] = {}
+    timers: list[TimedStream] = []
     try:
-        timers = register(runner, Plan.from_json(args.countbench_plan))
-    except Exception as exc:  # e.g. a server gone: one line; the manager reports the exit
-        print(f"countbench worker: {exc}", file=sys.stderr)
+        plan = Plan.from_json(args.countbench_plan)
+        if args.countbench_calibrate and args.worker and args.worker_task is not None:
+            benchmark = plan.benchmarks()[args.worker_task]
+            timer = prepared[benchmark.name] = TimedStream(plan, benchmark)
+            # The manager's --loops is a stand-in: pyperf's values use this count.
+            runner.args.loops = timer.calibrate(args.min_time)
+        timers = register(runner, plan, prepared=prepared)
+    except Exception as exc:
+        # E.g. a server gone. One line on stderr, which the manager has sent to a file: it
+        # reads the reason there and reports it in its own line (timing.time_plan).
+        for timer in prepared.values():
+            with contextlib.suppress(Exception):
+                timer.close()
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"{WORKER_PREFIX}{reason}", file=sys.stderr)
         raise SystemExit(1) from None
     for timer in timers:
         timer.close()

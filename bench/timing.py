@@ -9,6 +9,15 @@ and the sync after them), so a loop is short for a Redis strategy as for an in-p
 one; ``inner_loops`` is the number of client operations in a loop over all workers, so
 pyperf's values are seconds per client operation (aggregate over workers) and ops/s is
 their reciprocal.
+
+With the quick preset there is no calibration run (pyperf's: a worker process of its own
+per benchmark, timing as many values as the real run). The manager asks for one worker per
+benchmark with ``--countbench-calibrate``; that worker, once its driver is started, times a
+few loops itself (:meth:`TimedStream.calibrate`) and sets pyperf's loop count from them
+before pyperf times its values. pyperf still does all the timing, in its worker processes,
+the statistics and the JSON; only the loop count comes from countbench's measurement, made
+in the same process and on the same driver state as the values. ``--fast``, ``--rigorous``
+(and ``--smoke``, one loop) keep pyperf's own calibration.
 """
 
 from __future__ import annotations
@@ -21,20 +30,29 @@ import os
 import signal
 import statistics
 import subprocess
+import sys
+import tempfile
 from argparse import Namespace
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import pyperf
 
-from .drivers import Driver
+from .drivers import Driver, StreamName
 from .drivers.base import chunk_ops
 from .plan import Benchmark, Plan
 
 WORKER_MODULE = "countbench.bench.pyperf_worker"
 PLAN_OPTION = "--countbench-plan"
+#: Asks a worker to measure its loop count itself (quick preset).
+CALIBRATE_OPTION = "--countbench-calibrate"
+
+
+#: The quick preset's shortest value, in seconds: what a loop count is chosen to reach.
+QUICK_MIN_TIME = 0.05
 
 
 class Preset(StrEnum):
@@ -48,11 +66,47 @@ def runner_settings(preset: Preset) -> tuple[dict[str, Any], list[str]]:
     """Runner constructor keywords and extra pyperf arguments for ``preset``."""
     if preset is Preset.QUICK:
         # Starting a worker process costs more than its values here (about 0.4 s), so the
-        # quick preset spends one process, plus pyperf's calibration run, per benchmark.
-        return {"processes": 1, "values": 5, "warmups": 1, "min_time": 0.05}, []
+        # quick preset spends one process per benchmark (its loops: see loops_from_probe).
+        # pyperf needs a loop count to start a worker without its calibration: 1 here, which
+        # the worker replaces with its own measurement (see TimedStream.calibrate).
+        settings = {"processes": 1, "values": 5, "warmups": 1, "min_time": QUICK_MIN_TIME}
+        return settings, ["--loops", "1", CALIBRATE_OPTION]
     if preset is Preset.SMOKE:
         return {}, ["--debug-single-value"]
     return {}, [f"--{preset}"]
+
+
+#: Most chunks a calibration probe runs at once (pyperf's own limit is 2**32 loops).
+MAX_PROBE_CHUNKS = 2**20
+#: Most timed runs of a calibration probe.
+MAX_PROBE_RUNS = 8
+#: A first chunk that takes this many times the shortest value makes one loop enough: a
+#: first chunk can be several times slower than the next ones, rarely more (caches filled).
+ONE_LOOP_FACTOR = 4
+
+
+def loops_from_probe(driver: Driver, stream: StreamName, min_time: float) -> int:
+    """Loops per value for ``stream``, measured on ``driver``: one chunk first, as a warm-up
+    (one that takes ``ONE_LOOP_FACTOR * min_time`` even so makes one loop enough); then runs
+    of about half ``min_time``, at least two, until one lasts that long (one chunk of twice
+    ``min_time`` is enough). The loops are ``min_time`` over the fastest seconds per chunk
+    seen: a stall of a loaded machine slows one run, not all."""
+    first = driver.run_chunks(stream, 1)
+    if first >= ONE_LOOP_FACTOR * min_time:
+        return 1
+    per_chunk = math.inf
+    count = 1
+    for run in range(MAX_PROBE_RUNS):
+        elapsed = driver.run_chunks(stream, count)
+        if elapsed > 0:
+            per_chunk = min(per_chunk, elapsed / count)
+        if (run >= 1 and elapsed >= min_time / 2) or elapsed >= 2 * min_time:
+            break
+        wanted = math.ceil(0.6 * min_time / per_chunk) if per_chunk < math.inf else count * 16
+        count = max(1, min(wanted, count * 16, MAX_PROBE_CHUNKS))
+    if per_chunk == math.inf:
+        return count
+    return max(1, math.ceil(min_time / per_chunk))
 
 
 class TimedStream:
@@ -67,13 +121,21 @@ class TimedStream:
         self.driver: Driver | None = None
 
     def __call__(self, loops: int) -> float:
+        return self.started().run_chunks(self.benchmark.stream, loops)
+
+    def started(self) -> Driver:
         if self.driver is None:
             tag = f"{self.benchmark.stream}-{os.getpid()}"
             self.driver = self.plan.driver(self.benchmark.strategy, tag)
             self.driver.start()
             if self.benchmark.stream == "reads":
                 self.driver.run("mixed", 1)
-        return self.driver.run_chunks(self.benchmark.stream, loops)
+        return self.driver
+
+    def calibrate(self, min_time: float) -> int:
+        """The quick preset's loops per value, measured here in the worker, on the driver
+        pyperf's values then use (see :func:`loops_from_probe`)."""
+        return loops_from_probe(self.started(), self.benchmark.stream, min_time)
 
     def close(self) -> None:
         if self.driver is not None:
@@ -85,20 +147,29 @@ def register(
     plan: Plan,
     before: Callable[[Benchmark], None] = lambda _: None,
     after: Callable[[Benchmark, pyperf.Benchmark | None], None] = lambda *_: None,
+    prepared: Mapping[str, TimedStream] | None = None,
 ) -> list[TimedStream]:
     """Hand every benchmark of the plan to pyperf, in the plan's order.
 
     In the manager this runs each benchmark (spawning workers); in a worker, pyperf runs
-    only the one its ``--worker-task`` names and skips the others.
+    only the one its ``--worker-task`` names and skips the others. ``prepared`` holds
+    timers already made, by benchmark name (the worker's, calibrated).
     """
-    timers = []
-    for benchmark in plan.benchmarks():
-        timer = TimedStream(plan, benchmark)
-        timers.append(timer)
-        inner = chunk_ops(plan.workload, benchmark.stream)
-        before(benchmark)
-        result = runner.bench_time_func(benchmark.name, timer, inner_loops=max(inner, 1))
-        after(benchmark, result)
+    timers: list[TimedStream] = list((prepared or {}).values())
+    try:
+        for benchmark in plan.benchmarks():
+            timer = (prepared or {}).get(benchmark.name) or TimedStream(plan, benchmark)
+            if timer not in timers:
+                timers.append(timer)
+            inner = chunk_ops(plan.workload, benchmark.stream)
+            before(benchmark)
+            result = runner.bench_time_func(benchmark.name, timer, inner_loops=max(inner, 1))
+            after(benchmark, result)
+    except BaseException:
+        for timer in timers:  # a worker's driver: its threads, processes and connections
+            with contextlib.suppress(Exception):
+                timer.close()
+        raise
     return timers
 
 
@@ -112,6 +183,9 @@ class Timing:
     inner_loops: int
     warnings: list[str] = field(default_factory=list)
     pyperf_json: dict[str, Any] = field(default_factory=dict)
+    #: Where the loop count came from: "pyperf" (its calibration run) or "countbench"
+    #: (measured by the worker itself, see TimedStream.calibrate).
+    calibration: str = "pyperf"
 
     @property
     def mean(self) -> float:
@@ -141,6 +215,7 @@ class Timing:
             "ops_per_sec_stdev": self.ops_per_sec_stdev,
             "loops": self.loops,
             "inner_loops": self.inner_loops,
+            "calibration": self.calibration,
             "warnings": self.warnings,
             "pyperf": self.pyperf_json,
         }
@@ -161,16 +236,24 @@ class Timing:
         )
 
 
-def pyperf_arguments(plan: Plan, preset: Preset) -> list[str]:
+def pyperf_arguments(plan: Plan, preset: Preset, names: list[str] | None = None) -> list[str]:
     """pyperf's arguments: quiet, the plan, the preset, and the COUNTBENCH_* variables
-    (the plan's endpoints among them) that workers must inherit."""
+    (the plan's endpoints among them, and ``names``) that workers must inherit."""
     _, extra = runner_settings(preset)
-    inherit = sorted({*plan.environment(), *(n for n in os.environ if n.startswith("COUNTBENCH_"))})
+    inherit = sorted(
+        {
+            *plan.environment(),
+            *(names or ()),
+            *(n for n in os.environ if n.startswith("COUNTBENCH_")),
+        }
+    )
     return ["--quiet", PLAN_OPTION, plan.to_json(), *extra, "--inherit-environ", ",".join(inherit)]
 
 
 def _add_plan(cmd: list[str], args: Namespace) -> None:
     cmd.extend((PLAN_OPTION, args.countbench_plan))
+    if args.countbench_calibrate:
+        cmd.append(CALIBRATE_OPTION)
 
 
 def make_runner(preset: Preset) -> pyperf.Runner:
@@ -181,49 +264,99 @@ def make_runner(preset: Preset) -> pyperf.Runner:
     runner_class: type[pyperf.Runner] = type("PlanRunner", (pyperf.Runner,), {})
     runner = runner_class(program_args=("-m", WORKER_MODULE), add_cmdline_args=_add_plan, **kwargs)
     runner.argparser.add_argument(PLAN_OPTION, dest="countbench_plan", required=True)
+    runner.argparser.add_argument(
+        CALIBRATE_OPTION, dest="countbench_calibrate", action="store_true"
+    )
     return runner
+
+
+#: What a worker that fails prints first on its stderr (see pyperf_worker.py).
+WORKER_PREFIX = "countbench worker: "
+
+
+class WorkerFailed(RuntimeError):
+    """A pyperf worker process failed; the message is its own reason, in one line."""
 
 
 class _WorkersInTheirOwnGroup:
     """Stands in for the ``subprocess`` module inside pyperf's manager, so that its worker
-    processes start in a process group of their own. A terminal's Ctrl-C goes to its
-    foreground group: a worker hit while Python itself is still starting would print a
-    fatal error and a traceback. This way only the manager, countbench, takes the Ctrl-C,
-    and pyperf kills the worker it was waiting for."""
+    processes start in a process group of their own and their stderr goes to a file.
+
+    A terminal's Ctrl-C goes to its foreground group: a worker hit while Python itself is
+    still starting would print a fatal error and a traceback. This way only the manager,
+    countbench, takes the Ctrl-C, and pyperf kills the worker it was waiting for. A worker
+    that fails says why on its stderr; countbench reads it (:meth:`failure`) and reports it
+    in its own one line, instead of the worker's line and pyperf's next to it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.started: list[tuple[subprocess.Popen[Any], Path]] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(subprocess, name)
 
-    @staticmethod
-    def Popen(*args: Any, **kwargs: Any) -> subprocess.Popen[Any]:
+    def Popen(self, *args: Any, **kwargs: Any) -> subprocess.Popen[Any]:
         """Start a worker so that no Ctrl-C can orphan it: the child is forked with SIGINT
         blocked (between fork and its setpgid it is still in our group), and a Ctrl-C that
         arrives here meanwhile is held until the worker exists, which is then killed before
         the interrupt goes on (pyperf only kills workers it has been handed)."""
         kwargs.setdefault("process_group", 0)
+        stderr_path = self.folder / f"worker-{len(self.started)}.stderr"
         interrupted: list[int] = []
         handler = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
         try:
-            mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-            try:
-                proc = subprocess.Popen(*args, **kwargs)
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            with stderr_path.open("wb") as stderr:
+                kwargs["stderr"] = stderr
+                mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+                try:
+                    proc = subprocess.Popen(*args, **kwargs)
+                finally:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             held = bool(interrupted)  # a pending SIGINT has reached the recorder by now
         finally:
             signal.signal(signal.SIGINT, handler)
+        self.started.append((proc, stderr_path))
         if held:
             proc.kill()
             proc.wait()
             raise KeyboardInterrupt
         return proc
 
+    def failure(self) -> str | None:
+        """Why the last worker failed, in one line; None if it did not fail."""
+        if not self.started:
+            return None
+        proc, path = self.started[-1]
+        if proc.returncode in (None, 0):
+            return None
+        lines = [line.strip() for line in self.said(path).splitlines() if line.strip()]
+        own = [line for line in lines if line.startswith(WORKER_PREFIX)]
+        if own:
+            return own[-1].removeprefix(WORKER_PREFIX)
+        if lines:  # e.g. the last line of a traceback
+            return lines[-1]
+        return f"a pyperf worker exited with status {proc.returncode}"
+
+    def relay(self) -> None:
+        """Pass on what workers that did not fail wrote on stderr (normally nothing)."""
+        for proc, path in self.started:
+            text = self.said(path)
+            if proc.returncode == 0 and text.strip():
+                sys.stderr.write(text if text.endswith("\n") else text + "\n")
+
+    @staticmethod
+    def said(path: Path) -> str:
+        try:
+            return path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
 
 @contextlib.contextmanager
-def _workers_in_their_own_group() -> Iterator[None]:
+def _workers_in_their_own_group(workers: _WorkersInTheirOwnGroup) -> Iterator[None]:
     import pyperf._manager as manager
 
-    manager.subprocess = _WorkersInTheirOwnGroup()
+    manager.subprocess = workers
     try:
         yield
     finally:
@@ -238,37 +371,54 @@ def time_plan(
 ) -> dict[str, Timing]:
     """Time every benchmark of ``plan`` with pyperf; results by benchmark name."""
     runner = make_runner(preset)
-    runner.parse_args(pyperf_arguments(plan, preset))
     timings: dict[str, Timing] = {}
-    environment = plan.environment()
-    saved = {name: os.environ.get(name) for name in environment}
-    os.environ.update(environment)
+    current: list[Benchmark] = []
+
+    def start(benchmark: Benchmark) -> None:
+        current[:] = [benchmark]
+        before(benchmark)
 
     def collect(benchmark: Benchmark, result: pyperf.Benchmark | None) -> None:
         if result is None:
             raise RuntimeError(f"pyperf returned no result for {benchmark.name}")
         timings[benchmark.name] = Timing.from_pyperf(result)
+        timings[benchmark.name].calibration = "countbench" if preset is Preset.QUICK else "pyperf"
         after(benchmark, timings[benchmark.name])
 
-    said = io.StringIO()
-    try:
-        # pyperf prints its progress and results on stdout, and its own errors on stderr;
-        # countbench shows its own, and turns pyperf's exits into exceptions.
-        with (
-            contextlib.redirect_stdout(io.StringIO()),
-            contextlib.redirect_stderr(said),
-            _workers_in_their_own_group(),
-        ):
-            register(runner, plan, before, collect)
-    except SystemExit as exc:
-        message = " ".join(said.getvalue().split())
-        if "interrupted" in message:
-            raise KeyboardInterrupt from None
-        raise RuntimeError(f"pyperf stopped (status {exc.code}): {message}") from None
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with tempfile.TemporaryDirectory(prefix="countbench-") as folder:
+        environment = {**plan.environment(), **plan.save_workload(Path(folder) / "workload")}
+        runner.parse_args(pyperf_arguments(plan, preset, sorted(environment)))
+        saved = {name: os.environ.get(name) for name in environment}
+        os.environ.update(environment)
+        workers = _WorkersInTheirOwnGroup(Path(folder))
+        said = io.StringIO()
+        try:
+            # pyperf prints its progress and results on stdout, and its own errors on
+            # stderr; countbench shows its own, and turns pyperf's exits into exceptions.
+            with (
+                contextlib.redirect_stdout(io.StringIO()),
+                contextlib.redirect_stderr(said),
+                _workers_in_their_own_group(workers),
+            ):
+                register(runner, plan, start, collect)
+        except SystemExit as exc:
+            message = " ".join(said.getvalue().split())
+            if "interrupted" in message:
+                raise KeyboardInterrupt from None
+            reason = workers.failure()
+            if reason is not None and current:
+                raise WorkerFailed(f"{current[0].name}: {reason}") from None
+            raise RuntimeError(f"pyperf stopped (status {exc.code}): {message}") from None
+        except RuntimeError:
+            reason = workers.failure()
+            if reason is None or not current:
+                raise
+            raise WorkerFailed(f"{current[0].name}: {reason}") from None
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+        workers.relay()
     return timings

@@ -540,6 +540,63 @@ def test_ctrl_c_while_a_pyperf_worker_starts_prints_no_traceback(tmp_path: Path)
         assert "Fatal Python error" not in result.stderr, result.stderr
 
 
+# --------------------------------------------------------------------------- a server dies
+
+
+def _central_server(cli_process: psutil.Process) -> psutil.Process | None:
+    """The central service the command started (``python -m countbench.bench.servers.central``)."""
+    try:
+        children = cli_process.children(recursive=True)
+    except psutil.Error:
+        return None
+    return next((c for c in children if ".servers.central" in _cmdline(c)), None)
+
+
+@posix_only
+def test_central_service_killed_while_timing_is_one_line(tmp_path: Path) -> None:
+    """The central service dies while a pyperf worker is timing it: exactly one line on
+    stderr (countbench's, with the worker's reason), status 1, no traceback, no report,
+    no process left behind."""
+    args = ["compare", "central", "--quiet", *LONG]
+    proc = subprocess.Popen(
+        [*CLI, *args],
+        cwd=tmp_path,
+        env=_env(80),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        parent = psutil.Process(proc.pid)
+        start = time.monotonic()
+        while True:
+            assert proc.poll() is None, f"ended before the kill: {proc.communicate()}"
+            assert time.monotonic() - start < 60, "no pyperf worker timed the service in 60 s"
+            worker = _pyperf_worker(parent)
+            server = _central_server(parent)
+            if worker is not None and server is not None and _timing_threads(worker):
+                break
+            time.sleep(0.005)
+        children = parent.children(recursive=True)
+        names = [_describe(c) for c in children]
+        server.kill()
+        stdout, stderr = proc.communicate(timeout=60)
+        _, alive = psutil.wait_procs(children, timeout=10)
+    finally:
+        if proc.poll() is None:  # only on failure: end what this test started
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1, stderr
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith(f"{ERROR_PREFIX} measurement failed: central."), stderr
+    assert "countbench worker" not in stderr
+    assert "Traceback" not in stdout + stderr
+    assert [p.name for p in tmp_path.iterdir()] == []  # no report, no temporary file
+    assert alive == [], f"children {names} outlived it"
+
+
 # --------------------------------------------------------------------------- start-up
 
 

@@ -145,3 +145,46 @@ def test_replay_moves_time_forward_by_one_horizon_per_pass() -> None:
         if k is not Op.SYNC
     ]
     assert seen == [t + 2 * span for t in client] + [t + 3 * span for t in client]
+
+
+class _ChunkClock:
+    """Stands in for a driver in :func:`loops_from_probe`: each chunk takes ``seconds``, the
+    first one ``first`` (a cold start), one run ``stall`` more (a loaded machine)."""
+
+    def __init__(self, seconds: float, first: float, stall_run: int = -1, stall: float = 0.0):
+        self.seconds, self.first, self.stall_run, self.stall = seconds, first, stall_run, stall
+        self.runs: list[int] = []
+
+    def run_chunks(self, stream: str, count: int) -> float:
+        self.runs.append(count)
+        if len(self.runs) == 1:
+            return self.first
+        extra = self.stall if len(self.runs) - 1 == self.stall_run else 0.0
+        return count * self.seconds + extra
+
+
+@pytest.mark.parametrize(
+    ("seconds", "first", "loops"),
+    [
+        (0.0005, 0.05, 100),  # fast: a cold first chunk does not count
+        (0.02, 0.1, 3),
+        (0.2, 0.3, 1),  # one chunk is longer than a value
+        (0.03, 0.5, 1),  # a first chunk of ten values: one loop is enough
+    ],
+)
+def test_loops_from_probe_reach_the_shortest_value(
+    seconds: float, first: float, loops: int
+) -> None:
+    from countbench.bench.timing import loops_from_probe
+
+    clock = _ChunkClock(seconds, first)
+    assert loops_from_probe(clock, "writes", 0.05) == loops  # type: ignore[arg-type]
+    # The probe itself lasts about a value or two, not more.
+    assert sum(clock.runs[1:]) * seconds <= 4 * 0.05 + seconds
+
+
+def test_loops_from_probe_ignores_one_stalled_run() -> None:
+    from countbench.bench.timing import loops_from_probe
+
+    clock = _ChunkClock(0.0005, 0.0005, stall_run=2, stall=0.2)
+    assert loops_from_probe(clock, "reads", 0.05) == 100  # type: ignore[arg-type]
