@@ -54,7 +54,8 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """A short real benchmark: compare all (JSON report), then the harness overhead."""
+    """A short real benchmark: compare all (JSON report), the harness overhead, then the
+    simulator's scale target."""
     session.install(".")
     out = ROOT / "build" / "bench"
     out.mkdir(parents=True, exist_ok=True)
@@ -94,5 +95,21 @@ def bench(session: nox.Session) -> None:
         "3",
         "--min-time",
         "0.05",
+        success_codes=[0, 1],
+    )
+    # Issue 6: the simulator with 100 nodes and 100,000 operations in under a minute, per
+    # replicated CRDT strategy; prints each time, exits 1 when one is over (stopped there).
+    session.run(
+        "python",
+        "-m",
+        "countbench.bench.sim.speed",
+        "--strategies",
+        "pncounter,gcounter,compact,orset",
+        "--nodes",
+        "100",
+        "--operations",
+        "100000",
+        "--limit",
+        "60",
         success_codes=[0, 1],
     )

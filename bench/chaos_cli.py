@@ -180,7 +180,7 @@ def result_table(r: SimResult) -> Table:
         f"delivered {c.delivered} · duplicated {c.duplicated} · lost {c.lost} · cut {c.cut}"
         f" · to a down node {c.to_down_node}",
     )
-    table.add_row("trace sha256", f"{r.trace_hash[:16]}… ({len(r.trace)} events)")
+    table.add_row("trace sha256", f"{r.trace_hash[:16]}… ({r.trace_lines} events)")
     return table
 
 

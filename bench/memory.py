@@ -30,6 +30,18 @@ the replicas together, sync message bytes, and the time of one ``receive`` of
 a full-state message (``time.perf_counter`` over repeated merges of the same message,
 median; merges are idempotent for state-based replicas).
 
+:func:`measure_churn` (``--churn K``) measures what replica churn leaves behind: a
+cluster of ``nodes`` live replicas in which, ``K`` times, the oldest replica leaves for
+good and a new one (a fresh id) joins; each replica logs in ``users_per_node`` users when
+it joins and logs half of them out before it leaves, and every step ends with two rounds
+of full gossip among the live replicas. A replica that leaves is retired through the
+lowest live replica when the strategy can fold retired replicas (a ``retire(node, now)``
+method: ``compact``); otherwise its entry simply stays. After the last step the clock
+moves past every marker's time to live (:data:`CHURN_SETTLE` seconds) and three more
+rounds run. Figures: ``state_bytes`` (traced bytes of one fresh replica, a new id, after
+it received a live replica's state), ``sync_bytes`` (one live replica's sync message
+bodies), and ``count`` against ``expected`` (logins - logouts: the churn lost nothing).
+
 Bad input raises :class:`ScaleUsageError` (one line); in the child process it is printed
 on stderr with exit status 2, and :func:`measure_memory` raises it again in the parent.
 """
@@ -60,6 +72,7 @@ from ..strategies.base import (
     Strategy,
     StrategyConfig,
 )
+from ..strategies.gcounter import forget_received
 from ..strategies.registry import discover
 
 T = TypeVar("T")
@@ -73,6 +86,8 @@ MERGE_BUDGET = 0.2  # seconds of repeated merges per nodes point
 MERGE_REPEATS = (5, 2_000)  # at least, at most
 REDIS_PIPELINE = 1_000
 CHILD_TIMEOUT = 1_800.0
+MAX_RETIRED = 100_000
+CHURN_SETTLE = 120.0  # seconds the clock moves after the churn: past compact's marker TTL
 
 
 class ScaleUsageError(ValueError):
@@ -101,6 +116,28 @@ def measure_nodes(
     _check_count("users", users_per_node * nodes, MAX_USERS)
     args = ["--strategy", strategy_name, "--users", str(users_per_node), "--nodes", str(nodes)]
     return _child([*args, "--nodes-curve"])
+
+
+def measure_churn(
+    strategy_name: str,
+    retired: int,
+    nodes: int = DEFAULT_NODES,
+    users_per_node: int = USERS_PER_NODE,
+) -> dict[str, Any]:
+    """State and sync bytes of a replicated strategy after ``retired`` replicas left and as
+    many joined (see the module docstring), measured in a fresh subprocess."""
+    _check_retired(retired)
+    _check_count("nodes", nodes, MAX_NODES)
+    _check_count("users", users_per_node, MAX_USERS)
+    args = ["--strategy", strategy_name, "--users", str(users_per_node), "--nodes", str(nodes)]
+    return _child([*args, "--churn", str(retired)])
+
+
+def _check_retired(retired: int) -> None:
+    if isinstance(retired, bool) or not isinstance(retired, int) or retired < 0:
+        raise ScaleUsageError(f"retired must be a whole number >= 0, not {retired!r}")
+    if retired > MAX_RETIRED:
+        raise ScaleUsageError(f"retired must be at most {MAX_RETIRED:,}, not {retired:,}")
 
 
 def _child(args: list[str]) -> dict[str, Any]:
@@ -215,12 +252,14 @@ def _warm_up(cls: type[Strategy]) -> None:
 
 
 def _traced(action: Callable[[], T]) -> tuple[int, int, T]:
-    """(bytes still allocated after ``action``, peak bytes during it, its result)."""
+    """(bytes still allocated after ``action``, peak bytes during it, its result); the
+    replicas' parse cache of the last message received is not counted."""
     gc.collect()
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]
         kept = action()
+        forget_received()
         gc.collect()
         current, peak = tracemalloc.get_traced_memory()
     finally:
@@ -334,6 +373,84 @@ def measure_nodes_here(name: str, nodes: int, users_per_node: int) -> dict[str, 
     }
 
 
+def _gossip(replicas: Sequence[Replica], now: float, rounds: int) -> None:
+    """``rounds`` rounds: every replica syncs, every message reaches every other one."""
+    for _ in range(rounds):
+        outbox = [m for replica in replicas for m in replica.sync(now)]
+        for message in outbox:
+            for replica in replicas:
+                if replica.node_id != message.src:
+                    replica.receive(message, now)
+
+
+def measure_churn_here(name: str, retired: int, nodes: int, users_per_node: int) -> dict[str, Any]:
+    """The child's work for :func:`measure_churn`."""
+    _check_retired(retired)
+    _check_count("nodes", nodes, MAX_NODES)
+    _check_count("users", users_per_node, MAX_USERS)
+    cls = strategy_class(name)
+    if measurable(cls) != "replicated":
+        raise ScaleUsageError(
+            f"retired=... needs a replicated strategy; {cls.name!r} is not replicated"
+        )
+    ids = nodes + retired + 1  # every id ever used, and the fresh one measured at the end
+    strategy = cls(StrategyConfig(nodes=ids))
+    assert isinstance(strategy, ReplicatedStrategy)
+    logins = logouts = 0
+    now = NOW
+
+    def join(node_id: int) -> Replica:
+        nonlocal logins
+        replica = strategy.replica(node_id)
+        for user in range(users_per_node):
+            replica.login(f"user-{node_id}-{user}", now)
+        logins += users_per_node
+        return replica
+
+    live = [join(i) for i in range(nodes)]
+    _gossip(live, now, 2)
+    folds = hasattr(live[0], "retire")
+    for step in range(retired):
+        now = NOW + step + 1
+        leaving = live.pop(0)
+        for user in range(users_per_node // 2):
+            leaving.logout(f"user-{leaving.node_id}-{user}", now)
+        logouts += users_per_node // 2
+        _gossip([leaving, *live], now, 1)  # its last state goes out before it leaves
+        if folds and live:
+            live[0].retire(leaving.node_id, now)  # type: ignore[attr-defined]
+        live.append(join(nodes + step))
+        _gossip(live, now, 2)
+    now += CHURN_SETTLE
+    _gossip(live, now, 3)
+    counts = sorted({replica.count(now) for replica in live})
+    full = live[0].sync(now)
+    sync_bytes = sum(len(m.body) for m in full)
+
+    def fresh() -> Replica:
+        replica = strategy.replica(ids - 1)
+        for message in full:
+            replica.receive(message, now)
+        return replica
+
+    state_bytes, _, newcomer = _traced(fresh)
+    return {
+        "strategy": cls.name,
+        "kind": "replicated",
+        "retired": retired,
+        "nodes": nodes,
+        "users_per_node": users_per_node,
+        "folds_retired": folds,
+        "count": counts[0] if len(counts) == 1 else None,
+        "counts": counts,
+        "expected": logins - logouts,
+        "newcomer_count": newcomer.count(now),
+        "state_bytes": state_bytes,
+        "sync_messages": len(full),
+        "sync_bytes": sync_bytes,
+    }
+
+
 def _measure_redis(cls: type[Strategy], users: int) -> dict[str, Any]:
     """``used_memory`` of a fresh Redis before and after ``users`` logins via the client."""
     import redis
@@ -385,9 +502,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--nodes-curve", action="store_true", help="state, sync and merge cost at --nodes"
     )
+    parser.add_argument(
+        "--churn", type=int, default=None, help="state and sync bytes after K replacements"
+    )
     options = parser.parse_args(argv)
     try:
-        if options.nodes_curve:
+        if options.churn is not None:
+            result = measure_churn_here(
+                options.strategy, options.churn, options.nodes, options.users
+            )
+        elif options.nodes_curve:
             result = measure_nodes_here(options.strategy, options.nodes, options.users)
         else:
             result = measure_users_here(options.strategy, options.users, options.nodes)

@@ -5,7 +5,8 @@ Registered in ``bench/cli.py`` as::
     app.command("plot")(plot)
 
 The input is recognised by its content: a chaos result (``countbench chaos --json``,
-``tool.command == "chaos"``) is read as plain JSON; anything else must be a countbench
+``tool.command == "chaos"``) and a scale curve (``countbench scale --json``, ``kind ==
+"countbench-scale"``) are read as plain JSON; anything else must be a countbench
 report (validated as ``load_report`` does; with a parameter ``scan``, every point's report
 is validated too). See :mod:`countbench.reports.plot` for the charts.
 
@@ -24,13 +25,13 @@ from typing import Annotated, Any
 import typer
 
 from ..reports.load import ReportError, _parse, _read_text, validate
-from ..reports.plot import is_chaos_result, plot_format, plot_report
+from ..reports.plot import is_chaos_result, is_scale_result, plot_format, plot_report
 
 
 def read_plottable(file: Path) -> dict[str, Any]:
     """The chaos result or validated report stored at ``file``; ReportError (one line)."""
     document = _parse(file, _read_text(file))
-    if isinstance(document, dict) and is_chaos_result(document):
+    if isinstance(document, dict) and (is_chaos_result(document) or is_scale_result(document)):
         return document
     report = validate(document, file)
     scan = report.get("scan")
@@ -47,13 +48,15 @@ def read_plottable(file: Path) -> dict[str, Any]:
 
 def plot(
     file: Annotated[
-        Path, typer.Argument(help="A report (run/compare --json) or a chaos result (--json).")
+        Path,
+        typer.Argument(help="A report (run/compare --json), a chaos or a scale result (--json)."),
     ],
     out: Annotated[Path, typer.Option("--output", "-o", help="The image to write: .png or .svg.")],
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
 ) -> None:
-    """Draw a saved report (ops/s bars, or lines over a scan) or a chaos result (error
-    over virtual time, faults shaded) as a PNG or SVG image."""
+    """Draw a saved report (ops/s bars, or lines over a scan), a chaos result (error over
+    virtual time, faults shaded) or a scale curve (log-log, fitted growth) as a PNG or
+    SVG image."""
     plot_format(out)  # a bad suffix is reported before the input is read
     plot_report(read_plottable(file), out, force)
     typer.echo(f"plot written to {out}")

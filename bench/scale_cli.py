@@ -6,8 +6,12 @@ Register with ``app.command("scale")(scale)`` and map :class:`ScaleUsageError` t
 user count (:func:`~countbench.bench.memory.measure_memory`); ``scale pncounter
 nodes=3,10,100,1000`` measures a replicated strategy's state bytes, sync message bytes and
 merge time per message at each number of replicas
-(:func:`~countbench.bench.memory.measure_nodes`). Every point runs in a fresh process. The
-table ends with the growth that fits each figure best (:func:`fit_growth`).
+(:func:`~countbench.bench.memory.measure_nodes`); ``scale compact retired=0,10,100,1000``
+measures a replicated strategy's state and sync bytes after that many replicas left and
+as many new ones joined (churn, :func:`~countbench.bench.memory.measure_churn`): compact
+folds the retired replicas' entries away, pncounter keeps one per replica that ever
+wrote. Every point runs in a fresh process. The table ends with the growth that fits each
+figure best (:func:`fit_growth`).
 """
 
 from __future__ import annotations
@@ -27,10 +31,12 @@ from ..reports.json_report import check_output_path, write_json_atomic
 from .memory import (
     DEFAULT_NODES,
     MAX_NODES,
+    MAX_RETIRED,
     MAX_USERS,
     USERS_PER_NODE,
     ScaleUsageError,
     measurable,
+    measure_churn,
     measure_memory,
     measure_nodes,
     strategy_class,
@@ -55,12 +61,16 @@ out = Console()
 
 
 def parse_param(param: str) -> tuple[str, list[int]]:
-    """``"users=10,100"`` -> ``("users", [10, 100])``; :class:`ScaleUsageError` otherwise."""
+    """``"users=10,100"`` -> ``("users", [10, 100])``; :class:`ScaleUsageError` otherwise.
+    ``retired`` (replicas replaced) may be 0; users and nodes start at 1."""
     key, sep, values = param.partition("=")
     key = key.strip()
-    if not sep or key not in ("users", "nodes"):
-        raise ScaleUsageError(f"param must be users=N,N,... or nodes=N,N,..., not {param!r}")
-    top = MAX_USERS if key == "users" else MAX_NODES
+    if not sep or key not in ("users", "nodes", "retired"):
+        raise ScaleUsageError(
+            f"param must be users=N,N,..., nodes=N,N,... or retired=N,N,..., not {param!r}"
+        )
+    top = {"users": MAX_USERS, "nodes": MAX_NODES, "retired": MAX_RETIRED}[key]
+    low = 0 if key == "retired" else 1
     points: list[int] = []
     for part in values.split(","):
         text = part.strip()
@@ -68,8 +78,8 @@ def parse_param(param: str) -> tuple[str, list[int]]:
             number = int(text)
         except ValueError:
             raise ScaleUsageError(f"{key}: {text!r} is not a whole number") from None
-        if not 1 <= number <= top:
-            raise ScaleUsageError(f"{key}: {number} is out of range [1, {top:,}]")
+        if not low <= number <= top:
+            raise ScaleUsageError(f"{key}: {number} is out of range [{low}, {top:,}]")
         if number in points:
             raise ScaleUsageError(f"{key}: {number} is given twice")
         points.append(number)
@@ -146,10 +156,17 @@ NODE_FIGURES = (
     ("merge_seconds", "merge µs/msg", "µs"),
     ("cluster_bytes", "all replicas bytes", "{:,.0f}"),
 )
+CHURN_FIGURES = (
+    ("state_bytes", "state bytes/replica", "{:,.0f}"),
+    ("sync_bytes", "sync msg bytes", "{:,.0f}"),
+    ("count", "count", "{:,}"),
+    ("expected", "logins - logouts", "{:,}"),
+)
 #: The figure of each curve whose growth is fitted.
 FITTED = {
     "users": ("traced_bytes", "rss_bytes", "state_bytes", "sync_bytes", "redis_bytes"),
     "nodes": ("state_bytes", "sync_bytes", "merge_seconds", "cluster_bytes"),
+    "retired": ("state_bytes", "sync_bytes"),
 }
 
 
@@ -164,18 +181,22 @@ def scale_curve(
     key, points = parse_param(param)
     cls = strategy_class(strategy)
     kind = measurable(cls)
-    if key == "nodes" and kind != "replicated":
-        raise ScaleUsageError(f"nodes=... needs a replicated strategy; {cls.name!r} is {kind}")
+    if key in ("nodes", "retired") and kind != "replicated":
+        raise ScaleUsageError(f"{key}=... needs a replicated strategy; {cls.name!r} is {kind}")
     results: list[dict[str, Any]] = []
     for point in points:
         if progress is not None:
             progress(f"{cls.name}: {key}={point:,}")
         if key == "users":
             results.append(measure_memory(cls.name, point, nodes))
+        elif key == "retired":
+            results.append(measure_churn(cls.name, point, nodes, users_per_node))
         else:
             results.append(measure_nodes(cls.name, point, users_per_node))
+    # A fit over x = retired replicas uses x + 1 (log n needs n > 0; retired=0 is allowed).
+    shift = 1.0 if key == "retired" else 0.0
     fits = {
-        figure: fit_growth([float(p) for p in points], [float(r[figure]) for r in results])
+        figure: fit_growth([float(p) + shift for p in points], [float(r[figure]) for r in results])
         for figure in FITTED[key]
         if results and figure in results[0]
     }
@@ -185,6 +206,7 @@ def scale_curve(
         "strategy": cls.name,
         "strategy_kind": kind,
         "param": key,
+        "fit_x_shift": shift,  # the fits are over x = param + fit_x_shift
         "points": results,
         "fits": fits,
         "environment": {
@@ -199,6 +221,8 @@ def scale_curve(
 def _figures(report: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:
     if report["param"] == "nodes":
         return NODE_FIGURES
+    if report["param"] == "retired":
+        return CHURN_FIGURES
     if report["strategy_kind"] == "redis":
         return REDIS_FIGURES
     if report["strategy_kind"] == "replicated":
@@ -206,7 +230,9 @@ def _figures(report: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:
     return USER_FIGURES
 
 
-def _cell(value: float, fmt: str) -> str:
+def _cell(value: float | None, fmt: str) -> str:
+    if value is None:  # e.g. the count of replicas that do not agree
+        return "-"
     if fmt == "µs":
         return f"{value * 1e6:,.1f}"
     return fmt.format(value)
@@ -238,15 +264,23 @@ def scale(
         str,
         typer.Option(
             "--param",
-            help="users=N,N,... (memory per online user) or nodes=N,N,... (replicated: "
-            "state, sync message and merge cost per number of replicas).",
+            help="users=N,N,... (memory per online user), nodes=N,N,... (replicated: "
+            "state, sync message and merge cost per number of replicas) or "
+            "retired=N,N,... (replicated: state and sync bytes after N replicas were "
+            "replaced by new ones; compact folds them away).",
         ),
     ] = "users=10000,100000,1000000",
     nodes: Annotated[
-        int, typer.Option("--nodes", help="Replicas of a replicated strategy (users=...).")
+        int,
+        typer.Option(
+            "--nodes", help="Replicas of a replicated strategy (users=...; retired=: live ones)."
+        ),
     ] = DEFAULT_NODES,
     users_per_node: Annotated[
-        int, typer.Option("--users-per-node", help="Logins each replica accepts (nodes=...).")
+        int,
+        typer.Option(
+            "--users-per-node", help="Logins each replica accepts (nodes=..., retired=...)."
+        ),
     ] = USERS_PER_NODE,
     json: Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")] = None,
     force: Annotated[

@@ -1,6 +1,6 @@
 """Charts of saved results, drawn with matplotlib's Agg backend (no display needed).
 
-:func:`plot_report` draws one figure from one of three kinds of data:
+:func:`plot_report` draws one figure from one of four kinds of data:
 
 * a benchmark report (``countbench run|compare --json``): a grouped bar chart of ops/s per
   strategy and operation, on a log scale, error bars = ``ops_per_sec_stdev``;
@@ -12,9 +12,16 @@
   the largest |count - truth| over the live nodes against virtual time, as sampled in the
   client phase (``timeline``: at most 500 columns, each the max of its grid samples), with
   the applied fault windows shaded, the quiescence span, and the final error at ``end``.
-  When the timeline also holds ``nodes`` (one list per node, aligned with ``max_error``,
-  of signed errors, ``null`` while the node is down) each node's |error| is drawn as well;
-  ``countbench chaos`` does not write that field yet.
+  When the timeline also holds ``nodes`` (per node, aligned with ``max_error``, its
+  signed errors, ``null`` while down: a list, or the run-length string ``countbench
+  chaos`` writes, see :func:`run_length_series`) each node's |error| is drawn as one
+  line (named in the legend up to :data:`NODES_IN_LEGEND` nodes, as one entry beyond);
+* a scale curve (``countbench scale --json``, recognised by ``kind ==
+  "countbench-scale"``): one log-log subplot per fitted figure (state bytes, sync bytes,
+  merge time, memory...) against the scanned parameter (users, nodes, or retired + 1,
+  the x the fit used), the measured points and the best fitted growth ``a + b * f(n)``
+  drawn as a line, named in the legend with its relative RMS error. Points at or below 0
+  (on either axis) cannot be shown on a log axis and are counted in the subplot's title.
 
 The format is the output's suffix (``.png`` or ``.svg``); any other suffix is a
 :class:`~countbench.reports.load.ReportUsageError`. The file is written atomically (a
@@ -29,7 +36,7 @@ matplotlib is imported on first use: the CLI does not pay for it unless it plots
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -43,6 +50,8 @@ if TYPE_CHECKING:
 FORMATS = {".png": "png", ".svg": "svg"}
 OPERATIONS = ("reads", "writes", "mixed")
 DPI = 120
+#: Up to this many nodes, each node's line has its own legend entry.
+NODES_IN_LEGEND = 10
 
 
 def plot_format(out: Path) -> str:
@@ -64,8 +73,14 @@ def is_chaos_result(data: Mapping[str, Any]) -> bool:
     return "timeline" in data and "verdict" in data and "results" not in data
 
 
+def is_scale_result(data: Mapping[str, Any]) -> bool:
+    """Whether ``data`` is what ``countbench scale --json`` writes."""
+    return data.get("kind") == "countbench-scale"
+
+
 def plot_report(data: dict[str, Any], out: Path, force: bool) -> None:
-    """Draw the chart of ``data`` (a report, a scan report or a chaos result) into ``out``.
+    """Draw the chart of ``data`` (a report, a scan report, a chaos result or a scale
+    curve) into ``out``.
 
     Checks the suffix and the output path before drawing anything."""
     fmt = plot_format(out)
@@ -75,6 +90,8 @@ def plot_report(data: dict[str, Any], out: Path, force: bool) -> None:
     matplotlib.use("Agg")
     if is_chaos_result(data):
         figure = chaos_figure(data)
+    elif is_scale_result(data):
+        figure = scale_figure(data)
     elif "scan" in data:
         figure = scan_figure(data)
     else:
@@ -335,12 +352,26 @@ def column_edges(interval: float, samples: int, columns: int) -> list[float]:
     return [(c * samples // columns) * interval for c in range(columns + 1)]
 
 
+def _id_ranges(ids: Sequence[int]) -> str:
+    """Node ids, runs of consecutive ones as ranges: [0, 1, 2, 5] -> '0-2,5'."""
+    parts: list[str] = []
+    ordered = sorted(ids)
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        parts.append(str(ordered[i]) if j == i else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ",".join(parts)
+
+
 def fault_note(fault: Mapping[str, Any]) -> str:
-    """A few characters on what a fault did: '0,1 | 2,3,4', 'n2', 'p=0.2', '+0.05s'."""
+    """A few characters on what a fault did: '0-1 | 2-4', 'n2', 'p=0.2', '+0.05s'."""
     kind = fault.get("type")
     if kind == "partition" and isinstance(fault.get("sides"), list):
         arrow = " -/> " if fault.get("one_way") else " | "
-        return arrow.join(",".join(map(str, side)) for side in fault["sides"])
+        return arrow.join(_id_ranges(side) for side in fault["sides"])
     if kind == "crash" and "node" in fault:
         return f"n{fault['node']}" + (" persist" if fault.get("persist") else "")
     if "probability" in fault:
@@ -348,6 +379,38 @@ def fault_note(fault: Mapping[str, Any]) -> str:
     if "latency" in fault:
         return f"+{fault['latency']:g}s"
     return ""
+
+
+def run_length_series(text: str) -> list[int | None]:
+    """A run-length node series (``"0*3,2,n*2"`` -> ``[0, 0, 0, 2, None, None]``: tokens
+    ``VALUE`` or ``VALUE*COUNT``, ``n`` for null); ReportError when malformed."""
+    out: list[int | None] = []
+    for token in text.split(",") if text else []:
+        value, star, count = token.partition("*")
+        try:
+            repeat = int(count) if star else 1
+            item = None if value == "n" else int(value)
+        except ValueError:
+            raise ReportError(f"chaos result's node series has a bad token {token!r}") from None
+        if repeat < 1:
+            raise ReportError(f"chaos result's node series has a bad token {token!r}")
+        out.extend([item] * repeat)
+    return out
+
+
+def _node_series(nodes: Any) -> list[list[int | None]] | None:
+    """``timeline.nodes`` as lists (each a run-length string or a list), or None."""
+    if not isinstance(nodes, list):
+        return None
+    out: list[list[int | None]] = []
+    for series in nodes:
+        if isinstance(series, str):
+            out.append(run_length_series(series))
+        elif isinstance(series, list):
+            out.append(series)
+        else:
+            return None
+    return out
 
 
 def chaos_figure(result: Mapping[str, Any]) -> Figure:
@@ -364,14 +427,22 @@ def chaos_figure(result: Mapping[str, Any]) -> Figure:
     what = "max over live nodes" + (
         f" (each step: the max of ~{per_column:.3g} samples)" if per_column > 1 else ""
     )
-    nodes = result.get("timeline", {}).get("nodes")
-    if isinstance(nodes, list) and all(
-        isinstance(n, list) and len(n) == len(errors) for n in nodes
-    ):
+    nodes = _node_series(result.get("timeline", {}).get("nodes"))
+    if nodes is not None and all(len(n) == len(errors) for n in nodes):
+        named = len(nodes) <= NODES_IN_LEGEND
         for index, series in enumerate(nodes):
             magnitudes = [math.nan if e is None else abs(float(e)) for e in series]
+            if named:
+                label: str | None = f"node {index}"
+            else:
+                label = f"each node's |count - truth| ({len(nodes)} nodes)" if index == 0 else None
             ax.stairs(
-                magnitudes, edges, baseline=None, linewidth=0.8, alpha=0.7, label=f"node {index}"
+                magnitudes,
+                edges,
+                baseline=None,
+                linewidth=0.8,
+                alpha=0.7 if named else 0.35,
+                label=label,
             )
     ax.stairs(
         errors, edges, baseline=None, color="black", linewidth=1.2, label=f"|count - truth|, {what}"
@@ -437,6 +508,130 @@ def _chaos_title(result: Mapping[str, Any]) -> str:
         rule = one_line(str(verdict.get("rule", "")), 90)
         return f"{head}\n{'PASS' if verdict['passed'] else 'FAIL'}: {rule}"
     return head
+
+
+# --- scale curves -------------------------------------------------------------------------
+
+#: The growth models of ``countbench scale`` (bench/scale_cli.py MODELS): y = a + b * f(n).
+GROWTH: dict[str, Callable[[float], float]] = {
+    "constant": lambda n: 0.0,
+    "log n": math.log,
+    "linear": lambda n: n,
+    "n log n": lambda n: n * math.log(n),
+    "quadratic": lambda n: n * n,
+}
+GROWTH_SHAPES = {
+    "constant": "a",
+    "log n": "a + b·ln n",
+    "linear": "a + b·n",
+    "n log n": "a + b·n ln n",
+    "quadratic": "a + b·n²",
+}
+SCALE_LABELS = {
+    "traced_bytes": "traced bytes",
+    "rss_bytes": "RSS Δ bytes",
+    "state_bytes": "state bytes / replica",
+    "sync_bytes": "sync message bytes",
+    "merge_seconds": "merge seconds / message",
+    "cluster_bytes": "all replicas' bytes",
+    "redis_bytes": "Redis used_memory Δ bytes",
+}
+
+
+def _scale_series(report: Mapping[str, Any]) -> tuple[str, float, list[dict[str, Any]], list[str]]:
+    """(param, x shift, points, fitted figures) of a scale curve, or ReportError."""
+    param = report.get("param")
+    points = report.get("points")
+    fits = report.get("fits")
+    if not isinstance(param, str) or not isinstance(points, list) or not points:
+        raise ReportError("scale result has no 'param' and list of 'points' to plot")
+    if not isinstance(fits, Mapping):
+        raise ReportError("scale result has no 'fits'")
+    for index, point in enumerate(points):
+        if not isinstance(point, Mapping) or not isinstance(point.get(param), int | float):
+            raise ReportError(f"scale point {index} has no number {param!r}")
+    figures = [
+        name
+        for name in fits
+        if all(
+            isinstance(p.get(name), int | float) and not isinstance(p.get(name), bool)
+            for p in points
+        )
+    ]
+    if not figures:
+        raise ReportError("scale result has no fitted figure with a number at every point")
+    shift = report.get("fit_x_shift", 0.0)
+    return param, float(shift) if isinstance(shift, int | float) else 0.0, points, figures
+
+
+def growth_label(fit: Mapping[str, Any]) -> str:
+    """'fit: linear, a + b·n, b = 34.6, rel. RMS 1.2%' from one figure's fit entry."""
+    best = fit.get("best")
+    if not isinstance(best, str) or best not in GROWTH:
+        return "no fit (" + str(fit.get("note", "fewer than 3 points")) + ")"
+    model = fit.get("fits", {}).get(best, {})
+    shape = GROWTH_SHAPES[best]
+    text = f"fit: {best}, {shape}"
+    if isinstance(model.get("b"), int | float) and best != "constant":
+        text += f", b = {si(float(model['b']))}"
+    if isinstance(model.get("relative_rms"), int | float):
+        text += f", rel. RMS {100 * float(model['relative_rms']):.1f}%"
+    return text
+
+
+def scale_figure(report: Mapping[str, Any]) -> Figure:
+    """One log-log subplot per fitted figure: the measured points and the best fit."""
+    import numpy as np
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import NullLocator
+
+    param, shift, points, figures = _scale_series(report)
+    xs = [float(p[param]) + shift for p in points]
+    if max(xs) <= 0:
+        raise ReportError(f"scale result's {param} values are all 0 or less: no log axis")
+    figure = Figure(figsize=(4.4 * len(figures) + 0.6, 4.8), dpi=DPI, layout="constrained")
+    axes = figure.subplots(1, len(figures), squeeze=False)[0]
+    xlabel = f"{param} + {shift:g}" if shift else param
+    for ax, name in zip(axes, figures, strict=True):
+        ys = [float(p[name]) for p in points]
+        shown = [(x, y) for x, y in zip(xs, ys, strict=True) if x > 0 and y > 0]
+        hidden = len(ys) - len(shown)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        if shown:
+            ax.plot(*zip(*shown, strict=True), marker="o", linestyle="none", label="measured")
+        fit = report["fits"].get(name)
+        if isinstance(fit, Mapping):
+            best = fit.get("best")
+            model = fit.get("fits", {}).get(best) if isinstance(best, str) else None
+            if best in GROWTH and isinstance(model, Mapping) and shown:
+                dense = np.geomspace(min(x for x, _ in shown), max(xs), 200)
+                f = GROWTH[str(best)]
+                line = [float(model["a"]) + float(model["b"]) * f(float(x)) for x in dense]
+                keep = [(x, y) for x, y in zip(dense, line, strict=True) if y > 0]
+                if keep:
+                    ax.plot(*zip(*keep, strict=True), linewidth=1.2, label=growth_label(fit))
+            else:
+                ax.plot([], [], linestyle="none", label=growth_label(fit))
+        title = SCALE_LABELS.get(name, name)
+        if hidden:
+            title += f"\n({hidden} point(s) at or below 0 not shown)"
+        ax.set_title(title, fontsize=9)
+        distinct = sorted({x for x, _ in shown})
+        ax.set_xticks(distinct, labels=[tick(x) for x in distinct])
+        ax.xaxis.set_minor_locator(NullLocator())
+        _si_ticks(ax)
+        ax.set_xlabel(f"{xlabel} (log)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("measured (log)")
+    strategy = report.get("strategy", "?")
+    kind = report.get("strategy_kind")
+    figure.suptitle(
+        f"countbench scale: {strategy}" + (f" ({kind})" if kind else "") + f", against {param}",
+        fontsize=10,
+    )
+    return figure
 
 
 # --- writing ------------------------------------------------------------------------------

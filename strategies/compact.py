@@ -38,6 +38,10 @@ Contract: retire a replica only after it has stopped taking client operations fo
 ``retire`` for one id on one replica only, not on the id itself, and never reuse a retired
 id. A replica whose own id got retired must not write again. The metadata stays bounded
 under churn: live members' entries plus markers of retirements younger than the TTL.
+Known limit: entries are keyed by replica id, not by incarnation as in ``pncounter``, so
+a replica restarted without its state counts again from 0 in an entry the others hold at
+its old value, and the max-merge hides those changes until the new value passes the old
+one (the fault simulator shows it: tests/test_sim.py ``RESTART``).
 
 Consistency: eventual, as ``pncounter``: replicas that received the same states hold the
 same value whatever the order, delay or duplication of delivery. It counts events, not
@@ -51,6 +55,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .base import Consistency, Message, Mode, Replica, ReplicatedStrategy
+from .gcounter import remembering
 
 
 @dataclass(slots=True)
@@ -169,6 +174,11 @@ class CompactCounter:
         return CompactCounter(self.entries, self.markers)
 
 
+#: CompactCounter.decode for ``receive``: its answer is shared, never to be changed
+#: (``merge`` copies the markers it takes and only reads the entries).
+_received = remembering(CompactCounter.decode)
+
+
 class CompactReplica:
     """One node: a :class:`CompactCounter`, gossiped whole at every sync, that folds away
     the entries of the replicas retired through it."""
@@ -188,7 +198,7 @@ class CompactReplica:
         return None
 
     def count(self, now: float) -> int:
-        return self.state.value()
+        return max(0, self.state.value())  # clamped as pncounter's (see there)
 
     def retire(self, node_id: int, now: float) -> None:
         """Start folding ``node_id``'s entry into this replica's (see the module docstring)."""
@@ -223,7 +233,7 @@ class CompactReplica:
         return [Message(self.node_id, None, self.state.encode())]
 
     def receive(self, message: Message, now: float) -> list[Message]:
-        self.state.merge(CompactCounter.decode(message.body))
+        self.state.merge(_received(message.body))
         self.advance(now)
         return []
 

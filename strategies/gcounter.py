@@ -5,25 +5,68 @@ entries. Merge is commutative, associative and idempotent, so replicas that have
 same states agree whatever the order or repetition of delivery: eventual consistency.
 What it cannot do is decrement: logouts are dropped, so as a count of *online* users it
 only ever grows, and the error is exactly the number of logouts. It is here to show that.
+
+Entries belong to replica *incarnations*, not replica ids: a replica's entry id is
+``"<node>@<epoch>"`` (:func:`entry_id`), ``epoch`` the time of its first write, as the
+actors of ``vclock`` and the tags of ``orset``. A replica restarted without its state is a
+new object with the same ``node_id``; were its entry keyed by ``node_id`` alone it would
+count again from 0 in the entry the others still hold at the old, higher value, and the
+max-merge would discard its new increments until they passed the old value. With the
+epoch it writes a fresh entry and the old incarnation's entry keeps what it counted. The
+cost: one entry per incarnation that ever wrote (a crash without persisted state adds
+one). What a crash loses is only what its incarnation accepted and never sent.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from .base import Consistency, Message, Mode, Replica, ReplicatedStrategy
 
+T = TypeVar("T")
+
+#: An entry's owner: a replica id (int), or a replica incarnation ``"<node>@<epoch>"``.
+Entry = int | str
+
+
+def entry_id(node_id: int, epoch: float) -> str:
+    """The entry id of incarnation ``epoch`` (time of its first write) of replica ``node_id``."""
+    return f"{node_id}@{epoch!r}"
+
+
+def entry_order(entry: Entry) -> tuple[int, int, str]:
+    """A total order over entry ids of both kinds: ints first, by value, then strings."""
+    if isinstance(entry, str):
+        return (1, 0, entry)
+    return (0, entry, "")
+
+
+class Incarnation:
+    """The entry id a replica writes under, fixed at its first write (see the module)."""
+
+    __slots__ = ("entry", "node_id")
+
+    def __init__(self, node_id: int) -> None:
+        self.node_id = node_id
+        self.entry: str | None = None
+
+    def at(self, now: float) -> str:
+        if self.entry is None:
+            self.entry = entry_id(self.node_id, now)
+        return self.entry
+
 
 class GCounter:
-    """Grow-only counter: replica id -> that replica's count."""
+    """Grow-only counter: entry id (replica, or replica incarnation) -> its count."""
 
     __slots__ = ("counts",)
 
-    def __init__(self, counts: Mapping[int, int] | None = None) -> None:
-        self.counts: dict[int, int] = dict(counts or {})
+    def __init__(self, counts: Mapping[Entry, int] | None = None) -> None:
+        self.counts: dict[Entry, int] = dict(counts or {})
 
-    def increment(self, replica: int, amount: int = 1) -> None:
+    def increment(self, replica: Entry, amount: int = 1) -> None:
         if amount < 0:
             raise ValueError("a grow-only counter cannot decrease")
         self.counts[replica] = self.counts.get(replica, 0) + amount
@@ -31,6 +74,8 @@ class GCounter:
     def merge(self, other: GCounter) -> None:
         """Take the element-wise maximum of both states, in place."""
         counts = self.counts
+        if other.counts.items() <= counts.items():  # nothing new: gossip's common case
+            return
         for replica, value in other.counts.items():
             if value > counts.get(replica, 0):
                 counts[replica] = value
@@ -41,13 +86,17 @@ class GCounter:
     def copy(self) -> GCounter:
         return GCounter(self.counts)
 
-    def items(self) -> list[tuple[int, int]]:
-        """Non-zero entries sorted by replica id: the canonical form of the state."""
-        return sorted((replica, value) for replica, value in self.counts.items() if value)
+    def items(self) -> list[tuple[Entry, int]]:
+        """Non-zero entries sorted by entry id: the canonical form of the state."""
+        entries = [(replica, value) for replica, value in self.counts.items() if value]
+        return sorted(entries, key=lambda item: entry_order(item[0]))
 
     @classmethod
-    def from_items(cls, items: Iterable[Iterable[int]]) -> GCounter:
-        return cls({int(replica): int(value) for replica, value in items})
+    def from_items(cls, items: Iterable[Iterable[Entry]]) -> GCounter:
+        counts: dict[Entry, int] = {}
+        for replica, value in items:
+            counts[replica if isinstance(replica, str) else int(replica)] = int(value)
+        return cls(counts)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, GCounter):
@@ -66,15 +115,51 @@ def decode_counts(body: bytes) -> GCounter:
     return GCounter.from_items(json.loads(body))
 
 
+_MEMORIES: list[list[Any]] = []
+
+
+def remembering(parse: Callable[[bytes], T]) -> Callable[[bytes], T]:
+    """``parse`` that remembers its last body and answer: a broadcast delivers one body to
+    every peer, so every replica after the first merges the state already parsed. The
+    answer is shared, so a caller must only read it (as ``merge`` does its argument).
+    :func:`forget_received` drops what every such parser remembers."""
+    last: list[tuple[bytes, T]] = []
+    _MEMORIES.append(last)
+
+    def parse_remembered(body: bytes) -> T:
+        if last:
+            seen, value = last[0]
+            if seen is body or seen == body:
+                return value
+        value = parse(body)
+        last[:] = [(body, value)]
+        return value
+
+    return parse_remembered
+
+
+def forget_received() -> None:
+    """Drop the last parsed message of every :func:`remembering` parser (a memory
+    measurement counts the replicas' state, not that one message)."""
+    for memory in _MEMORIES:
+        memory.clear()
+
+
+#: decode_counts for ``receive``: its answer is shared, never to be changed.
+_received_counts = remembering(decode_counts)
+
+
 class GCounterReplica:
-    """One node: counts its own logins, ignores logouts, gossips its whole state."""
+    """One node: counts its own logins in its incarnation's entry, ignores logouts,
+    gossips its whole state."""
 
     def __init__(self, node_id: int) -> None:
         self.node_id = node_id
+        self.incarnation = Incarnation(node_id)
         self.state = GCounter()
 
     def login(self, user: str, now: float) -> None:
-        self.state.increment(self.node_id)
+        self.state.increment(self.incarnation.at(now))
 
     def logout(self, user: str, now: float) -> None:
         return None
@@ -89,7 +174,7 @@ class GCounterReplica:
         return [Message(self.node_id, None, encode_counts(self.state))]
 
     def receive(self, message: Message, now: float) -> list[Message]:
-        self.state.merge(decode_counts(message.body))
+        self.state.merge(_received_counts(message.body))
         return []
 
 

@@ -6,6 +6,19 @@ associative and idempotent: replicas that have received the same states hold the
 value whatever the order, delay or duplication of messages. Consistency: eventual; a read
 misses the updates of other replicas since their last sync reached this one. It counts
 events, not users: a repeated login counts twice, like ``local``.
+
+Entries belong to replica incarnations, ``"<node>@<epoch>"`` with ``epoch`` the time of
+the replica's first write (see :mod:`.gcounter`): a replica restarted without its state
+writes a fresh entry instead of re-counting from 0 in an entry whose old, higher value
+the others still hold (which the max-merge would hide). A crash then loses only the
+changes its incarnation accepted and never sent.
+
+``count`` is ``max(0, value())``. ``value()`` itself can be negative: a replica that sees
+a user's logout before the merge that brings the login (the logout went to another
+replica, or its login was accepted by a replica that then crashed before syncing) holds
+more N than P for a while. "How many users are online" is never below 0, so ``count``
+clamps; an error metric measured on ``count`` therefore includes the clamp (it reads 0
+where the raw value was negative, an error no larger than the raw one).
 """
 
 from __future__ import annotations
@@ -13,7 +26,7 @@ from __future__ import annotations
 import json
 
 from .base import Consistency, Message, Mode, Replica, ReplicatedStrategy
-from .gcounter import GCounter
+from .gcounter import Entry, GCounter, Incarnation, remembering
 
 
 class PNCounter:
@@ -25,10 +38,10 @@ class PNCounter:
         self.positive = positive or GCounter()
         self.negative = negative or GCounter()
 
-    def increment(self, replica: int, amount: int = 1) -> None:
+    def increment(self, replica: Entry, amount: int = 1) -> None:
         self.positive.increment(replica, amount)
 
-    def decrement(self, replica: int, amount: int = 1) -> None:
+    def decrement(self, replica: Entry, amount: int = 1) -> None:
         self.negative.increment(replica, amount)
 
     def merge(self, other: PNCounter) -> None:
@@ -36,6 +49,7 @@ class PNCounter:
         self.negative.merge(other.negative)
 
     def value(self) -> int:
+        """sum(P) - sum(N): may be negative (see the module docstring)."""
         return self.positive.value() - self.negative.value()
 
     def copy(self) -> PNCounter:
@@ -59,30 +73,36 @@ class PNCounter:
         return cls(GCounter.from_items(data["p"]), GCounter.from_items(data["n"]))
 
 
+#: PNCounter.decode for ``receive``: its answer is shared, never to be changed.
+_received = remembering(PNCounter.decode)
+
+
 class PNCounterReplica:
-    """One node: counts logins up and logouts down in its own entry, gossips its state."""
+    """One node: counts logins up and logouts down in its incarnation's entry, gossips its
+    state; ``count`` is the value clamped at 0."""
 
     def __init__(self, node_id: int) -> None:
         self.node_id = node_id
+        self.incarnation = Incarnation(node_id)
         self.state = PNCounter()
 
     def login(self, user: str, now: float) -> None:
-        self.state.increment(self.node_id)
+        self.state.increment(self.incarnation.at(now))
 
     def logout(self, user: str, now: float) -> None:
-        self.state.decrement(self.node_id)
+        self.state.decrement(self.incarnation.at(now))
 
     def heartbeat(self, user: str, now: float) -> None:
         return None
 
     def count(self, now: float) -> int:
-        return self.state.value()
+        return max(0, self.state.value())
 
     def sync(self, now: float) -> list[Message]:
         return [Message(self.node_id, None, self.state.encode())]
 
     def receive(self, message: Message, now: float) -> list[Message]:
-        self.state.merge(PNCounter.decode(message.body))
+        self.state.merge(_received(message.body))
         return []
 
 

@@ -27,7 +27,16 @@ from countbench.bench.baselines import baseline_path, save_report, saved_names
 from countbench.bench.plot_cli import plot
 from countbench.reports.json_report import ReportPathError
 from countbench.reports.load import ReportError, ReportUsageError, load_report
-from countbench.reports.plot import column_edges, is_chaos_result, plot_report
+from countbench.reports.plot import (
+    SCALE_LABELS,
+    column_edges,
+    growth_label,
+    is_chaos_result,
+    is_scale_result,
+    plot_report,
+    run_length_series,
+    scale_figure,
+)
 
 CLI = [sys.executable, "-m", "countbench.bench.cli"]
 TIMEOUT = 180
@@ -178,10 +187,57 @@ def test_chaos_result_is_recognised(inputs: dict[str, Path]) -> None:
     assert edges[-1] <= chaos["phases"]["stop"]
 
 
-def test_chaos_per_node_series_are_drawn_when_present(
+def test_chaos_json_has_one_error_series_per_node(inputs: dict[str, Path]) -> None:
+    """``timeline.nodes``: one list per node, as long as the grid's columns, valid against
+    the schema's ``chaos_timeline``, and its largest magnitudes are ``max_error``."""
+    import jsonschema  # type: ignore[import-untyped]
+
+    chaos = json.loads(inputs["chaos"].read_text())
+    timeline = chaos["timeline"]
+    columns = timeline["columns"]
+    assert columns == len(timeline["max_error"]) > 0
+    assert all(isinstance(series, str) for series in timeline["nodes"])  # run-length
+    nodes = [run_length_series(series) for series in timeline["nodes"]]
+    assert len(nodes) == chaos["scenario"]["nodes"] == 5
+    assert all(len(series) == columns for series in nodes)
+    # Small: one line per node in the indented report, not one line per value.
+    written = json.dumps(timeline["nodes"], indent=2)
+    assert written.count("\n") == len(nodes) + 1
+    assert len(written) < len(json.dumps(nodes, indent=2)) / 3
+    schema = json.loads(
+        (Path(__file__).parents[1] / "reports" / "schema.json").read_text(encoding="utf-8")
+    )
+    definition = {**schema["$defs"]["chaos_timeline"], "$defs": schema["$defs"]}
+    jsonschema.Draft202012Validator(definition).validate(timeline)
+    bad = {**timeline, "nodes": ["0*3,x"]}
+    assert not jsonschema.Draft202012Validator(definition).is_valid(bad)
+    # No crash in this run: every node is live at every sample, and the worst node's
+    # |error| is the column's max_error.
+    for column, worst in enumerate(timeline["max_error"]):
+        assert max(abs(series[column]) for series in nodes) == worst
+    # The partition shows: the nodes' series differ.
+    assert any(series != nodes[0] for series in nodes)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".svg"])
+def test_chaos_per_node_series_are_drawn(
+    inputs: dict[str, Path], tmp_path: Path, suffix: str
+) -> None:
+    out = tmp_path / f"chaos{suffix}"
+    status, _, error = invoke("plot", inputs["chaos"], "-o", out)
+    assert (status, error) == (0, "")
+    assert_image(out)
+    if suffix == ".svg":
+        text = out.read_text(encoding="utf-8")
+        for node in range(5):  # each node's line has a legend entry
+            assert f"<!-- node {node} -->" in text
+        assert "<!-- partition -->" in text  # the fault window is shaded and named
+
+
+def test_chaos_per_node_series_with_a_down_node_are_drawn(
     inputs: dict[str, Path], tmp_path: Path
 ) -> None:
-    """The optional ``timeline.nodes`` (not written by ``chaos`` yet) is plotted."""
+    """Series with ``null`` (a node down) are drawn too."""
     chaos = json.loads(inputs["chaos"].read_text())
     columns = len(chaos["timeline"]["max_error"])
     chaos["timeline"]["nodes"] = [
@@ -207,6 +263,68 @@ def test_a_chaos_result_without_timeline_is_one_line(
 
 
 # --- errors -------------------------------------------------------------------------------
+
+
+# --- scale curves -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def scale_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Real ``countbench scale --json`` curves: pncounter over nodes, compact over churn
+    (retired=0,...: the fit is over retired + 1)."""
+    folder = tmp_path_factory.mktemp("scale-plots")
+    nodes, churn = folder / "nodes.json", folder / "churn.json"
+    _run(
+        ["scale", "--strategy", "pncounter", "--param", "nodes=3,10,30", "--json", str(nodes)],
+        folder,
+    )
+    args = ["--param", "retired=0,10,40", "--users-per-node", "10", "--json", str(churn)]
+    _run(["scale", "--strategy", "pncounter", *args], folder)
+    return {"nodes": nodes, "churn": churn}
+
+
+@pytest.mark.parametrize("kind", ["nodes", "churn"])
+@pytest.mark.parametrize("suffix", [".png", ".svg"])
+def test_a_scale_curve_renders_log_log_with_its_fit(
+    scale_inputs: dict[str, Path], tmp_path: Path, kind: str, suffix: str
+) -> None:
+    data = json.loads(scale_inputs[kind].read_text())
+    assert is_scale_result(data) and not is_chaos_result(data)
+    out = tmp_path / f"scale{suffix}"
+    status, stdout, error = invoke("plot", scale_inputs[kind], "-o", out)
+    assert (status, error) == (0, "")
+    assert stdout == f"plot written to {out}\n"
+    assert_image(out)
+    if suffix == ".svg":
+        text = out.read_text(encoding="utf-8")
+        for figure, fit in data["fits"].items():
+            # each fitted figure has its subplot, whose legend names the fitted growth
+            assert f"<!-- {SCALE_LABELS[figure]} -->" in text
+            assert f"<!-- {growth_label(fit)} -->" in text
+        assert text.count("<!-- measured -->") == len(data["fits"])
+
+
+def test_scale_figure_axes_are_log_log(scale_inputs: dict[str, Path]) -> None:
+    data = json.loads(scale_inputs["churn"].read_text())
+    figure = scale_figure(data)
+    axes = figure.get_axes()
+    assert len(axes) == len(data["fits"]) == 2  # state bytes, sync bytes
+    for ax in axes:
+        assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
+        assert ax.get_xlabel() == "retired + 1 (log)"
+        measured = ax.get_lines()[0].get_xdata()
+        assert list(measured) == [1.0, 11.0, 41.0]  # retired=0 is drawn at 0 + 1
+    # pncounter keeps an entry per replica that ever wrote: its sync bytes grow linearly.
+    assert data["fits"]["sync_bytes"]["best"] == "linear"
+    assert growth_label(data["fits"]["sync_bytes"]).startswith("fit: linear, a + b·n, b = ")
+
+
+def test_a_scale_curve_without_points_is_one_line(tmp_path: Path) -> None:
+    source = tmp_path / "empty-scale.json"
+    source.write_text(json.dumps({"kind": "countbench-scale", "param": "nodes", "points": []}))
+    status, _, error = invoke("plot", source, "-o", tmp_path / "x.png")
+    assert status == 2
+    assert error == "scale result has no 'param' and list of 'points' to plot"
 
 
 @pytest.mark.parametrize("name", ["chart.pdf", "chart.jpeg", "chart"])
@@ -319,3 +437,12 @@ def test_saving_into_a_file_instead_of_a_folder_is_one_line(tmp_path: Path) -> N
     with pytest.raises(ReportPathError) as caught:
         save_report({"schema_version": 1}, "main", blocker)
     assert str(caught.value) == f"{blocker} is not a folder; cannot save baseline 'main'"
+
+
+def test_fault_notes_name_node_ranges() -> None:
+    from countbench.reports.plot import fault_note
+
+    sides = {"type": "partition", "sides": [[0, 1, 2, 5], [3, 4, 6]]}
+    assert fault_note(sides) == "0-2,5 | 3-4,6"
+    assert fault_note({**sides, "one_way": True}) == "0-2,5 -/> 3-4,6"
+    assert fault_note({"type": "crash", "node": 2, "persist": True}) == "n2 persist"

@@ -120,3 +120,50 @@ def test_redis_memory_grows_with_users() -> None:
     large = measure_memory("redis-zset", 5000)
     assert small["kind"] == "redis" and large["count"] == 5000
     assert 0 < small["redis_bytes"] < large["redis_bytes"]
+
+
+# -- churn: replicas replaced (retired=...) ---------------------------------------------------
+
+CHURN = "retired=0,20,80,200"
+
+
+@pytest.fixture(scope="module")
+def churn_curves() -> dict[str, dict[str, object]]:
+    return {name: scale_curve(name, CHURN, users_per_node=10) for name in ("pncounter", "compact")}
+
+
+def test_churn_loses_no_count(churn_curves: dict[str, dict[str, object]]) -> None:
+    for curve in churn_curves.values():
+        for point in curve["points"]:  # type: ignore[attr-defined]
+            # 3 live replicas + every replacement: 10 logins each, 5 logouts per leaver.
+            assert point["expected"] == 10 * (3 + point["retired"]) - 5 * point["retired"]
+            assert point["counts"] == [point["expected"]]
+            assert point["newcomer_count"] == point["expected"]
+
+
+def test_compact_state_stays_bounded_while_pncounters_grows(
+    churn_curves: dict[str, dict[str, object]],
+) -> None:
+    pn, compact = churn_curves["pncounter"], churn_curves["compact"]
+    assert [p["folds_retired"] for p in compact["points"]] == [True] * 4  # type: ignore[attr-defined]
+    assert [p["folds_retired"] for p in pn["points"]] == [False] * 4  # type: ignore[attr-defined]
+    pn_sync, compact_sync = _figure(pn, "sync_bytes"), _figure(compact, "sync_bytes")
+    pn_state, compact_state = _figure(pn, "state_bytes"), _figure(compact, "state_bytes")
+    # pncounter keeps an entry per replica that ever wrote: it grows at every step.
+    assert pn_sync[0] < pn_sync[1] < pn_sync[2] < pn_sync[3]
+    assert pn_state[0] < pn_state[1] < pn_state[2] < pn_state[3]
+    assert pn["fits"]["sync_bytes"]["best"] == "linear"  # type: ignore[index]
+    # compact keeps the live replicas' entries only: flat, whatever the churn.
+    assert max(compact_sync) <= 1.5 * min(compact_sync)
+    assert max(compact_state) <= 1.5 * min(compact_state)
+    assert pn_sync[-1] > 10 * compact_sync[-1]
+    assert pn_state[-1] > 5 * compact_state[-1]
+
+
+def test_churn_bad_input_is_one_line() -> None:
+    with pytest.raises(ScaleUsageError, match="replicated") as caught:
+        scale_curve("session", "retired=0,10")
+    assert "\n" not in str(caught.value)
+    with pytest.raises(ScaleUsageError, match="out of range"):
+        parse_param("retired=-1,10")
+    assert parse_param("retired=10,0") == ("retired", [0, 10])

@@ -64,15 +64,45 @@ class Seeds:
         return random.Random(f"{self._bits}:{name}")
 
 
+class HashedLines:
+    """A stand-in for the list of trace lines that keeps only their count and hash."""
+
+    __slots__ = ("count", "digest")
+
+    def __init__(self) -> None:
+        self.digest = hashlib.sha256()
+        self.count = 0
+
+    def append(self, line: str) -> None:
+        self.digest.update(line.encode())
+        self.digest.update(b"\n")
+        self.count += 1
+
+    def __len__(self) -> int:
+        return self.count
+
+
 class Trace:
-    """The run's event lines, in order; ``sha256()`` is the run's fingerprint."""
+    """The run's event lines, in order; ``sha256()`` is the run's fingerprint.
+
+    With ``keep`` False the lines are hashed as they come and not stored (a run of
+    millions of events would otherwise hold them all); the hash is the same."""
 
     __slots__ = ("lines",)
 
-    def __init__(self) -> None:
-        self.lines: list[str] = []
+    def __init__(self, keep: bool = True) -> None:
+        self.lines: list[str] | HashedLines = [] if keep else HashedLines()
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def kept(self) -> list[str]:
+        """The stored lines (empty when not kept)."""
+        return self.lines if isinstance(self.lines, list) else []
 
     def sha256(self) -> str:
+        if isinstance(self.lines, HashedLines):
+            return self.lines.digest.copy().hexdigest()
         digest = hashlib.sha256()
         for line in self.lines:
             digest.update(line.encode())

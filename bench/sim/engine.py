@@ -60,7 +60,9 @@ class Applied:
 class Simulation:
     """One run. Build it, call :meth:`run` once; the report is built by ``runner``."""
 
-    def __init__(self, strategy: ReplicatedStrategy, scenario: Scenario) -> None:
+    def __init__(
+        self, strategy: ReplicatedStrategy, scenario: Scenario, keep_trace: bool = True
+    ) -> None:
         sc = self.sc = scenario.validate()
         self.strategy = strategy
         n = self.n = sc.nodes
@@ -79,7 +81,7 @@ class Simulation:
         self.truth = Truth(sc.users, sc.session_timeout)
         self.know = Knowledge(n)
         self.names = [user_name(u) for u in range(sc.users)]
-        self.trace = Trace()
+        self.trace = Trace(keep_trace)
         self.queue = EventQueue()
         self.quiet = False
         self.watches: list[Watch] = []  # heal watches, in heal order
@@ -92,6 +94,8 @@ class Simulation:
         self.read_err = ErrorAccumulator()
         self.timeline: list[int] = []
         self.timeline_fault: list[bool] = []
+        # per node, per grid sample: count - truth, None while the node is down
+        self.timeline_nodes: list[list[int | None]] = [[] for _ in range(n)]
         self.ops = dict.fromkeys(("login", "logout", "heartbeat", "read", "vanish"), 0)
         self.accepted = [0, 0]  # logins, logouts
         self.rejected = self.reads_rejected = self.quiet_heartbeats = 0
@@ -344,12 +348,15 @@ class Simulation:
         every = self.err["all"]
         worst = 0
         live: list[int] = []
+        series = self.timeline_nodes
         for node, replica in enumerate(self.replicas):
             if self.down[node]:
+                series[node].append(None)
                 continue
             value = self.counts[node] = replica.count(t)
             live.append(value)
             error = value - truth
+            series[node].append(error)
             window.add(error)
             every.add(error)
             if abs(error) > worst:

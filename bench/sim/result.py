@@ -71,26 +71,74 @@ class Verdict:
     seed: int
 
 
+def encode_series(values: list[int | None]) -> str:
+    """A node's column errors as one short string: comma-separated tokens, each a value
+    (an integer, or ``n`` for None: the node was down) optionally followed by ``*k`` for a
+    run of k equal values. ``[0, 0, 0, 2, None, None]`` -> ``"0*3,2,n*2"``."""
+    tokens: list[str] = []
+    i = 0
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and values[j + 1] == values[i]:
+            j += 1
+        value = values[i]
+        token = "n" if value is None else str(value)
+        tokens.append(token if j == i else f"{token}*{j - i + 1}")
+        i = j + 1
+    return ",".join(tokens)
+
+
+def decode_series(text: str) -> list[int | None]:
+    """The inverse of :func:`encode_series`; ValueError on a malformed string."""
+    out: list[int | None] = []
+    for token in text.split(",") if text else []:
+        value, star, count = token.partition("*")
+        repeat = int(count) if star else 1
+        if repeat < 1:
+            raise ValueError(f"bad run length in {token!r}")
+        out.extend([None if value == "n" else int(value)] * repeat)
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Timeline:
-    """Per grid sample of the client phase: max |error| over live nodes, and whether a
-    fault was active."""
+    """Per grid sample of the client phase: max |error| over live nodes, whether a fault
+    was active, and per node its signed error ``count - truth`` (None while down)."""
 
     interval: float
     max_error: list[int]
     fault: list[bool]
+    nodes: list[list[int | None]] = field(default_factory=list)
+
+    def _spans(self, width: int) -> list[tuple[int, int]]:
+        n = len(self.max_error)
+        if n <= width:
+            return [(i, i + 1) for i in range(n)]
+        return [(c * n // width, (c + 1) * n // width) for c in range(width)]
 
     def buckets(self, width: int) -> tuple[list[int], list[bool]]:
         """At most ``width`` columns: each the max error and any-fault of its samples."""
-        n = len(self.max_error)
-        if n <= width:
-            return list(self.max_error), list(self.fault)
-        errors, faults = [], []
-        for column in range(width):
-            lo, hi = column * n // width, (column + 1) * n // width
-            errors.append(max(self.max_error[lo:hi]))
-            faults.append(any(self.fault[lo:hi]))
+        spans = self._spans(width)
+        errors = [max(self.max_error[lo:hi]) for lo, hi in spans]
+        faults = [any(self.fault[lo:hi]) for lo, hi in spans]
         return errors, faults
+
+    def node_buckets(self, width: int) -> list[list[int | None]]:
+        """Per node, the same columns as :meth:`buckets`: each the signed error of largest
+        magnitude among the node's samples in the column (the earliest on a tie), None when
+        the node was down for the whole column."""
+        spans = self._spans(width)
+        out: list[list[int | None]] = []
+        for series in self.nodes:
+            columns: list[int | None] = []
+            for lo, hi in spans:
+                pick: int | None = None
+                for error in series[lo:hi]:
+                    if error is not None and (pick is None or abs(error) > abs(pick)):
+                        pick = error
+                columns.append(pick)
+            out.append(columns)
+        return out
 
 
 @dataclass(frozen=True)
@@ -112,7 +160,8 @@ class SimResult:
     verdict: Verdict
     timeline: Timeline
     trace_hash: str
-    trace: list[str] = field(repr=False, compare=False)
+    trace_lines: int
+    trace: list[str] = field(repr=False, compare=False)  # empty unless kept
 
     @property
     def passed(self) -> bool:
@@ -142,6 +191,7 @@ class SimResult:
                 "samples": len(self.timeline.max_error),
                 "max_error": errors,
                 "fault": faults,
+                "nodes": [encode_series(n) for n in self.timeline.node_buckets(500)],
             },
-            "trace": {"sha256": self.trace_hash, "lines": len(self.trace)},
+            "trace": {"sha256": self.trace_hash, "lines": self.trace_lines},
         }

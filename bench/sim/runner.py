@@ -42,12 +42,17 @@ def resolve_strategy(strategy: str | type[Strategy]) -> type[ReplicatedStrategy]
     return cls
 
 
-def run_scenario(strategy: str | type[Strategy], scenario: Scenario) -> SimResult:
-    """Simulate ``scenario`` on the strategy's replicas; same inputs, same result and trace."""
+def run_scenario(
+    strategy: str | type[Strategy], scenario: Scenario, keep_trace: bool = True
+) -> SimResult:
+    """Simulate ``scenario`` on the strategy's replicas; same inputs, same result and trace.
+
+    With ``keep_trace`` False the trace's lines are hashed but not kept (``trace`` is
+    empty; ``trace_hash`` and ``trace_lines`` are the same): for runs of millions of events."""
     cls = resolve_strategy(strategy)
     scenario = scenario.validate()
     config = StrategyConfig(nodes=scenario.nodes, session_timeout=scenario.session_timeout)
-    sim = Simulation(cls(config), scenario)
+    sim = Simulation(cls(config), scenario, keep_trace)
     sim.run()
     return _result(cls, sim)
 
@@ -126,9 +131,10 @@ def _result(cls: type[ReplicatedStrategy], sim: Simulation) -> SimResult:
         ),
         faults=[a.describe() for a in sim.applied],
         verdict=verdict,
-        timeline=Timeline(sc.sample_interval, sim.timeline, sim.timeline_fault),
+        timeline=Timeline(sc.sample_interval, sim.timeline, sim.timeline_fault, sim.timeline_nodes),
         trace_hash=sim.trace.sha256(),
-        trace=sim.trace.lines,
+        trace_lines=len(sim.trace),
+        trace=sim.trace.kept(),
     )
 
 

@@ -1,0 +1,141 @@
+"""How long the simulator takes for a big scenario: the scale target of issue 6.
+
+    python -m countbench.bench.sim.speed [--strategies pncounter,gcounter,compact,orset]
+        [--nodes 100] [--operations 100000] [--faults partition] [--seed 1] [--limit 60]
+        [--no-stop]
+
+Each strategy runs in its own child process (a fresh interpreter, the trace hashed but not
+kept). The parent prints, per strategy, the wall-clock seconds of ``run_scenario`` as the
+child measured them, with the events, deliveries and virtual seconds simulated; a child
+still running at ``--limit`` seconds is stopped and shown as over the limit (``--no-stop``
+lets it finish, to measure its full time). Exit status: 0 when every strategy finished
+within the limit, 1 when one did not, 2 with one ``countbench: error: ...`` line for bad
+input.
+
+Cost model, to read the times: every node broadcasts its state to every other node once
+per ``sync_interval`` of virtual time, so a run delivers about ``nodes * (nodes - 1) *
+(stop + grace) / sync_interval`` messages, each merged by the receiver (a full-state CRDT
+merge is linear in the state, itself linear in the nodes): the time grows with the cube
+of the nodes and linearly with the virtual time the operations span, not with the
+operations themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from typing import Any, NoReturn
+
+from .errors import SimUsageError
+from .presets import standard_scenario
+from .runner import resolve_strategy, run_scenario
+
+DEFAULT_STRATEGIES = "pncounter,gcounter,compact,orset"
+
+
+def measure(strategy: str, nodes: int, operations: int, faults: str, seed: int) -> dict[str, Any]:
+    """Run one scenario in this process; its wall-clock time and size."""
+    scenario = standard_scenario(faults, nodes=nodes, operations=operations, seed=seed)
+    started = time.perf_counter()
+    result = run_scenario(strategy, scenario, keep_trace=False)
+    seconds = time.perf_counter() - started
+    return {
+        "strategy": result.strategy,
+        "seconds": seconds,
+        "events": result.trace_lines,
+        "delivered": result.cost.delivered,
+        "virtual_seconds": result.end,
+        "passed": result.passed,
+    }
+
+
+def _child(strategy: str, args: argparse.Namespace, limit: float | None) -> dict[str, Any]:
+    """Measure in a child process; ``{"over": True, "seconds": limit}`` if stopped."""
+    code = (
+        "import json, sys\n"
+        "from countbench.bench.sim.speed import measure\n"
+        "print(json.dumps(measure(*json.loads(sys.argv[1]))))\n"
+    )
+    payload = json.dumps([strategy, args.nodes, args.operations, args.faults, args.seed])
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code, payload],
+            capture_output=True,
+            text=True,
+            timeout=limit,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {"strategy": strategy, "over": True, "seconds": time.perf_counter() - started}
+    if done.returncode != 0:
+        lines = (done.stderr.strip() or "no output").splitlines()
+        raise SimUsageError(f"{strategy}: the measuring process failed: {lines[-1]}")
+    data: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return data
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise SimUsageError(message)
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = _Parser(
+        prog="python -m countbench.bench.sim.speed",
+        description="Time the fault simulator on a big scenario (issue 6: under a minute).",
+    )
+    parser.add_argument("--strategies", default=DEFAULT_STRATEGIES)
+    parser.add_argument("--nodes", type=int, default=100)
+    parser.add_argument("--operations", type=int, default=100_000)
+    parser.add_argument("--faults", default="partition")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--limit", type=float, default=60.0, help="seconds (default 60)")
+    parser.add_argument("--no-stop", action="store_true", help="let a run over the limit finish")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse(argv)
+        if args.limit <= 0:
+            raise SimUsageError(f"--limit must be positive, got {args.limit:g}")
+        names = [name.strip() for name in args.strategies.split(",") if name.strip()]
+        if not names:
+            raise SimUsageError("--strategies names no strategy")
+        for name in names:
+            resolve_strategy(name)
+        # Validates nodes, operations, faults and seed before any child starts.
+        standard_scenario(args.faults, nodes=args.nodes, operations=args.operations, seed=1)
+        print(
+            f"simulator: {args.nodes} nodes, {args.operations:,} operations, faults "
+            f"{args.faults}, seed {args.seed}; limit {args.limit:g}s",
+            flush=True,
+        )
+        over = False
+        for name in names:
+            data = _child(name, args, None if args.no_stop else args.limit)
+            if data.get("over"):
+                over = True
+                print(f"  {name}: over {args.limit:g}s (stopped after {data['seconds']:.1f}s)")
+            else:
+                late = data["seconds"] > args.limit
+                over |= late
+                print(
+                    f"  {name}: {data['seconds']:.2f}s{' (over the limit)' if late else ''}"
+                    f" · {data['events']:,} events · {data['delivered']:,} deliveries"
+                    f" · {data['virtual_seconds']:,.0f} virtual s"
+                    f" · verdict {'PASS' if data['passed'] else 'FAIL'}",
+                    flush=True,
+                )
+    except SimUsageError as exc:
+        print(f"countbench: error: {exc}", file=sys.stderr)
+        return 2
+    return 1 if over else 0
+
+
+if __name__ == "__main__":  # pragma: no cover - the command line
+    sys.exit(main())
