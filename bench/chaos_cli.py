@@ -1,4 +1,5 @@
-"""``countbench chaos``: run one replicated strategy through the fault simulator.
+"""``countbench chaos``: run one replicated strategy through the fault simulator, or a
+service-backed one against real servers under real faults (:mod:`.faults`).
 
 Register with ``app.command("chaos")(chaos)``. Bad input raises
 :class:`~countbench.bench.sim.SimUsageError` (one line; the CLI maps it to exit 2). A run
@@ -8,6 +9,12 @@ whose verdict fails prints the seed and exits 1 (after writing ``--json``, if as
 :mod:`countbench.bench.sim.presets`. With ``--scenario FILE.toml`` the file defines the
 run; ``--faults``, ``--seed``, ``--nodes`` and ``--operations`` override it when they
 differ from their defaults (``partition``, 1, 5, 10000).
+
+For a strategy whose state lives in a server, ``--faults`` names real faults (``pause``,
+``kill``; the default is both) and ``--clients``, ``--duration``, ``--timeout``,
+``--retries`` and ``--persist`` shape the run; ``--nodes`` is the number of node servers
+of ``aggregate``/``eventual``. A server strategy with a replica twin (``eventual``) runs on
+the simulator instead when ``--faults`` names simulated faults only.
 """
 
 from __future__ import annotations
@@ -21,6 +28,10 @@ from rich.table import Table
 from rich.text import Text
 
 from ..reports.json_report import ReportPathError, check_output_path, write_json_atomic
+from ..strategies.base import ServiceStrategy, Strategy, simulable
+from ..strategies.registry import discover
+from .faults.report import real_chaos
+from .faults.runner import FAULTS, RealFaultConfig
 from .sim import (
     PRESETS,
     Scenario,
@@ -77,11 +88,13 @@ def chaos(
         str, typer.Option("--strategy", "-s", help="Replicated strategy to simulate.")
     ],
     faults: Annotated[
-        str,
+        str | None,
         typer.Option(
-            "--faults", help=f"Standard faults, comma-separated: {', '.join(PRESETS)}, none."
+            "--faults",
+            help=f"Simulated faults, comma-separated: {', '.join(PRESETS)}, none "
+            f"(default partition); or real ones: {', '.join(FAULTS)} (their default).",
         ),
-    ] = "partition",
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the whole run.")] = 1,
     nodes: Annotated[int, typer.Option("--nodes", "-n", help="Replicas.")] = 5,
     operations: Annotated[
@@ -92,13 +105,49 @@ def chaos(
     ] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing JSON file.")] = False,
+    clients: Annotated[int, typer.Option("--clients", help="Real faults: client processes.")] = 4,
+    duration: Annotated[
+        float, typer.Option("--duration", help="Real faults: seconds the clients run.")
+    ] = 6.0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Real faults: request timeout, seconds.")
+    ] = 0.4,
+    retries: Annotated[
+        int, typer.Option("--retries", help="Real faults: retries of a timed-out request.")
+    ] = 3,
+    persist: Annotated[
+        bool, typer.Option("--persist", help="Real faults: Redis with an fsynced AOF.")
+    ] = False,
 ) -> None:
-    """Simulate a replicated strategy under faults: error, staleness, convergence, cost.
+    """Run a strategy under faults: error, staleness, convergence, cost, and a verdict.
 
-    Network faults and crashes on a seeded, deterministic simulator: same seed, same run.
+    A replicated strategy runs on a seeded, deterministic simulator (same seed, same run).
+    A strategy on a server runs against a real one that is paused and killed while client
+    processes work, with a Jepsen-style check of every read (docs/real-faults.md).
     """
+    named = strategy.strip()
+    cls_found = discover().get(named)
+    if cls_found is not None and _real_faults_wanted(cls_found, faults):
+        if scenario_file is not None or _given("operations", operations):
+            raise SimUsageError("--scenario and --operations are for the simulator")
+        config = RealFaultConfig(
+            strategy=named,
+            faults=FAULTS if faults is None else _names(faults),
+            seed=seed,
+            clients=clients,
+            duration=duration,
+            timeout=timeout,
+            retries=retries,
+            persist=persist,
+            nodes=nodes,
+        )
+        if not real_chaos(config, json_path, force):
+            raise typer.Exit(1)
+        return
     cls = resolve_strategy(strategy)
-    scenario = build_scenario(faults, seed, nodes, operations, scenario_file)
+    scenario = build_scenario(
+        DEFAULTS["faults"] if faults is None else faults, seed, nodes, operations, scenario_file
+    )
     if json_path is not None:
         try:
             check_output_path(json_path, force)
@@ -115,6 +164,21 @@ def chaos(
         out.print(f"result written to {json_path}", markup=False, highlight=False)
     if not result.passed:
         raise typer.Exit(1)
+
+
+def _names(faults: str) -> tuple[str, ...]:
+    return () if faults.strip() == "none" else tuple(f.strip() for f in faults.split(","))
+
+
+def _real_faults_wanted(cls: type[Strategy], faults: str | None) -> bool:
+    """A strategy on a server runs under real faults, unless it has a replica twin and
+    ``--faults`` names simulated ones."""
+    if not issubclass(cls, ServiceStrategy):
+        return False
+    if faults is None or not simulable(cls):
+        return True
+    names = _names(faults)
+    return not names or not all(name in PRESETS for name in names)
 
 
 def _num(value: float | None, unit: str = "s") -> str:

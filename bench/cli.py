@@ -23,6 +23,7 @@ from ..reports.load import ReportError
 from ..strategies.base import Mode, ReplicatedStrategy, Strategy
 from ..strategies.registry import UnknownStrategy, describe, discover, resolve
 from .chaos_cli import chaos
+from .faults.runner import RealFaultError, RealFaultRunFailed
 from .plot_cli import plot
 from .report_cli import diff, report_app
 from .scale_cli import ScaleUsageError, scale
@@ -508,8 +509,11 @@ def main(argv: list[str] | None = None) -> None:
         fail("interrupted", 130)
     except Terminated:
         fail("terminated", 143)
+    except RealFaultRunFailed as exc:
+        fail(str(exc), 1)
     except (
         UsageProblem,
+        RealFaultError,
         SpecError,
         UnknownStrategy,
         ReportPathError,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from ..strategies.base import ReplicatedStrategy, Strategy
+from ..strategies.base import Strategy, simulable
 from ..strategies.registry import describe
 from .complexity import measure as measure_complexity
 from .drivers import STREAMS
@@ -104,9 +104,10 @@ SIMULATED_OPERATIONS = 2000
 
 
 def simulate(cls: type[Strategy], spec: WorkloadSpec) -> dict[str, Any] | None:
-    """For a replicated strategy: its replicas under the standard faulty scenario on the
-    deterministic simulator (seeded with the workload's seed); None for other kinds."""
-    if not issubclass(cls, ReplicatedStrategy):
+    """For a strategy the simulator can run (replicated, or with a replica twin): its
+    replicas under the standard faulty scenario on the deterministic simulator (seeded
+    with the workload's seed); None for other kinds."""
+    if not simulable(cls):
         return None
     from .sim import run_scenario, standard_scenario
 

@@ -204,6 +204,19 @@ class ServiceStrategy(Strategy):
         """Open worker ``worker``'s asyncio client (asyncio mode)."""
 
 
+class Replicable(Protocol):
+    """What the fault simulator runs: anything that builds a :class:`Replica` per node id.
+    Every :class:`ReplicatedStrategy` is one; a service strategy may be one too when its
+    design has a sans-I/O twin (``eventual``: local counts gossiped between nodes)."""
+
+    def replica(self, node_id: int) -> Replica: ...
+
+
+def simulable(cls: type[Strategy]) -> bool:
+    """Whether the fault simulator can run ``cls`` (see :class:`Replicable`)."""
+    return issubclass(cls, ReplicatedStrategy) or callable(getattr(cls, "replica", None))
+
+
 class ReplicatedStrategy(Strategy):
     """One :class:`Replica` per node; replicas converge by exchanging messages."""
 

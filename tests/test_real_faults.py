@@ -3,6 +3,12 @@ hypothesis), then real servers paused and killed under real client processes."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import psutil
 import pytest
 from hypothesis import given, settings
@@ -197,3 +203,54 @@ def test_an_eventual_strategy_is_judged_on_its_final_count() -> None:
     assert final is not None
     assert passed == final.valid
     assert "claims eventual consistency" in summary or not passed
+
+
+# ------------------------------------------------------------------ the command
+
+
+def _chaos(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COUNTBENCH_")}
+    env["COLUMNS"] = "100"
+    return subprocess.run(
+        [sys.executable, "-m", "countbench.bench.cli", "chaos", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_chaos_on_a_service_strategy_runs_real_faults(tmp_path: Path) -> None:
+    out = tmp_path / "incr.json"
+    result = _chaos(
+        tmp_path, "--strategy", "redis-incr", "--faults", "kill", "--duration", "2",
+        "--clients", "2", "--json", str(out),
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr  # acknowledged INCRs lost in the restart
+    assert "FAIL:" in result.stdout and "Traceback" not in result.stderr
+    data = json.loads(out.read_text())["real_faults"]
+    assert data["strategy"] == "redis-incr" and data["verdict"]["passed"] is False
+    assert [w["fault"] for w in data["windows"]] == ["kill"]
+    assert len(data["clients"]) == 2
+    assert all(row["ops"] == row["ok"] + row["fail"] + row["info"] for row in data["clients"])
+    assert data["check"]["most_below"] > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--strategy", "central", "--faults", "explode"], "unknown real fault"),
+        (["--strategy", "central", "--persist"], "memory only"),
+        (["--strategy", "central", "--operations", "5"], "for the simulator"),
+        (["--strategy", "redis-set", "--clients", "0"], "--clients"),
+    ],
+)
+def test_chaos_bad_real_fault_input_is_one_line(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = _chaos(tmp_path, *args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr

@@ -39,7 +39,11 @@ _JOIN_GRACE = 30.0
 
 
 class RealFaultError(Exception):
-    """Bad input or a run that could not be done (one line, for the CLI)."""
+    """Bad input (one line, for the CLI)."""
+
+
+class RealFaultRunFailed(RealFaultError):
+    """A run that could not be completed: a client process failed or hung (one line)."""
 
 
 @dataclass(frozen=True)
@@ -362,11 +366,11 @@ def _wait_ready(ready: Any, procs: Sequence[Any]) -> None:
         except queue.Empty:
             dead = [p for p in procs if p.exitcode is not None]
             if dead:
-                raise RealFaultError(
+                raise RealFaultRunFailed(
                     f"a client process exited with status {dead[0].exitcode} at start"
                 ) from None
             if time.monotonic() > deadline:
-                raise RealFaultError("the client processes did not start in 60 s") from None
+                raise RealFaultRunFailed("the client processes did not start in 60 s") from None
 
 
 def _heal(target: FaultTarget) -> None:
@@ -384,9 +388,9 @@ def _collect(config: RealFaultConfig, out: Any, procs: Sequence[Any]) -> list[li
         try:
             client, rows, error = out.get(timeout=max(0.1, deadline - time.monotonic()))
         except queue.Empty:
-            raise RealFaultError("a client process did not finish in time") from None
+            raise RealFaultRunFailed("a client process did not finish in time") from None
         if error is not None:
-            raise RealFaultError(f"client {client} failed: {error}")
+            raise RealFaultRunFailed(f"client {client} failed: {error}")
         results[client] = [Op.from_row(row) for row in rows]
     return results
 

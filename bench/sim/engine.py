@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from ...strategies.base import Message, Replica, ReplicatedStrategy
+from ...strategies.base import Message, Replica, Replicable
 from ..workload import user_name
 from .clients import ClientOp, client_schedule
 from .clock import EventQueue, Seeds, Trace
@@ -60,9 +60,7 @@ class Applied:
 class Simulation:
     """One run. Build it, call :meth:`run` once; the report is built by ``runner``."""
 
-    def __init__(
-        self, strategy: ReplicatedStrategy, scenario: Scenario, keep_trace: bool = True
-    ) -> None:
+    def __init__(self, strategy: Replicable, scenario: Scenario, keep_trace: bool = True) -> None:
         sc = self.sc = scenario.validate()
         self.strategy = strategy
         n = self.n = sc.nodes

@@ -44,7 +44,10 @@ by ``client_operations``. ``metadata_bytes``: the size of what one ``sync()`` re
 of body sizes), mean and max over every sync of a live node in the whole run.
 
 **Verdict**. Eventual (and approximate) claims pass iff all nodes agree at ``end`` and
-quiescence ``agree_after <= budget``; the final error is reported, not judged. A strong
+quiescence ``agree_after`` - ``settled`` <= budget, where ``settled`` is how long after
+``stop`` the last vanished session expired in the truth (0 if none did): the truth changes
+until then, and a design whose nodes learn of another node's expiry by message cannot agree
+before it; the final error is reported, not judged. A strong
 claim passes iff every sample, every read and the final count had error 0.
 """
 
