@@ -87,6 +87,14 @@ RedisUrlOpt = Annotated[
         help="Use this Redis (redis://, rediss://, unix://) instead of starting one.",
     ),
 ]
+RealFaultsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--real-faults",
+        help="Also pause and kill each strategy's server under client processes "
+        "(pause, kill; 2 clients, 3 s; seeded) and check every read.",
+    ),
+]
 WorkloadOpt = Annotated[
     Path | None, typer.Option("--workload", help="TOML file of workload fields.")
 ]
@@ -168,6 +176,7 @@ def _measure(
     quiet: bool,
     redis_url: str | None,
     scan: str | None,
+    real_faults: bool = False,
 ) -> dict[str, Any]:
     preset = _preset(*preset_flags)
     if save is not None:
@@ -200,7 +209,9 @@ def _measure(
         if mode is Mode.PROCESS:
             point_spec = point_spec.with_overrides({"nodes": point_spec.workers})
         plan = Plan(tuple(c.name for c in classes), mode, point_spec)
-        reports.append(_run_plan_with_progress(plan, preset, classes, quiet, redis_url))
+        reports.append(
+            _run_plan_with_progress(plan, preset, classes, quiet, redis_url, real_faults)
+        )
     report = reports[0]
     if points[0][0]:
         report = {
@@ -255,18 +266,21 @@ def _run_plan_with_progress(
     classes: list[type[Strategy]],
     quiet: bool,
     redis_url: str | None,
+    real_faults: bool = False,
 ) -> dict[str, Any]:
     """Run the plan with a progress bar on a terminal, plain lines elsewhere, or quietly."""
-    from .measure import run_plan
+    from .measure import real_fault_target, run_plan
     from .services import needed
 
     # A verification and three timed streams per strategy, and the servers' start.
     steps = len(classes) * 4 + (1 if needed(classes) else 0)
+    if real_faults:
+        steps += sum(real_fault_target(c) for c in classes)
     by_name = {c.name: c for c in classes}
     # Bound to the real stderr now: pyperf's output is redirected while it times.
     screen = Console(file=sys.stderr)
     if quiet:
-        report = run_plan(plan, preset, by_name, redis_url=redis_url)
+        report = run_plan(plan, preset, by_name, redis_url=redis_url, real_faults=real_faults)
     elif not screen.is_terminal:  # CI logs: a plain line per step, no bar
         done = [0]
 
@@ -274,7 +288,7 @@ def _run_plan_with_progress(
             done[0] += 1
             screen.print(f"[{done[0]}/{steps}] {message}", markup=False, highlight=False)
 
-        report = run_plan(plan, preset, by_name, line, redis_url)
+        report = run_plan(plan, preset, by_name, line, redis_url, real_faults)
     else:
         from rich.progress import (
             BarColumn,
@@ -303,7 +317,7 @@ def _run_plan_with_progress(
                 started[0] = True
                 bar.update(task, description=message)
 
-            report = run_plan(plan, preset, by_name, progress, redis_url)
+            report = run_plan(plan, preset, by_name, progress, redis_url, real_faults)
             bar.advance(task)
     return report
 
@@ -385,6 +399,7 @@ def run(
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     redis_url: RedisUrlOpt = None,
+    real_faults: RealFaultsOpt = False,
 ) -> None:
     """Benchmark one strategy and print its figures."""
     if strategy.strip() == "all" or "," in strategy:
@@ -402,6 +417,7 @@ def run(
         quiet,
         redis_url,
         param,
+        real_faults,
     )
     result = report["results"][0]
     _print_services(report)
@@ -439,6 +455,7 @@ def compare(
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     redis_url: RedisUrlOpt = None,
+    real_faults: RealFaultsOpt = False,
 ) -> None:
     """Benchmark several strategies on the same workload: the article's table, measured."""
     spec = _spec(workload, locals())
@@ -454,6 +471,7 @@ def compare(
         quiet,
         redis_url,
         param,
+        real_faults,
     )
     _print_services(report)
     _print_comparisons(report)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from ..strategies.base import Strategy, simulable
+from ..strategies.base import ServiceStrategy, Strategy, simulable
 from ..strategies.registry import describe
 from .complexity import measure as measure_complexity
 from .drivers import STREAMS
@@ -127,6 +127,37 @@ def simulate(cls: type[Strategy], spec: WorkloadSpec) -> dict[str, Any] | None:
     }
 
 
+#: The standard real-fault scenario of ``--real-faults`` (see docs/real-faults.md).
+REAL_FAULTS = ("pause", "kill")
+REAL_FAULT_CLIENTS = 2
+REAL_FAULT_SECONDS = 3.0
+
+
+def real_fault_target(cls: type[Strategy]) -> bool:
+    """Whether ``cls`` keeps its state on a server that real faults can be done to."""
+    from .faults.targets import SUPPORTED
+
+    return issubclass(cls, ServiceStrategy) and cls.service in SUPPORTED
+
+
+def real_fault_check(cls: type[Strategy], spec: WorkloadSpec) -> dict[str, Any]:
+    """The standard real-fault scenario for ``cls`` (seeded with the workload's seed), as
+    the report stores it: the counter check's figures and the verdict."""
+    from .faults.report import to_dict
+    from .faults.runner import RealFaultConfig, run_real_faults
+
+    config = RealFaultConfig(
+        strategy=cls.name,
+        faults=REAL_FAULTS,
+        seed=spec.seed,
+        clients=REAL_FAULT_CLIENTS,
+        duration=REAL_FAULT_SECONDS,
+        nodes=spec.nodes,
+    )
+    full = to_dict(run_real_faults(config), str(cls.consistency))["real_faults"]
+    return {key: full[key] for key in ("config", "seed", "clients", "check", "verdict")}
+
+
 Progress = Callable[[str], None]
 
 
@@ -136,9 +167,11 @@ def run_plan(
     classes: dict[str, type[Strategy]],
     progress: Progress = lambda _: None,
     redis_url: str | None = None,
+    real_faults: bool = False,
 ) -> dict[str, Any]:
     """Start the servers the plan needs, verify and time every strategy, stop the servers;
-    return the report content."""
+    return the report content. With ``real_faults``, each strategy on a server also runs
+    the standard real-fault scenario (:func:`real_fault_check`) on servers of its own."""
     from .servers.redis_server import new_run_id
 
     started = datetime.now(UTC)
@@ -151,10 +184,14 @@ def run_plan(
         verifications: dict[str, Verification] = {}
         observed: dict[str, Observed] = {}
         simulations: dict[str, dict[str, Any] | None] = {}
+        checks: dict[str, dict[str, Any] | None] = {}
         for name in plan.strategies:
             progress(f"{name}: checking the count against the truth")
             verifications[name], observed[name] = verify(plan, name)
             simulations[name] = simulate(classes[name], plan.spec)
+            if real_faults and real_fault_target(classes[name]):
+                progress(f"{name}: pausing and killing its server")
+                checks[name] = real_fault_check(classes[name], plan.spec)
 
         def before(benchmark: Benchmark) -> None:
             progress(f"{benchmark.strategy}: timing {benchmark.stream}")
@@ -177,6 +214,7 @@ def run_plan(
                 "latency": observed[name].latency,
                 "reads": observed[name].reads,
                 "simulation": simulations[name],
+                **({"real_faults": checks.get(name)} if real_faults else {}),
                 "operations": {stream: streams[stream].to_dict() for stream in STREAMS},
             }
         )

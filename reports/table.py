@@ -72,6 +72,20 @@ def consistency_cell(result: Mapping[str, Any]) -> Text:
         text.append(
             "verdict ✓" if verdict else "verdict ✗", style="green" if verdict else "bold red"
         )
+    real = result.get("real_faults")
+    if real:
+        check, verdict = real["check"], real["verdict"]["passed"]
+        final = check["final"]
+        faults = ", ".join(real["config"]["faults"])
+        text.append(
+            f"\nreal faults ({faults}; seed {real['seed']}): reads outside bounds "
+            f"{check['invalid_reads']:,} of {check['reads']:,} · final "
+            + (f"{final['value']:,} of [{final['lower']:,}, {final['upper']:,}]" if final else "-")
+            + " · "
+        )
+        text.append(
+            "verdict ✓" if verdict else "verdict ✗", style="green" if verdict else "bold red"
+        )
     reads = result.get("reads")
     if reads:
         if reads["staleness_max_s"] > 0:

@@ -254,3 +254,23 @@ def test_chaos_bad_real_fault_input_is_one_line(
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_compare_real_faults_fills_the_consistency_column(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COUNTBENCH_")}
+    env["COLUMNS"] = "160"
+    result = subprocess.run(
+        [sys.executable, "-m", "countbench.bench.cli", "compare", "central,local", "--smoke",
+         "--quiet", "--real-faults", "--json", str(out)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "real faults (pause, kill; seed 1)" in result.stdout
+    by_name = {r["strategy"]["name"]: r for r in json.loads(out.read_text())["results"]}
+    assert by_name["local"]["real_faults"] is None  # nothing on a server to fault
+    central = by_name["central"]["real_faults"]
+    assert central["config"]["faults"] == ["pause", "kill"]
+    assert central["check"]["reads"] > 0
+    assert central["verdict"]["passed"] is False  # the kill loses every session
+    assert central["check"]["most_below"] > 0
