@@ -58,6 +58,14 @@ def sparkline(values: list[int], faults: list[bool]) -> tuple[str, str]:
     return bars, marks
 
 
+def colored(bars: str, faults: list[bool]) -> Text:
+    """The sparkline's bars, red where a fault was active, green elsewhere."""
+    line = Text()
+    for bar, fault in zip(bars, faults, strict=True):
+        line.append(bar, style="red" if fault else "green")
+    return line
+
+
 def _given(name: str, value: Any) -> bool:
     """Whether an option overrides the scenario file: it does when it differs from the
     option's default (so giving the default value explicitly keeps the file's value)."""
@@ -261,10 +269,7 @@ def _print_sparkline(out: Console, r: SimResult) -> None:
         markup=False,
         highlight=False,
     )
-    line = Text()
-    for bar, fault in zip(bars, faults, strict=True):
-        line.append(bar, style="red" if fault else "green")
-    out.print(line)
+    out.print(colored(bars, faults))
     out.print(Text(marks, style="red"))
 
 

@@ -134,7 +134,7 @@ def deviation_series(result: RealFaultResult, columns: int) -> tuple[list[int], 
 
 
 def print_result(out: Console, result: RealFaultResult, consistency: str) -> None:
-    from ..chaos_cli import sparkline  # the chaos command imports this module
+    from ..chaos_cli import colored, sparkline  # the chaos command imports this module
 
     config = result.config
     server = result.target
@@ -167,10 +167,7 @@ def print_result(out: Console, result: RealFaultResult, consistency: str) -> Non
         markup=False,
         highlight=False,
     )
-    line = Text()
-    for bar, fault in zip(bars, active, strict=True):
-        line.append(bar, style="red" if fault else "green")
-    out.print(line)
+    out.print(colored(bars, active))
     passed, summary = verdict(result, consistency)
     style = "bold green" if passed else "bold red"
     out.print(Text(f"{'PASS' if passed else 'FAIL'}: {summary}", style=style))
