@@ -149,7 +149,7 @@ def chaos(
             persist=persist,
             nodes=nodes,
         )
-        if not real_chaos(config, json_path, force):
+        if not real_chaos(config, str(cls_found.consistency), json_path, force):
             raise typer.Exit(1)
         return
     cls = resolve_strategy(strategy)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .base import AsyncClientNode, ClientNode, Consistency, Mode, ServiceStrategy
+from .base import AsyncClientNode, ClientNode, Consistency, Mode, ServiceStrategy, StrategyConfig
 
 if TYPE_CHECKING:
     from ..bench.servers.central import AsyncCentralClient, CentralClient
@@ -74,6 +74,12 @@ class NodeCluster:
         self.depth = depth
         self.pending: list[tuple[str, str, float]] = []
         self.stats = ReadStats()
+
+    @classmethod
+    def of(cls, config: StrategyConfig, namespace: str, worker: int) -> NodeCluster:
+        """Worker ``worker``'s connections to the nodes of ``config.endpoint``."""
+        endpoint, depth, timeout = config.endpoint, config.pipeline, config.request_timeout
+        return cls(endpoint, namespace, worker, depth, timeout)
 
     def _connect(self, address: tuple[str, int]) -> CentralClient | None:
         from ..bench.servers.central import CentralClient, CentralServiceError
@@ -168,6 +174,12 @@ class AsyncNodeCluster:
         self.clients: list[AsyncCentralClient | None] = []
         self.pending: list[tuple[str, str, float]] = []
         self.stats = ReadStats()
+
+    @classmethod
+    async def of(cls, config: StrategyConfig, namespace: str, worker: int) -> AsyncNodeCluster:
+        """Worker ``worker``'s connected cluster (see :meth:`NodeCluster.of`)."""
+        cluster = cls(namespace, worker, config.pipeline, config.request_timeout)
+        return await cluster.connect(config.endpoint)
 
     async def connect(self, endpoint: str) -> AsyncNodeCluster:
         self.addresses = node_addresses(endpoint)
@@ -269,17 +281,7 @@ class AggregateOnDemand(ServiceStrategy):
     service = "nodes"
 
     def client(self, namespace: str, worker: int) -> ClientNode:
-        cluster = NodeCluster(
-            self.config.endpoint,
-            namespace,
-            worker,
-            self.config.pipeline,
-            self.config.request_timeout,
-        )
-        return AggregateClientNode(cluster)
+        return AggregateClientNode(NodeCluster.of(self.config, namespace, worker))
 
     async def async_client(self, namespace: str, worker: int) -> AsyncClientNode:
-        cluster = AsyncNodeCluster(
-            namespace, worker, self.config.pipeline, self.config.request_timeout
-        )
-        return AsyncAggregateClientNode(await cluster.connect(self.config.endpoint))
+        return AsyncAggregateClientNode(await AsyncNodeCluster.of(self.config, namespace, worker))

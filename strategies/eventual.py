@@ -122,20 +122,10 @@ class EventualSync(ServiceStrategy):
     service = "nodes"
 
     def client(self, namespace: str, worker: int) -> ClientNode:
-        cluster = NodeCluster(
-            self.config.endpoint,
-            namespace,
-            worker,
-            self.config.pipeline,
-            self.config.request_timeout,
-        )
-        return EventualClientNode(cluster)
+        return EventualClientNode(NodeCluster.of(self.config, namespace, worker))
 
     async def async_client(self, namespace: str, worker: int) -> AsyncClientNode:
-        cluster = AsyncNodeCluster(
-            namespace, worker, self.config.pipeline, self.config.request_timeout
-        )
-        return AsyncEventualClientNode(await cluster.connect(self.config.endpoint))
+        return AsyncEventualClientNode(await AsyncNodeCluster.of(self.config, namespace, worker))
 
     def replica(self, node_id: int) -> EventualReplica:
         """The design's twin for the fault simulator (see the module docstring)."""

@@ -173,16 +173,14 @@ def print_result(out: Console, result: RealFaultResult, consistency: str) -> Non
     out.print(Text(f"{'PASS' if passed else 'FAIL'}: {summary}", style=style))
 
 
-def real_chaos(config: RealFaultConfig, json_path: Path | None, force: bool) -> bool:
-    """``countbench chaos`` for a service strategy: run, print, write ``json_path``;
-    returns whether the verdict passed. Bad input raises :class:`RealFaultError`."""
+def real_chaos(
+    config: RealFaultConfig, consistency: str, json_path: Path | None, force: bool
+) -> bool:
+    """``countbench chaos`` for a service strategy claiming ``consistency``: run, print,
+    write ``json_path``; returns whether the verdict passed. Bad input raises
+    :class:`RealFaultError` before any server starts."""
     from ...reports.json_report import ReportPathError, check_output_path, write_json_atomic
-    from ...strategies.registry import discover
 
-    config.validate()
-    cls = discover().get(config.strategy)
-    if cls is None:
-        raise RealFaultError(f"unknown strategy {config.strategy!r}")
     if json_path is not None:
         try:
             check_output_path(json_path, force)
@@ -191,9 +189,9 @@ def real_chaos(config: RealFaultConfig, json_path: Path | None, force: bool) -> 
     err = Console(stderr=True)
     result = run_real_faults(config, progress=lambda step: err.print(f"[dim]{step}[/dim]"))
     out = Console()
-    print_result(out, result, str(cls.consistency))
+    print_result(out, result, consistency)
     if json_path is not None:
         report = {"schema_version": 1, "tool": {"name": "countbench", "command": "chaos"}}
-        write_json_atomic(json_path, {**report, **to_dict(result, str(cls.consistency))}, force)
+        write_json_atomic(json_path, {**report, **to_dict(result, consistency)}, force)
         out.print(f"result written to {json_path}", markup=False, highlight=False)
-    return verdict(result, str(cls.consistency))[0]
+    return verdict(result, consistency)[0]

@@ -20,8 +20,8 @@ class FaultTargetError(Exception):
     """The target cannot be used (one line, for the CLI)."""
 
 
-class FaultTarget(Protocol):
-    endpoint: str
+class Faultable(Protocol):
+    """A server process faults can be done to: RedisServer, CentralService, a master."""
 
     def crash(self) -> None: ...
 
@@ -31,14 +31,36 @@ class FaultTarget(Protocol):
 
     def resume(self) -> None: ...
 
-    def pids(self) -> list[int]: ...
+
+class FaultTarget(Faultable, Protocol):
+    endpoint: str
 
     def facts(self) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
 
 
-class RedisTarget:
+class _Target:
+    """Sends the faults to ``faulted``; a subclass starts the servers, sets ``endpoint``
+    and ``faulted``, and says what they are."""
+
+    endpoint: str
+    faulted: Faultable
+
+    def crash(self) -> None:
+        self.faulted.crash()
+
+    def restart(self) -> None:
+        self.faulted.restart()
+
+    def pause(self) -> None:
+        self.faulted.pause()
+
+    def resume(self) -> None:
+        self.faulted.resume()
+
+
+class RedisTarget(_Target):
     """A Redis started by countbench. With ``persist``, every write is appended to an AOF
     and fsynced before it is acknowledged (``appendfsync always``), so a crash loses
     nothing that was acknowledged."""
@@ -48,23 +70,8 @@ class RedisTarget:
 
         extra = ["--appendonly", "yes", "--appendfsync", "always"] if persist else []
         self.persist = persist
-        self.server = RedisServer(extra_args=extra).start()
+        self.server = self.faulted = RedisServer(extra_args=extra).start()
         self.endpoint = self.server.url
-
-    def crash(self) -> None:
-        self.server.crash()
-
-    def restart(self) -> None:
-        self.server.restart()
-
-    def pause(self) -> None:
-        self.server.pause()
-
-    def resume(self) -> None:
-        self.server.resume()
-
-    def pids(self) -> list[int]:
-        return [self.server.pid] if self.server.running else []
 
     def facts(self) -> dict[str, Any]:
         from ..servers.redis_server import redact_url
@@ -82,29 +89,14 @@ class RedisTarget:
         self.server.stop()
 
 
-class CentralTarget:
+class CentralTarget(_Target):
     """The central counter service; it keeps its sessions in memory only."""
 
     def __init__(self, session_timeout: float) -> None:
         from ..servers.central import CentralService
 
-        self.service = CentralService(timeout=session_timeout).start()
+        self.service = self.faulted = CentralService(timeout=session_timeout).start()
         self.endpoint = f"central://{self.service.host}:{self.service.port}"
-
-    def crash(self) -> None:
-        self.service.crash()
-
-    def restart(self) -> None:
-        self.service.restart()
-
-    def pause(self) -> None:
-        self.service.pause()
-
-    def resume(self) -> None:
-        self.service.resume()
-
-    def pids(self) -> list[int]:
-        return [self.service.pid] if self.service.running else []
 
     def facts(self) -> dict[str, Any]:
         return {
@@ -119,7 +111,7 @@ class CentralTarget:
         self.service.stop()
 
 
-class NodesTarget:
+class NodesTarget(_Target):
     """The node servers of ``aggregate`` and ``eventual``: faults hit node 0 only (a read
     then lacks that node's users, or the node restarts without them)."""
 
@@ -133,22 +125,8 @@ class NodesTarget:
         except BaseException:
             self.close()
             raise
+        self.faulted = self.nodes[0]
         self.endpoint = "nodes://" + ",".join(f"{n.host}:{n.port}" for n in self.nodes)
-
-    def crash(self) -> None:
-        self.nodes[0].crash()
-
-    def restart(self) -> None:
-        self.nodes[0].restart()
-
-    def pause(self) -> None:
-        self.nodes[0].pause()
-
-    def resume(self) -> None:
-        self.nodes[0].resume()
-
-    def pids(self) -> list[int]:
-        return [node.pid for node in self.nodes if node.running]
 
     def facts(self) -> dict[str, Any]:
         return {
@@ -187,9 +165,6 @@ class ClusterTarget:
 
     def resume(self) -> None:
         self.cluster.resume_master(self.FAULTED)
-
-    def pids(self) -> list[int]:
-        return self.cluster.pids if len(self.cluster.pids) == len(self.cluster.masters) else []
 
     def facts(self) -> dict[str, Any]:
         return {
