@@ -32,11 +32,12 @@ from .gcounter import Entry, GCounter, Incarnation, remembering
 class PNCounter:
     """A positive and a negative :class:`GCounter`; value = P - N."""
 
-    __slots__ = ("negative", "positive")
+    __slots__ = ("_encoded", "negative", "positive")
 
     def __init__(self, positive: GCounter | None = None, negative: GCounter | None = None) -> None:
         self.positive = positive or GCounter()
         self.negative = negative or GCounter()
+        self._encoded: tuple[int, int, bytes] | None = None  # (P version, N version, body)
 
     def increment(self, replica: Entry, amount: int = 1) -> None:
         self.positive.increment(replica, amount)
@@ -64,8 +65,13 @@ class PNCounter:
         return f"PNCounter(P={dict(self.positive.items())}, N={dict(self.negative.items())})"
 
     def encode(self) -> bytes:
+        versions = (self.positive.version, self.negative.version)
+        if self._encoded is not None and self._encoded[:2] == versions:
+            return self._encoded[2]
         body = {"p": self.positive.items(), "n": self.negative.items()}
-        return json.dumps(body, separators=(",", ":")).encode()
+        encoded = json.dumps(body, separators=(",", ":")).encode()
+        self._encoded = (*versions, encoded)
+        return encoded
 
     @classmethod
     def decode(cls, body: bytes) -> PNCounter:

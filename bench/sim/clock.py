@@ -54,7 +54,7 @@ class Seeds:
     Python seeds through SHA-512 of the string: the same on every run and platform.
     """
 
-    SUBSYSTEMS = ("workload", "clients", "network", "faults")
+    SUBSYSTEMS = ("workload", "clients", "network", "faults", "gossip")
 
     def __init__(self, seed: int) -> None:
         self.seed = seed

@@ -5,7 +5,9 @@ replicas are the strategy's own :class:`~countbench.strategies.base.Replica` obj
 driven only through their interface; the simulator observes them with ``count(now)``
 (assumed to have no effect on later answers). Each node calls ``sync(now)`` every
 ``sync_interval`` (node i first at ``(i + 1) / nodes`` of an interval) and the returned
-messages, and any returned by ``receive``, go through :class:`~.network.Network`.
+messages, and any returned by ``receive``, go through :class:`~.network.Network`; a
+broadcast goes to every other node, or to ``fanout`` peers drawn for it (the scenario's
+``gossip`` generator).
 A message is dropped if its link is cut when it is sent or when it arrives, or if its
 destination is down when it arrives. Every event appends one line to the trace.
 """
@@ -67,6 +69,9 @@ class Simulation:
         seeds = Seeds(sc.seed)
         self.schedule = client_schedule(sc, seeds.child("workload"), seeds.child("clients"))
         self.net = Network(n, sc.latency, sc.jitter, seeds.child("network"))
+        self.peers = [[d for d in range(n) if d != src] for src in range(n)]
+        self.fanout = sc.gossip
+        self.gossip = seeds.child("gossip")
         self.stop = self.schedule.end
         self.end = self.stop + sc.quiescence
         faults_rng = seeds.child("faults")
@@ -243,7 +248,12 @@ class Simulation:
         in_phase = not self.quiet
         for message in messages:
             dst = message.dst
-            targets = [d for d in range(self.n) if d != src] if dst is None else [dst]
+            if dst is not None:
+                targets = [dst]
+            elif self.fanout is None:
+                targets = self.peers[src]
+            else:
+                targets = self.gossip.sample(self.peers[src], self.fanout)
             size = len(message.body)
             for d in targets:
                 count["total"] += 1
@@ -277,7 +287,7 @@ class Simulation:
         self.net_count["delivered"] += 1
         replica = self.replicas[dst]
         replies = replica.receive(message, t)
-        self.know.receive(dst, vector, t, self._open_watches())
+        self.know.receive(dst, vector, t, self._open_watches)
         self.counts[dst] = value = replica.count(t)
         self.trace.lines.append(f"{t!r} d {src}>{dst} {value}")
         if replies:

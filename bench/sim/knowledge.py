@@ -18,6 +18,7 @@ accepted-balance figures, not here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -64,18 +65,23 @@ class Knowledge:
     def snapshot(self, node: int) -> dict[int, int]:
         return dict(self.known[node])
 
-    def receive(self, node: int, vector: dict[int, int], now: float, watches: list[Watch]) -> None:
+    def receive(
+        self, node: int, vector: dict[int, int], now: float, watches: Callable[[], list[Watch]]
+    ) -> None:
+        """Raise ``node``'s vector to include ``vector``; ``watches()`` (called only when
+        something was new) gives the open watches to settle."""
         mine = self.known[node]
-        if vector.items() <= mine.items():  # nothing new (most deliveries): a C-speed test
+        news = vector.items() - mine.items()  # C-speed; empty for most deliveries
+        if not news:
             return
         raised = False
-        for key, seq in vector.items():
+        for key, seq in news:
             if seq > mine.get(key, 0):
                 mine[key] = seq
                 raised = True
                 self._reflect(key, now)
         if raised:
-            for watch in watches:
+            for watch in watches():
                 if node in watch.pending and self._covers(node, watch.target):
                     self._settle(watch, node, now)
 

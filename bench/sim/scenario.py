@@ -6,7 +6,17 @@ top-level keys or a ``[scenario]`` table, plus ``[[faults]]`` tables each with a
 
 Network model between nodes: a message takes ``latency + U(0, jitter)`` seconds (plus any
 active :class:`~.faults.LatencyFault`); with a jitter above the gap between two messages on
-one link they may arrive out of order. A scenario file::
+one link they may arrive out of order.
+
+A message whose destination is "every other replica" (a broadcast) goes to every other
+node, or with ``fanout = k`` (below ``nodes - 1``) to k distinct peers drawn from the
+``gossip`` generator for each such message: epidemic gossip, as large clusters run it
+(Akka Distributed Data gossips to random nodes; Cassandra to one to three peers a second).
+A full-state CRDT then reaches every node through the peers that merged it; a strategy
+that broadcasts only its own deltas or operations relies on whatever else it sends
+(``orset`` and ``vclock``: their periodic full state) or never converges
+(``pncounter-op``). The default convergence budget grows by :attr:`Scenario.spread_rounds`
+sync intervals. A scenario file::
 
     nodes = 5
     operations = 10000
@@ -30,6 +40,7 @@ one link they may arrive out of order. A scenario file::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -48,6 +59,7 @@ class Scenario:
     operations: int = 10_000  # client operations (logins, logouts, heartbeats, reads)
     seed: int = 1
     sync_interval: float = 1.0  # each node calls sync() this often
+    fanout: int | None = None  # peers a broadcast goes to; None: every other node
     session_timeout: float = 180.0
     session_length: float = 600.0  # mean seconds online, and offline
     heartbeat_interval: float = 60.0
@@ -68,16 +80,35 @@ class Scenario:
         return self.session_timeout + 10 * self.sync_interval
 
     @property
+    def gossip(self) -> int | None:
+        """Peers per broadcast, or None when a broadcast goes to every other node."""
+        if self.fanout is None or self.fanout >= self.nodes - 1:
+            return None
+        return self.fanout
+
+    @property
+    def spread_rounds(self) -> int:
+        """Sync rounds a change needs, beyond the first, to reach every node: 0 with full
+        broadcast; with gossip to k peers, twice log_(k+1)(nodes), rounded up (push gossip
+        reaches all n nodes in about log_(k+1)(n) + ln(n)/k rounds)."""
+        k = self.gossip
+        if k is None:
+            return 0
+        return math.ceil(2 * math.log(self.nodes) / math.log(k + 1))
+
+    @property
     def budget(self) -> float:
         """Seconds after quiescence starts within which the nodes must agree."""
         if self.convergence_budget is not None:
             return self.convergence_budget
-        return 5 * self.sync_interval + self.latency + self.jitter
+        return (5 + self.spread_rounds) * self.sync_interval + self.latency + self.jitter
 
     def validate(self) -> Scenario:
         checks.whole("nodes", self.nodes, low=1)
         checks.whole("users", self.users, low=1)
         checks.whole("operations", self.operations, low=1)
+        if self.fanout is not None:
+            checks.whole("fanout", self.fanout, low=1)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise SimUsageError(f"seed must be a whole number, got {self.seed!r}")
         for name in ("sync_interval", "session_timeout", "session_length", "sample_interval"):

@@ -36,9 +36,13 @@ from .runner import resolve_strategy, run_scenario
 DEFAULT_STRATEGIES = "pncounter,gcounter,compact,orset"
 
 
-def measure(strategy: str, nodes: int, operations: int, faults: str, seed: int) -> dict[str, Any]:
+def measure(
+    strategy: str, nodes: int, operations: int, faults: str, seed: int, fanout: int | None = None
+) -> dict[str, Any]:
     """Run one scenario in this process; its wall-clock time and size."""
-    scenario = standard_scenario(faults, nodes=nodes, operations=operations, seed=seed)
+    scenario = standard_scenario(
+        faults, nodes=nodes, operations=operations, seed=seed, fanout=fanout
+    )
     started = time.perf_counter()
     result = run_scenario(strategy, scenario, keep_trace=False)
     seconds = time.perf_counter() - started
@@ -59,7 +63,9 @@ def _child(strategy: str, args: argparse.Namespace, limit: float | None) -> dict
         "from countbench.bench.sim.speed import measure\n"
         "print(json.dumps(measure(*json.loads(sys.argv[1]))))\n"
     )
-    payload = json.dumps([strategy, args.nodes, args.operations, args.faults, args.seed])
+    payload = json.dumps(
+        [strategy, args.nodes, args.operations, args.faults, args.seed, args.fanout]
+    )
     started = time.perf_counter()
     try:
         done = subprocess.run(
@@ -78,6 +84,15 @@ def _child(strategy: str, args: argparse.Namespace, limit: float | None) -> dict
     return data
 
 
+def _fanout(text: str) -> int | None:
+    if text == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of peers or 'all': {text!r}") from None
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise SimUsageError(message)
@@ -93,6 +108,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--operations", type=int, default=100_000)
     parser.add_argument("--faults", default="partition")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--fanout",
+        type=_fanout,
+        default=3,
+        help="peers per broadcast, or 'all' for every other node (default 3)",
+    )
     parser.add_argument("--limit", type=float, default=60.0, help="seconds (default 60)")
     parser.add_argument("--no-stop", action="store_true", help="let a run over the limit finish")
     return parser.parse_args(argv)
@@ -109,10 +130,18 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             resolve_strategy(name)
         # Validates nodes, operations, faults and seed before any child starts.
-        standard_scenario(args.faults, nodes=args.nodes, operations=args.operations, seed=1)
+        standard_scenario(
+            args.faults,
+            nodes=args.nodes,
+            operations=args.operations,
+            seed=1,
+            fanout=args.fanout,
+        )
         print(
             f"simulator: {args.nodes} nodes, {args.operations:,} operations, faults "
-            f"{args.faults}, seed {args.seed}; limit {args.limit:g}s",
+            f"{args.faults}, seed {args.seed}, broadcast to "
+            f"{'every node' if args.fanout is None else f'{args.fanout} peers'}; "
+            f"limit {args.limit:g}s",
             flush=True,
         )
         over = False
