@@ -1,6 +1,6 @@
 """``compact``: a PN-counter whose retired replicas' entries are folded away safely.
 
-A state-based PN-counter keeps one (P, N) entry per replica id that ever wrote, so with
+A state-based PN-counter keeps one (P, N) entry per replica that ever wrote, so with
 replicas coming and going its state (and every sync message) grows without bound. This
 one lets a retired replica's entry be folded into a live one, the way Akka Distributed
 Data prunes a removed node from its ``PNCounter`` (``RemovedNodePruning``: an owner
@@ -12,36 +12,59 @@ small marker per retirement in progress, and needs nothing from the retired repl
 may already be gone; handoff counters need the leaving node's cooperation and a slot/token
 exchange per pair of nodes, much more machinery for the same bound.
 
-Protocol, for ``retire(x, now)`` called on one live replica, the *owner* ``o``:
+Entries belong to replica *incarnations*, as in ``pncounter``: an entry's key is
+``(node, epoch)`` (shown ``"<node>@<epoch>"``), ``epoch`` the ``now`` (to the microsecond)
+of the replica's first write, ``sync``, ``receive`` or ``retire``, when it adds its (0, 0)
+entry to announce itself. A replica restarted without its state is a new object with the
+same ``node_id``: it writes a fresh entry instead of counting again from 0 in an entry whose
+old, higher value the others still hold (which the max-merge would hide). Its predecessor
+can never write again, exactly the case of a retired replica: every incarnation retires,
+as their owner, the entries it learns of (through merges) with its own ``node_id`` and an
+older epoch. So restarts, like churn, leave one entry per live replica plus retirements in
+progress.
+
+Protocol, for a key ``x`` retired by one live incarnation, the *owner* ``o``:
 
 1. ``o`` adds a marker ``x: (owner o, seen {o}, performed False)`` to its state. Markers
    travel in every state message; a replica that holds a marker adds itself to ``seen``.
-2. When ``seen`` covers every member ``o`` knows (the replica ids with an entry, minus ids
-   being retired), every member has merged the marker and sent ``o`` a state that holds
+2. When ``seen`` covers every member ``o`` knows (the keys with an entry, minus keys being
+   retired), every member has merged the marker and sent ``o`` a state that holds
    whatever value of ``x`` it had: ``o``'s copy of ``x`` is then the largest in the cluster.
    ``o`` adds ``x``'s P and N to its own entry, deletes ``x``'s entry, and marks the marker
    performed (at ``o``'s ``now``). Since ``o``'s new entry only travels with the performed
    marker, no replica ever counts both ``o``'s new entry and ``x``'s old one: merge drops the
-   entry of every id with a performed marker, from either side, and ignores it afterwards.
-3. A replica holding a performed marker adds itself to its ``done`` set; a marker is
-   dropped once ``done`` covers the members and ``marker_ttl`` seconds have passed since it
-   was performed (the TTL covers copies of ``x``'s entry still in flight; Akka's
-   ``pruning-marker-time-to-live``).
+   entry of every key with a performed marker, from either side, and ignores it afterwards.
+3. A replica holding a performed marker adds itself to its ``done`` set. It drops the
+   marker once ``done`` covers the members, ``marker_ttl`` seconds have passed since the
+   fold (the TTL covers copies of ``x``'s entry still in flight; Akka's
+   ``pruning-marker-time-to-live``) and its own ``done`` has left it (it sent the marker
+   since, or received a copy listing it): the others then learn it is done and drop theirs
+   too. A late copy of a dropped marker that lists the replica in ``done`` is ignored.
+4. An owner can crash before step 2 (a restarted replica retiring its predecessor, say),
+   leaving a marker nobody would perform. Its own entry gets folded in turn (by its
+   successor, or through ``retire``): the replica where that chain of folds ends takes over
+   every unperformed marker the dead owner left, as a new marker ``(owner itself, seen
+   {itself})`` of the next *generation*, and step 1 starts again. Taking over only after the
+   dead owner's fold makes a late copy of a fold the dead owner did perform harmless: it
+   lands in the dead owner's entry, which merge drops.
 
-Merge of markers for one id: a performed marker beats an unperformed one, then the smaller
-owner wins, and markers with the same (performed, owner) unite their sets: a join, like the
-max-merge of the entries; entry merge then filters ids with performed markers. Both are
-commutative, associative and idempotent, so the data type is a CRDT.
+Merge of markers for one key: a performed marker beats an unperformed one, then the higher
+generation, then the smaller owner, and markers equal in all three unite their sets: a
+join, like the max-merge of the entries; entry merge then filters keys with performed
+markers. Both are commutative, associative and idempotent, so the data type is a CRDT.
 
-Contract: retire a replica only after it has stopped taking client operations for good
-(its increments that no live replica has seen by step 2 are lost, as in Akka); call
-``retire`` for one id on one replica only, not on the id itself, and never reuse a retired
-id. A replica whose own id got retired must not write again. The metadata stays bounded
-under churn: live members' entries plus markers of retirements younger than the TTL.
-Known limit: entries are keyed by replica id, not by incarnation as in ``pncounter``, so
-a replica restarted without its state counts again from 0 in an entry the others hold at
-its old value, and the max-merge hides those changes until the new value passes the old
-one (the fault simulator shows it: tests/test_sim.py ``RESTART``).
+Contract: ``retire(node_id, now)`` retires every incarnation of ``node_id`` the replica
+knows (if it knows none, the first one to reach it); call it only after that replica has
+stopped taking client operations for good (its increments that no live replica has seen by
+step 2 are lost, as in Akka), for one id on one replica only, not on the id itself, and
+never reuse a retired id. A replica whose own incarnation got retired must not write again.
+A restarted replica's first call must come at least a microsecond after its predecessor's
+(which came before the crash). A crash loses what its incarnation accepted and never sent
+and, as any retirement, what it sent that no live replica had merged by step 2 of its
+successor's fold. The metadata stays bounded under churn and restarts: one entry per live
+replica plus markers of retirements younger than the TTL. A copy of a retired entry
+delivered after its marker expired counts again (as in Akka: the TTL must exceed the
+longest delay in flight).
 
 Consistency: eventual, as ``pncounter``: replicas that received the same states hold the
 same value whatever the order, delay or duplication of delivery. It counts events, not
@@ -55,111 +78,173 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .base import Consistency, Message, Mode, Replica, ReplicatedStrategy
-from .gcounter import remembering
+from .gcounter import entry_id, remembering
+
+#: An entry's key: a replica incarnation, ``(node_id, epoch)`` (see the module docstring).
+Key = tuple[int, float]
+
+
+def label(key: Key) -> str:
+    """``"<node>@<epoch>"``, as ``pncounter`` names its entries."""
+    return entry_id(*key)
 
 
 @dataclass(slots=True)
 class Marker:
-    """The pruning state of one retired id (see the module docstring)."""
+    """The pruning state of one retired key (see the module docstring)."""
 
-    owner: int
-    seen: set[int] = field(default_factory=set)
+    owner: Key
+    seen: set[Key] = field(default_factory=set)
     performed: bool = False
     at: float = 0.0  # when the owner performed the fold
-    done: set[int] = field(default_factory=set)
+    done: set[Key] = field(default_factory=set)
+    generation: int = 0  # taken over from a dead owner this many times
 
     def rank(self) -> tuple[bool, int]:
-        return (self.performed, -self.owner)
+        return (self.performed, self.generation)
 
     def copy(self) -> Marker:
-        return Marker(self.owner, set(self.seen), self.performed, self.at, set(self.done))
+        return Marker(
+            self.owner, set(self.seen), self.performed, self.at, set(self.done), self.generation
+        )
 
-    def to_json(self) -> list[Any]:
-        return [self.owner, sorted(self.seen), int(self.performed), self.at, sorted(self.done)]
-
-    @classmethod
-    def from_json(cls, data: list[Any]) -> Marker:
-        owner, seen, performed, at, done = data
-        return cls(
-            int(owner), {int(s) for s in seen}, bool(performed), float(at), {int(d) for d in done}
+    def canonical(self) -> tuple[Any, ...]:
+        return (
+            self.owner,
+            sorted(self.seen),
+            self.performed,
+            self.at,
+            sorted(self.done),
+            self.generation,
         )
 
 
 def join_markers(a: Marker, b: Marker) -> Marker:
-    if a.rank() > b.rank():
-        return a.copy()
-    if b.rank() > a.rank():
-        return b.copy()
-    return Marker(a.owner, a.seen | b.seen, a.performed, max(a.at, b.at), a.done | b.done)
+    if a.rank() != b.rank():
+        return (a if a.rank() > b.rank() else b).copy()
+    if a.owner != b.owner:
+        return (a if a.owner < b.owner else b).copy()
+    return Marker(
+        a.owner, a.seen | b.seen, a.performed, max(a.at, b.at), a.done | b.done, a.generation
+    )
 
 
 class CompactCounter:
-    """Per-id (P, N) entries plus pruning markers of retired ids."""
+    """Per-incarnation (P, N) entries plus pruning markers of retired incarnations."""
 
     __slots__ = ("entries", "markers")
 
     def __init__(
         self,
-        entries: dict[int, tuple[int, int]] | None = None,
-        markers: dict[int, Marker] | None = None,
+        entries: dict[Key, tuple[int, int]] | None = None,
+        markers: dict[Key, Marker] | None = None,
     ) -> None:
-        self.entries: dict[int, tuple[int, int]] = dict(entries or {})
-        self.markers: dict[int, Marker] = {k: m.copy() for k, m in (markers or {}).items()}
+        self.entries: dict[Key, tuple[int, int]] = dict(entries or {})
+        self.markers: dict[Key, Marker] = {k: m.copy() for k, m in (markers or {}).items()}
         self._cleanup()
 
     def _cleanup(self) -> None:
-        for node, marker in self.markers.items():
+        for key, marker in self.markers.items():
             if marker.performed:
-                self.entries.pop(node, None)
+                self.entries.pop(key, None)
 
-    def add(self, node: int, positive: int = 0, negative: int = 0) -> None:
+    def add(self, key: Key, positive: int = 0, negative: int = 0) -> None:
         if positive < 0 or negative < 0:
             raise ValueError("P and N only grow")
-        marker = self.markers.get(node)
+        marker = self.markers.get(key)
         if marker is not None and marker.performed:
-            raise ValueError(f"replica {node} was retired and folded away")
-        p, n = self.entries.get(node, (0, 0))
-        self.entries[node] = (p + positive, n + negative)
+            raise ValueError(f"incarnation {label(key)} was retired and folded away")
+        p, n = self.entries.get(key, (0, 0))
+        self.entries[key] = (p + positive, n + negative)
 
     def merge(self, other: CompactCounter) -> None:
-        for node in sorted(other.markers):
-            mine = self.markers.get(node)
-            theirs = other.markers[node]
-            self.markers[node] = theirs.copy() if mine is None else join_markers(mine, theirs)
-        for node in sorted(other.entries):
-            marker = self.markers.get(node)
+        for key in sorted(other.markers):
+            mine = self.markers.get(key)
+            theirs = other.markers[key]
+            self.markers[key] = theirs.copy() if mine is None else join_markers(mine, theirs)
+        for key in sorted(other.entries):
+            marker = self.markers.get(key)
             if marker is not None and marker.performed:
                 continue
-            p, n = other.entries[node]
-            mp, mn = self.entries.get(node, (0, 0))
-            self.entries[node] = (max(p, mp), max(n, mn))
+            p, n = other.entries[key]
+            mp, mn = self.entries.get(key, (0, 0))
+            self.entries[key] = (max(p, mp), max(n, mn))
         self._cleanup()
 
     def value(self) -> int:
         return sum(p - n for p, n in self.entries.values())
 
-    def members(self) -> set[int]:
-        """Ids with an entry that are not being retired."""
-        return {node for node in self.entries if node not in self.markers}
+    def heir(self, key: Key) -> Key:
+        """Where ``key``'s entry went: the end of the chain of performed folds from it
+        (``key`` itself if it was not folded)."""
+        chain = {key}
+        while (marker := self.markers.get(key)) is not None and marker.performed:
+            key = marker.owner
+            if key in chain:
+                break
+            chain.add(key)
+        return key
+
+    def members(self) -> set[Key]:
+        """Keys with an entry that are not being retired."""
+        return {key for key in self.entries if key not in self.markers}
 
     def encode(self) -> bytes:
-        body = {
-            "e": [[node, p, n] for node, (p, n) in sorted(self.entries.items())],
-            "m": [[node, *m.to_json()] for node, m in sorted(self.markers.items())],
-        }
+        """JSON: ``e`` the entries ``[node, epoch, P, N]``, ``x`` the other keys markers name,
+        ``m`` the markers, which refer to keys by index in ``e`` then ``x`` (``x`` and ``m``
+        left out when empty)."""
+        entries = sorted(self.entries.items())
+        extra: set[Key] = set(self.markers)
+        for marker in self.markers.values():
+            extra |= {marker.owner} | marker.seen | marker.done
+        others = sorted(extra.difference(self.entries))
+        index = {key: i for i, key in enumerate([key for key, _ in entries] + others)}
+
+        def refs(group: set[Key]) -> list[int]:
+            return sorted(index[key] for key in group)
+
+        body: dict[str, Any] = {"e": [[node, epoch, p, n] for (node, epoch), (p, n) in entries]}
+        if others:
+            body["x"] = [[node, epoch] for node, epoch in others]
+        if self.markers:
+            body["m"] = [
+                [
+                    index[key],
+                    index[m.owner],
+                    refs(m.seen),
+                    int(m.performed),
+                    m.at,
+                    refs(m.done),
+                    m.generation,
+                ]
+                for key, m in sorted(self.markers.items())
+            ]
         return json.dumps(body, separators=(",", ":")).encode()
 
     @classmethod
     def decode(cls, body: bytes) -> CompactCounter:
         data = json.loads(body)
-        entries = {int(node): (int(p), int(n)) for node, p, n in data["e"]}
-        markers = {int(row[0]): Marker.from_json(row[1:]) for row in data["m"]}
+        rows = data["e"]
+        table: list[Key] = [(int(row[0]), float(row[1])) for row in rows]
+        table += [(int(node), float(epoch)) for node, epoch in data.get("x", ())]
+        entries = {table[i]: (int(row[2]), int(row[3])) for i, row in enumerate(rows)}
+        markers = {
+            table[i]: Marker(
+                table[owner],
+                {table[s] for s in seen},
+                bool(performed),
+                float(at),
+                {table[d] for d in done},
+                int(generation),
+            )
+            for i, owner, seen, performed, at, done, generation in data.get("m", ())
+        }
         return cls(entries, markers)
 
     def canonical(self) -> tuple[Any, ...]:
         return (
             sorted(self.entries.items()),
-            [(k, m.to_json()) for k, m in sorted(self.markers.items())],
+            [(k, m.canonical()) for k, m in sorted(self.markers.items())],
         )
 
     def __eq__(self, other: object) -> bool:
@@ -181,18 +266,28 @@ _received = remembering(CompactCounter.decode)
 
 class CompactReplica:
     """One node: a :class:`CompactCounter`, gossiped whole at every sync, that folds away
-    the entries of the replicas retired through it."""
+    the entries of the incarnations retired through it, its own predecessors included."""
 
     def __init__(self, node_id: int, marker_ttl: float = 60.0) -> None:
         self.node_id = node_id
         self.marker_ttl = marker_ttl
-        self.state = CompactCounter({node_id: (0, 0)})  # announce membership
+        self.key: Key | None = None  # this incarnation's, fixed at its first call
+        self.awaiting: tuple[int, ...] = ()  # ids retired here before any of theirs was known
+        self.acked: tuple[Key, ...] = ()  # performed markers whose ``done`` others know has me
+        self.state = CompactCounter()
+
+    def incarnation(self, now: float) -> Key:
+        """This incarnation's key; the first call fixes it and announces the membership."""
+        if self.key is None:
+            self.key = (self.node_id, round(float(now), 6))
+            self.state.entries.setdefault(self.key, (0, 0))
+        return self.key
 
     def login(self, user: str, now: float) -> None:
-        self.state.add(self.node_id, positive=1)
+        self.state.add(self.incarnation(now), positive=1)
 
     def logout(self, user: str, now: float) -> None:
-        self.state.add(self.node_id, negative=1)
+        self.state.add(self.incarnation(now), negative=1)
 
     def heartbeat(self, user: str, now: float) -> None:
         return None
@@ -201,39 +296,82 @@ class CompactReplica:
         return max(0, self.state.value())  # clamped as pncounter's (see there)
 
     def retire(self, node_id: int, now: float) -> None:
-        """Start folding ``node_id``'s entry into this replica's (see the module docstring)."""
+        """Start folding every incarnation of ``node_id`` into this replica's entry (see
+        the module docstring); if none is known yet, the first one to arrive."""
         if node_id == self.node_id:
             raise ValueError("a replica cannot retire itself")
-        if node_id not in self.state.markers:
-            self.state.markers[node_id] = Marker(self.node_id, {self.node_id})
+        me, state = self.incarnation(now), self.state
+        known = any(key[0] == node_id for key in (*state.entries, *state.markers))
+        if not known and node_id not in self.awaiting:
+            self.awaiting = (*self.awaiting, node_id)
+        for key in sorted(state.entries):
+            if key[0] == node_id and key not in state.markers:
+                state.markers[key] = Marker(me, {me})
         self.advance(now)
 
-    def retiring(self) -> list[int]:
+    def retiring(self) -> list[Key]:
         return sorted(self.state.markers)
 
     def advance(self, now: float) -> None:
-        """Acknowledge markers, perform the folds this replica owns, drop old markers."""
-        state, me = self.state, self.node_id
+        """Retire predecessors and awaited ids, acknowledge markers, perform the folds this
+        incarnation owns, take over the markers of dead owners whose entries went into its
+        own, drop old markers."""
+        me = self.incarnation(now)
+        state, markers = self.state, self.state.markers
+        arrived: set[int] = set()
+        for key in sorted(state.entries):
+            node, epoch = key
+            if key in markers:
+                continue
+            if node in self.awaiting or (node == self.node_id and epoch < me[1]):
+                markers[key] = Marker(me, {me})
+                arrived.add(node)
+        if arrived:
+            self.awaiting = tuple(node for node in self.awaiting if node not in arrived)
         members = state.members()
-        for node in sorted(state.markers):
-            marker = state.markers[node]
+        for key in sorted(markers):
+            marker = markers[key]
             marker.seen.add(me)
-            if marker.performed:
-                marker.done.add(me)
-                if marker.done >= members and now - marker.at > self.marker_ttl:
-                    del state.markers[node]
-            elif marker.owner == me and marker.seen >= members:
-                p, n = state.entries.pop(node, (0, 0))
+            if not marker.performed and marker.owner == me and marker.seen >= members:
+                p, n = state.entries.pop(key, (0, 0))
                 own_p, own_n = state.entries.get(me, (0, 0))
                 state.entries[me] = (own_p + p, own_n + n)
                 marker.performed, marker.at, marker.done = True, now, {me}
+        for key in sorted(markers):
+            marker = markers[key]
+            if not marker.performed and marker.owner != me and state.heir(marker.owner) == me:
+                markers[key] = Marker(me, {me}, generation=marker.generation + 1)
+        for key in sorted(markers):
+            marker = markers[key]
+            if marker.performed:
+                marker.done.add(me)
+                expired = now - marker.at > self.marker_ttl
+                if key in self.acked and marker.done >= members and expired:
+                    del markers[key]
+        if any(key not in markers for key in self.acked):
+            self.acked = tuple(key for key in self.acked if key in markers)
 
     def sync(self, now: float) -> list[Message]:
         self.advance(now)
+        # Every performed marker held now has this replica in ``done`` and leaves with it.
+        self.acked = tuple(sorted(k for k, m in self.state.markers.items() if m.performed))
         return [Message(self.node_id, None, self.state.encode())]
 
     def receive(self, message: Message, now: float) -> list[Message]:
-        self.state.merge(_received(message.body))
+        me, theirs, markers = self.incarnation(now), _received(message.body), self.state.markers
+        # Performed markers the sender knows this replica is done with: acknowledged, or,
+        # if not held any more, dropped here already (a late copy, not taken back).
+        known = [
+            key
+            for key, marker in sorted(theirs.markers.items())
+            if marker.performed and me in marker.done and key not in self.acked
+        ]
+        dropped = [key for key in known if key not in markers]
+        self.state.merge(theirs)
+        for key in dropped:
+            del markers[key]
+        if len(dropped) < len(known):
+            self.acked = (*self.acked, *(key for key in known if key in markers))
         self.advance(now)
         return []
 

@@ -22,7 +22,13 @@ from countbench.bench.sim import (
 )
 from countbench.bench.workload import WorkloadSpec, build
 from countbench.strategies.base import Message, Mode, ReplicatedStrategy, StrategyConfig
-from countbench.strategies.compact import CompactCounter, CompactReplica, CompactStrategy, Marker
+from countbench.strategies.compact import (
+    CompactCounter,
+    CompactReplica,
+    CompactStrategy,
+    Key,
+    Marker,
+)
 from countbench.strategies.orset import ORSet, ORSetReplica, ORSetStrategy, Tag
 from countbench.strategies.pncounter import PNCounterStrategy
 from countbench.strategies.pncounter_op import OpPNCounterReplica, OpPNCounterStrategy
@@ -72,28 +78,38 @@ def frontier_of(rows: list[tuple[str, dict[str, int]]]) -> FrontierMap:
     return state
 
 
+#: Incarnation keys: three replica ids, two epochs each (a restart).
+KEYS = st.tuples(st.integers(0, 2), st.sampled_from([0.0, 5.0]))
 MARKERS = st.dictionaries(
-    st.integers(5, 7),
+    st.tuples(st.integers(5, 7), st.sampled_from([0.0, 5.0])),
     st.tuples(
-        st.integers(0, 2), st.sets(st.integers(0, 4)), st.booleans(), st.sets(st.integers(0, 4))
+        KEYS, st.sets(KEYS, max_size=4), st.booleans(), st.sets(KEYS, max_size=4), st.integers(0, 1)
     ),
     max_size=3,
 )
 COMPACTS = st.tuples(
-    st.dictionaries(st.integers(0, 7), st.tuples(st.integers(0, 9), st.integers(0, 9))),
+    st.dictionaries(
+        st.tuples(st.integers(0, 7), st.sampled_from([0.0, 5.0])),
+        st.tuples(st.integers(0, 9), st.integers(0, 9)),
+    ),
     MARKERS,
 )
 
 
+def at_of(key: Key, owner: Key, generation: int) -> float:
+    return key[0] * 100 + owner[0] * 10 + owner[1] + generation
+
+
 def compact_of(
-    data: tuple[dict[int, tuple[int, int]], dict[int, tuple[Any, ...]]],
+    data: tuple[dict[Key, tuple[int, int]], dict[Key, tuple[Any, ...]]],
 ) -> CompactCounter:
     entries, markers = data
     return CompactCounter(
         entries,
         {
-            node: Marker(owner, set(seen), performed, float(node * 10 + owner), set(done))
-            for node, (owner, seen, performed, done) in markers.items()
+            # When a marker was performed is a function of the marker, as for real ones.
+            key: Marker(owner, set(seen), performed, at_of(key, owner, gen), set(done), gen)
+            for key, (owner, seen, performed, done, gen) in markers.items()
         },
     )
 
@@ -137,6 +153,8 @@ def test_vclock_frontier_merge_is_a_join(a: list[Any], b: list[Any], c: list[Any
 def test_compact_merge_is_a_join(a: Any, b: Any, c: Any) -> None:
     x, y, z = compact_of(a), compact_of(b), compact_of(c)
     check_laws(x, y, z)
+    for state in (x, y, z, merged(x, y)):
+        assert CompactCounter.decode(state.encode()) == state  # type: ignore[attr-defined]
 
 
 # -- convergence under any delivery order with duplication ----------------------------------

@@ -256,15 +256,7 @@ RESTART = (
 )
 
 
-COMPACT_RESTART = pytest.param(
-    "compact",
-    marks=pytest.mark.xfail(
-        strict=True, reason="compact keys entries by replica id, not incarnation (see its doc)"
-    ),
-)
-
-
-@pytest.mark.parametrize("strategy", ["pncounter", "gcounter", COMPACT_RESTART])
+@pytest.mark.parametrize("strategy", ["pncounter", "gcounter", "compact"])
 def test_a_restarted_replica_writes_a_fresh_entry_and_loses_nothing(strategy: str) -> None:
     result = run_scenario(strategy, small(faults=RESTART))
     check_converged(result)
