@@ -9,6 +9,14 @@ shorter) is left out: the read is then
 *partial* (counted in the node's statistics, which reach the report) and that connection
 is reopened at the next read. Consistency: eventual; a read is not a snapshot (nodes
 answer at slightly different moments) and a partial read under-counts.
+
+:class:`AggregateReplica` is the same design as a sans-I/O state machine for the fault
+simulator (a :class:`~.base.RequestReplica`): a node holds only its own sessions; a read
+at node i counts its own at once and sends a count request to every other node, and sums
+the answers that arrive within ``READ_TIMEOUT`` (virtual) seconds; a node that has not
+answered by then is left out (a partial read). Writes are local: the node's own table.
+A node that crashes without its state loses its sessions (the users' heartbeats do not
+bring them back: a heartbeat of an unknown user is ignored, as in the real server).
 """
 
 from __future__ import annotations
@@ -16,7 +24,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .base import AsyncClientNode, ClientNode, Consistency, Mode, ServiceStrategy, StrategyConfig
+from .base import (
+    Answer,
+    AsyncClientNode,
+    ClientNode,
+    Consistency,
+    Message,
+    Mode,
+    ServiceStrategy,
+    StrategyConfig,
+)
+from .session import SessionTracker, apply
 
 if TYPE_CHECKING:
     from ..bench.servers.central import AsyncCentralClient, CentralClient
@@ -272,6 +290,86 @@ class AsyncAggregateClientNode:
         await self.cluster.close()
 
 
+class PendingRead:
+    """A read in progress at an :class:`AggregateReplica`: the answers so far, by node."""
+
+    __slots__ = ("answers", "deadline")
+
+    def __init__(self, own: int, node_id: int, deadline: float) -> None:
+        self.answers = {node_id: own}
+        self.deadline = deadline
+
+
+class AggregateReplica:
+    """One node of ``aggregate`` for the simulator (see the module docstring).
+
+    Messages: ``q ID`` (count request), answered by ``a ID COUNT`` to the asker. Answers
+    of unknown or finished reads, and a second answer from one node, are ignored.
+    """
+
+    def __init__(self, node_id: int, nodes: int, timeout: float, read_timeout: float) -> None:
+        self.node_id = node_id
+        self.nodes = nodes
+        self.request_timeout = read_timeout
+        self.sessions = SessionTracker(timeout)
+        self.reads: dict[int, PendingRead] = {}
+        self.outbox: list[Message] = []
+        self.done: list[Answer] = []
+
+    def login(self, user: str, now: float) -> None:
+        self.sessions.login(user, now)
+
+    def logout(self, user: str, now: float) -> None:
+        self.sessions.logout(user, now)
+
+    def heartbeat(self, user: str, now: float) -> None:
+        self.sessions.heartbeat(user, now)
+
+    def count(self, now: float) -> int:
+        """This node's own sessions (a read is :meth:`request` ``count``)."""
+        return self.sessions.count(now)
+
+    def request(self, request_id: int, kind: str, user: str, now: float) -> None:
+        if kind != "count":
+            apply(self.sessions, kind, user, now)
+            self.done.append(Answer(request_id, True))
+            return
+        read = PendingRead(self.sessions.count(now), self.node_id, now + self.request_timeout)
+        if self.nodes == 1:
+            self.done.append(Answer(request_id, True, read.answers[self.node_id]))
+            return
+        self.reads[request_id] = read
+        body = f"q {request_id}".encode("ascii")
+        self.outbox.extend(
+            Message(self.node_id, node, body) for node in range(self.nodes) if node != self.node_id
+        )
+
+    def sync(self, now: float) -> list[Message]:
+        return []
+
+    def receive(self, message: Message, now: float) -> list[Message]:
+        parts = message.body.decode("ascii").split()
+        if parts[0] == "q":
+            body = f"a {parts[1]} {self.sessions.count(now)}".encode("ascii")
+            return [Message(self.node_id, message.src, body)]
+        read_id = int(parts[1])
+        read = self.reads.get(read_id)
+        if read is not None and message.src not in read.answers:
+            read.answers[message.src] = int(parts[2])
+            if len(read.answers) == self.nodes:
+                del self.reads[read_id]
+                self.done.append(Answer(read_id, True, sum(read.answers.values())))
+        return []
+
+    def poll(self, now: float) -> tuple[list[Message], list[Answer]]:
+        done, self.done = self.done, []
+        for read_id in [i for i, r in self.reads.items() if r.deadline <= now]:
+            answers = self.reads.pop(read_id).answers
+            done.append(Answer(read_id, True, sum(answers.values()), partial=True))
+        outbox, self.outbox = self.outbox, []
+        return outbox, done
+
+
 class AggregateOnDemand(ServiceStrategy):
     name = "aggregate"
     summary = "Each node server counts its own sessions; a read asks all nodes at once and sums."
@@ -285,3 +383,8 @@ class AggregateOnDemand(ServiceStrategy):
 
     async def async_client(self, namespace: str, worker: int) -> AsyncClientNode:
         return AsyncAggregateClientNode(await AsyncNodeCluster.of(self.config, namespace, worker))
+
+    def replica(self, node_id: int) -> AggregateReplica:
+        """The design's twin for the fault simulator (see the module docstring)."""
+        timeout = min(READ_TIMEOUT, self.config.request_timeout)
+        return AggregateReplica(node_id, self.config.nodes, self.config.session_timeout, timeout)

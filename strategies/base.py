@@ -114,6 +114,43 @@ class Replica(Node, Protocol):
     def receive(self, message: Message, now: float) -> list[Message]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """How a :class:`RequestReplica` finished one client request.
+
+    ``ok`` False: no answer by the deadline (a read failed; a write's effect is unknown).
+    A read that is ``ok`` has its ``value``; ``partial`` when nodes that did not answer in
+    time were left out of it (the value then under-counts)."""
+
+    request_id: int
+    ok: bool
+    value: int | None = None
+    partial: bool = False
+
+
+@runtime_checkable
+class RequestReplica(Replica, Protocol):
+    """A replica whose client calls are requests over the network (a design where a read
+    asks other nodes, or where a front-end forwards to the node holding the state).
+
+    The simulator starts each client operation with ``request(request_id, kind, user,
+    now)`` (``kind``: ``login``, ``logout``, ``heartbeat`` or ``count``; ``user`` is ""
+    for a count) instead of calling ``login``/.../``count``. After every call into the
+    replica (a request, a delivered message, the request's deadline at ``now =`` its
+    start ``+ request_timeout``) it calls ``poll(now)``: the messages to send, and the
+    requests finished since the last poll: answered, or past their deadline (then not
+    ``ok``, or a partial read). Every request is finished at its deadline at the latest.
+    Still a pure state machine: no clock, no I/O; ``count(now)`` is the node's local
+    view only (the simulator judges the answers).
+    """
+
+    request_timeout: float
+
+    def request(self, request_id: int, kind: str, user: str, now: float) -> None: ...
+
+    def poll(self, now: float) -> tuple[list[Message], list[Answer]]: ...
+
+
 class ClientNode(Node, Protocol):
     """A worker's own connection to the server that holds a service strategy's state.
 
@@ -207,7 +244,9 @@ class ServiceStrategy(Strategy):
 class Replicable(Protocol):
     """What the fault simulator runs: anything that builds a :class:`Replica` per node id.
     Every :class:`ReplicatedStrategy` is one; a service strategy may be one too when its
-    design has a sans-I/O twin (``eventual``: local counts gossiped between nodes)."""
+    design has a sans-I/O twin (``eventual``: local counts gossiped between nodes;
+    ``aggregate``: a read asks every node, a :class:`RequestReplica`), and so may a shared
+    strategy (``session``: one server, the other nodes forward to it)."""
 
     def replica(self, node_id: int) -> Replica: ...
 

@@ -132,7 +132,7 @@ def join_markers(a: Marker, b: Marker) -> Marker:
 class CompactCounter:
     """Per-incarnation (P, N) entries plus pruning markers of retired incarnations."""
 
-    __slots__ = ("entries", "markers")
+    __slots__ = ("_total", "entries", "markers")
 
     def __init__(
         self,
@@ -141,12 +141,13 @@ class CompactCounter:
     ) -> None:
         self.entries: dict[Key, tuple[int, int]] = dict(entries or {})
         self.markers: dict[Key, Marker] = {k: m.copy() for k, m in (markers or {}).items()}
+        self._total: int | None = None  # value(), until the entries change it
         self._cleanup()
 
     def _cleanup(self) -> None:
         for key, marker in self.markers.items():
-            if marker.performed:
-                self.entries.pop(key, None)
+            if marker.performed and self.entries.pop(key, None) is not None:
+                self._total = None
 
     def add(self, key: Key, positive: int = 0, negative: int = 0) -> None:
         if positive < 0 or negative < 0:
@@ -156,23 +157,32 @@ class CompactCounter:
             raise ValueError(f"incarnation {label(key)} was retired and folded away")
         p, n = self.entries.get(key, (0, 0))
         self.entries[key] = (p + positive, n + negative)
+        self._total = None
 
     def merge(self, other: CompactCounter) -> None:
         for key in sorted(other.markers):
             mine = self.markers.get(key)
             theirs = other.markers[key]
             self.markers[key] = theirs.copy() if mine is None else join_markers(mine, theirs)
-        for key in sorted(other.entries):
-            marker = self.markers.get(key)
-            if marker is not None and marker.performed:
+        entries = self.entries
+        # The entries' join is an element-wise max, the same in any order; the keys are
+        # (int, float) pairs, whose hash (and so set order) is the same on every run.
+        for key, (p, n) in other.entries.items() - entries.items():
+            held = entries.get(key)
+            if held is None:
+                entries[key] = (p, n)
+            elif p > held[0] or n > held[1]:
+                entries[key] = (max(p, held[0]), max(n, held[1]))
+            else:
                 continue
-            p, n = other.entries[key]
-            mp, mn = self.entries.get(key, (0, 0))
-            self.entries[key] = (max(p, mp), max(n, mn))
-        self._cleanup()
+            self._total = None
+        if self.markers:  # an entry with a performed marker goes, whichever side had it
+            self._cleanup()
 
     def value(self) -> int:
-        return sum(p - n for p, n in self.entries.values())
+        if self._total is None:
+            self._total = sum(p - n for p, n in self.entries.values())
+        return self._total
 
     def heir(self, key: Key) -> Key:
         """Where ``key``'s entry went: the end of the chain of performed folds from it
@@ -274,6 +284,7 @@ class CompactReplica:
         self.key: Key | None = None  # this incarnation's, fixed at its first call
         self.awaiting: tuple[int, ...] = ()  # ids retired here before any of theirs was known
         self.acked: tuple[Key, ...] = ()  # performed markers whose ``done`` others know has me
+        self.scanned: set[Key] = set()  # entry keys already checked for predecessors
         self.state = CompactCounter()
 
     def incarnation(self, now: float) -> Key:
@@ -318,16 +329,22 @@ class CompactReplica:
         own, drop old markers."""
         me = self.incarnation(now)
         state, markers = self.state, self.state.markers
-        arrived: set[int] = set()
-        for key in sorted(state.entries):
-            node, epoch = key
-            if key in markers:
-                continue
-            if node in self.awaiting or (node == self.node_id and epoch < me[1]):
-                markers[key] = Marker(me, {me})
-                arrived.add(node)
-        if arrived:
-            self.awaiting = tuple(node for node in self.awaiting if node not in arrived)
+        fresh = state.entries.keys() - self.scanned  # keys only need looking at once
+        if fresh:
+            self.scanned = set(state.entries)
+            arrived: set[int] = set()
+            for key in sorted(fresh):
+                node, epoch = key
+                if key in markers:
+                    continue
+                if node in self.awaiting or (node == self.node_id and epoch < me[1]):
+                    markers[key] = Marker(me, {me})
+                    arrived.add(node)
+            if arrived:
+                self.awaiting = tuple(node for node in self.awaiting if node not in arrived)
+        if not markers:  # the common case: no retirement in progress
+            self.acked = ()
+            return
         members = state.members()
         for key in sorted(markers):
             marker = markers[key]

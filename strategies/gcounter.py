@@ -119,9 +119,12 @@ class GCounter:
 
     @classmethod
     def from_items(cls, items: Iterable[Iterable[Entry]]) -> GCounter:
-        counts: dict[Entry, int] = {}
-        for replica, value in items:
-            counts[replica if isinstance(replica, str) else int(replica)] = int(value)
+        counts: dict[Entry, int] = dict(items)  # type: ignore[arg-type]
+        if not set(map(type, counts)) <= {str} or not set(map(type, counts.values())) <= {int}:
+            counts = {
+                replica if isinstance(replica, str) else int(replica): int(value)
+                for replica, value in counts.items()
+            }
         return cls(counts)
 
     def __eq__(self, other: object) -> bool:

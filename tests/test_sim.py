@@ -385,7 +385,8 @@ def test_speed_command_times_each_strategy_and_fails_over_the_limit(
     small_run = ["--nodes", "3", "--operations", "300", "--strategies", "pncounter,gcounter"]
     assert main([*small_run, "--limit", "60"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("simulator: 3 nodes, 300 operations")
+    assert lines[0].startswith("simulator: 3 nodes, 10,000 users, 300 operations")
+    assert "broadcast to every node" in lines[0]  # fan-out 3 of 3 nodes: every other node
     for name, line in zip(("pncounter", "gcounter"), lines[1:], strict=True):
         seconds = float(line.split(":")[1].split("s")[0])
         assert line.strip().startswith(f"{name}: ") and 0 <= seconds < 60
@@ -503,7 +504,7 @@ def test_chaos_command_fails_with_the_seed_when_nodes_do_not_agree(tmp_path: Pat
     ("args", "words"),
     [
         (["--strategy", "nonesuch"], "unknown strategy"),
-        (["--strategy", "session"], "not replicated"),
+        (["--strategy", "local"], "not replicated"),
         (["--strategy", "pncounter", "--faults", "meteor"], "unknown fault"),
         (["--strategy", "pncounter", "--nodes", "0"], "nodes"),
         (["--strategy", "pncounter", "--operations", "-5"], "operations"),

@@ -10,6 +10,17 @@ broadcast goes to every other node, or to ``fanout`` peers drawn for it (the sce
 ``gossip`` generator).
 A message is dropped if its link is cut when it is sent or when it arrives, or if its
 destination is down when it arrives. Every event appends one line to the trace.
+
+A :class:`~countbench.strategies.base.RequestReplica` (its reads, and maybe its writes,
+are requests over the network) is driven through ``request``/``poll`` instead: each
+client operation gets an id (in scheduling order) and a deadline event at its start plus
+the replica's ``request_timeout``; ``poll`` follows every call into the replica; a request
+still unfinished at its deadline (its node down, or restarted without its state) fails.
+Such a node's count, for the grid samples and the quiescence checks, is the value of its
+last answered read; in quiescence every live node is read (a *probe*) at every
+``sync_interval`` while the answer can come before ``end``, and the final counts are the
+last probes' values. The knowledge of changes (staleness) is not tracked for them: they
+replicate nothing, a read asks the nodes that hold the state. See :mod:`.metrics`.
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from ...strategies.base import Message, Replica, Replicable
+from ...strategies.base import Answer, Message, Replica, Replicable, RequestReplica
 from ..workload import user_name
 from .clients import ClientOp, client_schedule
 from .clock import EventQueue, Seeds, Trace
@@ -29,6 +40,9 @@ from .scenario import Scenario
 from .truth import OPEN, Truth
 
 CLIENT, SYNC, DELIVER, FAULT_ON, FAULT_OFF, SAMPLE, QUIESCE, HEARTBEAT, END = range(9)
+DEADLINE, PROBE, DOUBT = 9, 10, 11  # request replicas only
+READ_REQUEST, PROBE_REQUEST = -1, -2  # what a pending request is, besides a ClientOp
+KINDS = {ClientOp.LOGIN: "login", ClientOp.LOGOUT: "logout", ClientOp.HEARTBEAT: "heartbeat"}
 
 
 class Applied:
@@ -108,6 +122,17 @@ class Simulation:
         self.meta_sum = self.meta_max = self.meta_n = 0
         self.final_values: list[int] = []
         self.in_flight = 0
+        # request replicas: pending requests, and which users' state may differ from the
+        # truth (an operation of theirs in flight, or one that failed: see _doubt)
+        self.requests = isinstance(self.replicas[0], RequestReplica)
+        self.pending: dict[int, tuple[int, int, int, int, int, int, int, float]] = {}
+        self.next_request = 0
+        self.outstanding = [0] * sc.users
+        self.tainted = [False] * sc.users
+        self.touched = [0.0] * sc.users  # client time of the last acknowledged touch
+        self.touches = [0] * sc.users  # acknowledged touches so far
+        self.doubtful = self.doubt_entries = 0
+        self.reads_partial = self.probe_reads = self.wrong_reads = self.wrong_by = 0
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -147,6 +172,12 @@ class Simulation:
                 self._fault_off(t, arg, watch=True)
             elif kind == QUIESCE:
                 self._quiesce(t)
+            elif kind == DEADLINE:
+                self._deadline(t, arg)
+            elif kind == PROBE:
+                self._probe(t)
+            elif kind == DOUBT:
+                self._expirable(arg, payload)
             else:
                 self._finish(t)
                 break
@@ -162,6 +193,10 @@ class Simulation:
                 self.reads_rejected += 1
                 self.rejected += 1
                 trace.append(f"{t!r} r n{target} down")
+            elif self.requests:
+                rid = self._request(t, target, READ_REQUEST, -1, "count")
+                trace.append(f"{t!r} r n{target} #{rid}")
+                self._poll(t, target)
             else:
                 value = self.replicas[target].count(t)
                 self.counts[target] = value
@@ -193,6 +228,13 @@ class Simulation:
         if self.down[node]:
             self.rejected += 1
             self.trace.lines.append(f"{t!r} c{int(kind)} u{user} n{node} down")
+            if self.requests:
+                self._failed(t, kind, user)
+            return
+        if self.requests:
+            rid = self._request(t, node, int(kind), user, KINDS[kind])
+            self.trace.lines.append(f"{t!r} c{int(kind)} u{user} n{node} #{rid}")
+            self._poll(t, node)
             return
         replica, name = self.replicas[node], self.names[user]
         if kind is ClientOp.LOGIN:
@@ -215,10 +257,15 @@ class Simulation:
         self.truth.heartbeat(user, t)
         node = user % self.n
         replica = self.replicas[node]
-        replica.heartbeat(self.names[user], t)
         self.quiet_heartbeats += 1
-        self.counts[node] = replica.count(t)
-        self.trace.lines.append(f"{t!r} h u{user} n{node} {self.counts[node]}")
+        if self.requests:
+            rid = self._request(t, node, int(ClientOp.HEARTBEAT), user, "heartbeat")
+            self.trace.lines.append(f"{t!r} h u{user} n{node} #{rid}")
+            self._poll(t, node)
+        else:
+            replica.heartbeat(self.names[user], t)
+            self.counts[node] = replica.count(t)
+            self.trace.lines.append(f"{t!r} h u{user} n{node} {self.counts[node]}")
         following = t + self.sc.heartbeat_interval
         if following < self.end:
             self.queue.push(following, HEARTBEAT, user)
@@ -288,6 +335,14 @@ class Simulation:
         replica = self.replicas[dst]
         replies = replica.receive(message, t)
         self.know.receive(dst, vector, t, self._open_watches)
+        if self.requests:
+            self.trace.lines.append(f"{t!r} d {src}>{dst}")
+            if replies:
+                self._send(t, dst, replies)
+            self._poll(t, dst)
+            if self.quiet:
+                self._check_quiet(t)
+            return
         self.counts[dst] = value = replica.count(t)
         self.trace.lines.append(f"{t!r} d {src}>{dst} {value}")
         if replies:
@@ -338,7 +393,8 @@ class Simulation:
         if lost:
             self.replicas[node] = self.strategy.replica(node)
         self.know.restart(node, lost, self._open_watches())
-        self.counts[node] = self.replicas[node].count(t)
+        if not self.requests:  # a request replica's count is its last read's value
+            self.counts[node] = self.replicas[node].count(t)
         self.trace.lines.append(f"{t!r} up n{node} {'empty' if lost else 'persisted'}")
 
     def _open_watches(self) -> list[Watch]:
@@ -361,7 +417,10 @@ class Simulation:
             if self.down[node]:
                 series[node].append(None)
                 continue
-            value = self.counts[node] = replica.count(t)
+            if self.requests:
+                value = self.counts[node]
+            else:
+                value = self.counts[node] = replica.count(t)
             live.append(value)
             error = value - truth
             series[node].append(error)
@@ -397,13 +456,16 @@ class Simulation:
             following = max(t, self.truth.last_seen[user] + hb)
             if following < self.end:
                 self.queue.push(following, HEARTBEAT, user)
-        self.counts = [r.count(t) for r in self.replicas]
+        if self.requests:
+            self._probe(t)
+        else:
+            self.counts = [r.count(t) for r in self.replicas]
         self._check_quiet(t)
 
     def _check_quiet(self, t: float) -> None:
         counts = self.counts
         agree = min(counts) == max(counts)
-        if not agree:
+        if not agree and not self.requests:
             # The cached counts were each read at that node's last event; a count that
             # changes with time alone (leases expiring) must be compared at one instant.
             counts = [r.count(t) for r in self.replicas]
@@ -419,8 +481,144 @@ class Simulation:
             self.truth_since = t
 
     def _finish(self, t: float) -> None:
-        self.final_values = [r.count(t) for r in self.replicas]
+        if self.requests:
+            self.final_values = list(self.counts)
+        else:
+            self.final_values = [r.count(t) for r in self.replicas]
         self.counts = list(self.final_values)
         self._check_quiet(t)
         self.in_flight = self.queue.pending(DELIVER)
         self.trace.lines.append(f"{t!r} end {self.truth.online} {self.final_values}")
+
+    # -- request replicas -----------------------------------------------------------------
+
+    def _replica(self, node: int) -> RequestReplica:
+        replica = self.replicas[node]
+        assert isinstance(replica, RequestReplica)
+        return replica
+
+    def _request(self, t: float, node: int, what: int, user: int, kind: str) -> int:
+        """Start one request at ``node`` (the caller polls); its id."""
+        rid = self.next_request
+        self.next_request += 1
+        truth = self.truth
+        self.pending[rid] = (
+            node,
+            what,
+            user,
+            truth.online,
+            truth.expired,
+            self.doubtful,
+            self.doubt_entries,
+            t,
+        )
+        if what == ClientOp.LOGIN or what == ClientOp.LOGOUT:
+            self._doubt(user, 1, None)
+        replica = self._replica(node)
+        replica.request(rid, kind, self.names[user] if user >= 0 else "", t)
+        self.queue.push(t + replica.request_timeout, DEADLINE, rid)
+        return rid
+
+    def _poll(self, t: float, node: int) -> None:
+        messages, answers = self._replica(node).poll(t)
+        if messages:
+            self._send(t, node, messages)
+        for answer in answers:
+            self._answer(t, answer)
+
+    def _deadline(self, t: float, rid: int) -> None:
+        entry = self.pending.get(rid)
+        if entry is None:
+            return
+        if not self.down[entry[0]]:
+            self._poll(t, entry[0])
+        if rid in self.pending:  # its node is down, or lost it in a restart: no answer
+            self._answer(t, Answer(rid, False))
+
+    def _answer(self, t: float, answer: Answer) -> None:
+        entry = self.pending.pop(answer.request_id, None)
+        if entry is None:  # finished already (e.g. by the engine at its deadline)
+            return
+        node, what, user, online, expired, doubtful, entries, start = entry
+        lines = self.trace.lines
+        rid = answer.request_id
+        if what >= 0:  # a write
+            kind = ClientOp(what)
+            if answer.ok:
+                self.touched[user] = start
+                self.touches[user] += 1
+                if kind is not ClientOp.HEARTBEAT:
+                    self.accepted[what] += 1
+                    self._doubt(user, -1, False)
+            else:
+                self.rejected += 1
+                if kind is not ClientOp.HEARTBEAT:
+                    self._doubt(user, -1, None)
+                self._failed(t, kind, user)
+            lines.append(f"{t!r} a #{rid} {'ok' if answer.ok else 'failed'}")
+            return
+        value = answer.value
+        if not answer.ok or value is None:
+            if what == READ_REQUEST:
+                self.reads_rejected += 1
+                self.rejected += 1
+            lines.append(f"{t!r} a #{rid} failed")
+            return
+        self.counts[node] = value
+        if what == READ_REQUEST:
+            self.read_err.add(value - online)
+            self.reads_partial += answer.partial
+        else:
+            self.probe_reads += 1
+        # Users whose state at the nodes may differ from the truth during the read: in
+        # doubt at its start, or entering doubt (an operation, an expiry) until now.
+        excuse = doubtful + self.doubt_entries - entries + self.truth.expired - expired
+        excess = abs(value - online) - excuse
+        if excess > 0:
+            self.wrong_reads += 1
+            self.wrong_by = max(self.wrong_by, excess)
+        lines.append(f"{t!r} a #{rid} {value}{' partial' if answer.partial else ''}")
+        if self.quiet:
+            self._check_quiet(t)
+
+    def _doubt(self, user: int, outstanding: int, taint: bool | None) -> None:
+        """Update whether ``user``'s state at the nodes may differ from the truth: while an
+        operation of theirs is in flight, and from a failed one (its effect unknown, or a
+        session the server may expire for lack of heartbeats) until a login or logout of
+        theirs is acknowledged. A vanished session's expiry is counted when it happens."""
+        before = self.outstanding[user] > 0 or self.tainted[user]
+        self.outstanding[user] += outstanding
+        if taint is not None:
+            self.tainted[user] = taint
+        after = self.outstanding[user] > 0 or self.tainted[user]
+        if after and not before:
+            self.doubtful += 1
+            self.doubt_entries += 1
+        elif before and not after:
+            self.doubtful -= 1
+
+    def _failed(self, t: float, kind: ClientOp, user: int) -> None:
+        """A user's operation failed (rejected, or no answer): a login or logout puts the
+        user in doubt at once; a heartbeat once the server could expire the session, a
+        session timeout after the user's last acknowledged touch (unless one comes)."""
+        if kind is not ClientOp.HEARTBEAT:
+            self._doubt(user, 0, True)
+            return
+        at = max(t, self.touched[user] + self.sc.session_timeout)
+        self.queue.push(at, DOUBT, user, self.touches[user])
+
+    def _expirable(self, user: int, touches: int) -> None:
+        if self.touches[user] == touches:  # no acknowledged touch since the failure
+            self._doubt(user, 0, True)
+
+    def _probe(self, t: float) -> None:
+        """Quiescence: read every live node (not a client read; no cost counted)."""
+        timeout = self._replica(0).request_timeout
+        if t + timeout > self.end:
+            return
+        for node in range(self.n):
+            if not self.down[node]:
+                rid = self._request(t, node, PROBE_REQUEST, -1, "count")
+                self.trace.lines.append(f"{t!r} p n{node} #{rid}")
+                self._poll(t, node)
+        self.queue.push(t + self.sc.sync_interval, PROBE)

@@ -38,7 +38,16 @@ class Watch:
 
 
 class Knowledge:
-    __slots__ = ("incarnation", "known", "live", "nodes", "reflected", "staleness", "times")
+    __slots__ = (
+        "incarnation",
+        "known",
+        "lagging",
+        "live",
+        "nodes",
+        "reflected",
+        "staleness",
+        "times",
+    )
 
     def __init__(self, nodes: int) -> None:
         self.nodes = nodes
@@ -47,6 +56,9 @@ class Knowledge:
         self.live = [True] * nodes
         self.times: dict[int, list[float]] = {}  # origin -> accept time of each change
         self.reflected: dict[int, int] = {}  # origin -> changes known by every live node
+        # origin -> live nodes that know no more than ``reflected`` of it: only when the
+        # last of them learns more can ``reflected`` rise (no scan of every node per raise)
+        self.lagging: dict[int, int] = {}
         self.staleness: list[float] = []  # per change, seconds until known everywhere
 
     def origin(self, node: int) -> int:
@@ -75,11 +87,16 @@ class Knowledge:
         if not news:
             return
         raised = False
+        reflected, lagging = self.reflected, self.lagging
         for key, seq in news:
-            if seq > mine.get(key, 0):
+            old = mine.get(key, 0)
+            if seq > old:
                 mine[key] = seq
                 raised = True
-                self._reflect(key, now)
+                if old <= reflected[key] < seq:
+                    lagging[key] -= 1
+                    if not lagging[key]:
+                        self._reflect(key, now)
         if raised:
             for watch in watches():
                 if node in watch.pending and self._covers(node, watch.target):
@@ -98,6 +115,8 @@ class Knowledge:
         if lost_state:
             self.incarnation[node] += 1
             self.known[node] = {}
+        for key, done in self.reflected.items():  # one more live node: none can rise
+            self.lagging[key] += self.known[node].get(key, 0) <= done
         for watch in watches:
             if watch.drained_after is None and not self._covers(node, watch.target):
                 watch.pending.add(node)
@@ -125,14 +144,11 @@ class Knowledge:
             watch.drained_after = now - watch.healed_at
 
     def _reflect(self, key: int, now: float) -> None:
-        low = -1
-        for node, live in enumerate(self.live):
-            if live:
-                seq = self.known[node].get(key, 0)
-                if low < 0 or seq < low:
-                    low = seq
+        seqs = [self.known[node].get(key, 0) for node, live in enumerate(self.live) if live]
+        low = min(seqs, default=-1)
         done = self.reflected[key]
         if low > done:
             times = self.times[key]
             self.staleness.extend(now - times[i] for i in range(done, low))
-            self.reflected[key] = low
+            self.reflected[key] = done = low
+        self.lagging[key] = sum(1 for seq in seqs if seq <= done)

@@ -16,6 +16,22 @@ the uniform grid it is the plain mean); ``p99`` = the nearest-rank 99th percenti
 ``bias`` = the mean of e (positive: over-count). ``reads`` gives the same for the value
 each client read returned against the truth at that instant.
 
+**Request replicas** (:class:`~countbench.strategies.base.RequestReplica`: ``aggregate``,
+whose read asks every node; ``session``, whose front-ends forward to the server, node 0).
+A client operation is a request that finishes when the replica answers, or fails at its
+deadline (``request_timeout`` after it started). A node's *count* (grid samples,
+quiescence checks, final) is the value of its last answered read: a sample is as old as
+the node's last read (reads go round the nodes, so about ``nodes / reads_per_second``
+seconds, plus the read's own time), which the error figures include; no extra read is
+made for a sample, so the cost figures are the design's own. In quiescence, where clients
+do not read, every live node is read (a *probe*, not counted as a client read or in the
+cost) every ``sync_interval`` while the answer can come before ``end``; the final counts
+are the last probes' values. ``reads`` compares an answered read's value with the truth
+at the read's start; a read that got no answer is not compared (counted in
+``reads.rejected`` and ``rejected``), a *partial* one (some nodes left out) is, and is
+counted in ``reads.partial``. Writes are accepted when acknowledged. Staleness is not
+measured (no change is replicated: ``changes`` is 0).
+
 **Staleness**. A *change* is a login or logout accepted by a live node. It is *reflected*
 by a node once the node knows it (:mod:`.knowledge`: the change reached it along a chain
 of delivered messages). Its staleness is the time from acceptance to the first instant
@@ -48,7 +64,20 @@ quiescence ``agree_after`` - ``settled`` <= budget, where ``settled`` is how lon
 ``stop`` the last vanished session expired in the truth (0 if none did): the truth changes
 until then, and a design whose nodes learn of another node's expiry by message cannot agree
 before it; the final error is reported, not judged. A strong
-claim passes iff every sample, every read and the final count had error 0.
+claim passes iff every sample, every read and the final count had error 0; for a request
+replica, iff no answered read (client reads and quiescence probes, so the final counts
+too) is wrong beyond the users *in doubt*: a read that started at s with truth T(s) and
+returned v is wrong by ``|v - T(s)| - d``, where d counts the users in doubt at s plus
+those entering doubt and the vanished sessions expiring before the answer. A user is in
+doubt while an operation of theirs is in flight, and after one failed (no answer: its
+effect is unknown, and lost heartbeats let the server expire the session) until a login
+or logout of theirs is acknowledged. This is the Jepsen view: an operation that failed or
+is in flight may or may not have taken effect, and a read that fails is unavailability,
+not a wrong read; what fails the claim is a read that returns a value no ordering of the
+acknowledged operations explains (e.g. the server losing its table in a crash). The error
+figures still show what the lost operations cost. Such a strong claim must also agree at
+``end`` but is not held to the convergence budget (one copy has nothing to converge). A
+request replica with an eventual claim is judged by the eventual rule on those counts.
 """
 
 from __future__ import annotations

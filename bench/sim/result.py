@@ -18,7 +18,8 @@ class Operations:
     vanished: int
     accepted_logins: int
     accepted_logouts: int
-    rejected: int  # operations sent to a crashed node (reads included)
+    # operations sent to a crashed node, or (request replicas) not answered in time
+    rejected: int
     quiescence_heartbeats: int
 
 
@@ -162,6 +163,7 @@ class SimResult:
     trace_hash: str
     trace_lines: int
     trace: list[str] = field(repr=False, compare=False)  # empty unless kept
+    reads_partial: int = 0  # answered reads that left out nodes (request replicas)
 
     @property
     def passed(self) -> bool:
@@ -177,7 +179,11 @@ class SimResult:
             "phases": {"stop": self.stop, "end": self.end, "budget": self.scenario.budget},
             "operations": asdict(self.operations),
             "error": {name: asdict(summary) for name, summary in self.error.items()},
-            "reads": {**asdict(self.reads), "rejected": self.reads_rejected},
+            "reads": {
+                **asdict(self.reads),
+                "rejected": self.reads_rejected,
+                "partial": self.reads_partial,
+            },
             "staleness": asdict(self.staleness),
             "convergence": [asdict(c) for c in self.convergence],
             "quiescence": asdict(self.quiescence),

@@ -37,11 +37,17 @@ DEFAULT_STRATEGIES = "pncounter,gcounter,compact,orset"
 
 
 def measure(
-    strategy: str, nodes: int, operations: int, faults: str, seed: int, fanout: int | None = None
+    strategy: str,
+    nodes: int,
+    operations: int,
+    faults: str,
+    seed: int,
+    fanout: int | None = None,
+    users: int = 1000,
 ) -> dict[str, Any]:
     """Run one scenario in this process; its wall-clock time and size."""
     scenario = standard_scenario(
-        faults, nodes=nodes, operations=operations, seed=seed, fanout=fanout
+        faults, nodes=nodes, operations=operations, seed=seed, fanout=fanout, users=users
     )
     started = time.perf_counter()
     result = run_scenario(strategy, scenario, keep_trace=False)
@@ -64,7 +70,7 @@ def _child(strategy: str, args: argparse.Namespace, limit: float | None) -> dict
         "print(json.dumps(measure(*json.loads(sys.argv[1]))))\n"
     )
     payload = json.dumps(
-        [strategy, args.nodes, args.operations, args.faults, args.seed, args.fanout]
+        [strategy, args.nodes, args.operations, args.faults, args.seed, args.fanout, args.users]
     )
     started = time.perf_counter()
     try:
@@ -106,6 +112,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--strategies", default=DEFAULT_STRATEGIES)
     parser.add_argument("--nodes", type=int, default=100)
     parser.add_argument("--operations", type=int, default=100_000)
+    parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--faults", default="partition")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
@@ -130,17 +137,18 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             resolve_strategy(name)
         # Validates nodes, operations, faults and seed before any child starts.
-        standard_scenario(
+        checked = standard_scenario(
             args.faults,
             nodes=args.nodes,
             operations=args.operations,
             seed=1,
             fanout=args.fanout,
+            users=args.users,
         )
         print(
-            f"simulator: {args.nodes} nodes, {args.operations:,} operations, faults "
-            f"{args.faults}, seed {args.seed}, broadcast to "
-            f"{'every node' if args.fanout is None else f'{args.fanout} peers'}; "
+            f"simulator: {args.nodes} nodes, {args.users:,} users, {args.operations:,} "
+            f"operations, faults {args.faults}, seed {args.seed}, broadcast to "
+            f"{'every node' if checked.gossip is None else f'{checked.gossip} random peers'}; "
             f"limit {args.limit:g}s",
             flush=True,
         )

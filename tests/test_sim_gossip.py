@@ -1,0 +1,76 @@
+"""Gossip fan-out in the simulator: a broadcast goes to ``fanout`` random peers."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from countbench.bench.sim import Scenario, SimUsageError, run_scenario, standard_scenario
+
+
+def _sends(result_trace: list[str]) -> list[tuple[int, int]]:
+    """(src, dst) of every message sent, from the trace's ``m src>dst`` lines."""
+    pairs = []
+    for line in result_trace:
+        parts = line.split()
+        if parts[1] == "m":
+            src, dst = parts[2].split(">")
+            pairs.append((int(src), int(dst)))
+    return pairs
+
+
+def test_a_fanout_of_every_other_node_is_the_full_broadcast() -> None:
+    full = run_scenario("pncounter", Scenario(nodes=4, operations=600, seed=2))
+    same = run_scenario("pncounter", Scenario(nodes=4, operations=600, seed=2, fanout=3))
+    more = run_scenario("pncounter", Scenario(nodes=4, operations=600, seed=2, fanout=9))
+    assert full.trace_hash == same.trace_hash == more.trace_hash
+    assert Scenario(nodes=4, fanout=3).gossip is None and Scenario(nodes=4).spread_rounds == 0
+
+
+def test_each_broadcast_goes_to_fanout_distinct_peers_drawn_by_seed() -> None:
+    scenario = Scenario(nodes=12, operations=800, seed=5, fanout=2)
+    result = run_scenario("pncounter", scenario)
+    sends = _sends(result.trace)
+    syncs = [line for line in result.trace if line.split()[1] == "s"]
+    assert len(sends) == 2 * len(syncs)  # pncounter sends one broadcast per sync
+    assert all(src != dst for src, dst in sends)
+    for i in range(0, len(sends), 2):  # the two copies of one broadcast: distinct peers
+        assert sends[i][0] == sends[i + 1][0] and sends[i][1] != sends[i + 1][1]
+    assert len(set(sends)) > 12 * 2  # not the same two peers every time
+    again = run_scenario("pncounter", scenario)
+    other = run_scenario("pncounter", scenario.with_overrides(seed=6))
+    assert again.trace_hash == result.trace_hash != other.trace_hash
+    full = run_scenario("pncounter", scenario.with_overrides(fanout=None))
+    assert result.cost.messages < full.cost.messages / 4
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    fanout=st.integers(1, 3),
+    strategy=st.sampled_from(["pncounter", "gcounter", "compact"]),
+)
+def test_state_based_counters_converge_by_gossip_under_partitions(
+    seed: int, fanout: int, strategy: str
+) -> None:
+    scenario = standard_scenario(
+        "partition", nodes=16, operations=1500, seed=seed, fanout=fanout, users=400
+    )
+    assert scenario.budget > Scenario(nodes=16).budget  # more rounds to reach everyone
+    result = run_scenario(strategy, scenario, keep_trace=False)
+    assert result.final.agree, result.verdict.reasons
+    assert result.passed, result.verdict.reasons
+
+
+def test_an_op_based_counter_never_converges_when_a_broadcast_reaches_some_peers() -> None:
+    scenario = Scenario(nodes=10, operations=1500, seed=3, fanout=2)
+    result = run_scenario("pncounter-op", scenario)
+    assert not result.final.agree and not result.passed
+    assert run_scenario("pncounter-op", scenario.with_overrides(fanout=None)).final.agree
+
+
+@pytest.mark.parametrize("fanout", [0, -1, 1.5, True])
+def test_a_bad_fanout_is_refused(fanout: object) -> None:
+    with pytest.raises(SimUsageError, match="fanout"):
+        Scenario(fanout=fanout).validate()  # type: ignore[arg-type]
