@@ -7,14 +7,15 @@ whose verdict fails prints the seed and exits 1 (after writing ``--json``, if as
 
 ``--faults`` names standard scenarios (comma-separated, or ``none``): see
 :mod:`countbench.bench.sim.presets`. With ``--scenario FILE.toml`` the file defines the
-run; ``--faults``, ``--seed``, ``--nodes`` and ``--operations`` override it when they
-differ from their defaults (``partition``, 1, 5, 10000).
+run; ``--faults``, ``--seed``, ``--nodes``, ``--operations`` and ``--fanout`` override it
+when they differ from their defaults (``partition``, 1, 5, 10000, every node).
 
 For a strategy whose state lives in a server, ``--faults`` names real faults (``pause``,
 ``kill``; the default is both) and ``--clients``, ``--duration``, ``--timeout``,
 ``--retries`` and ``--persist`` shape the run; ``--nodes`` is the number of node servers
-of ``aggregate``/``eventual``. A server strategy with a replica twin (``eventual``) runs on
-the simulator instead when ``--faults`` names simulated faults only.
+of ``aggregate``/``eventual``. A server strategy with a replica twin (``eventual``,
+``aggregate``) runs on the simulator instead when ``--faults`` names simulated faults only;
+``session`` (one in-process table, no server) always runs on the simulator.
 """
 
 from __future__ import annotations
@@ -46,7 +47,13 @@ from .sim import (
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 FAULT_MARK = "▀"
-DEFAULTS: dict[str, Any] = {"faults": "partition", "seed": 1, "nodes": 5, "operations": 10_000}
+DEFAULTS: dict[str, Any] = {
+    "faults": "partition",
+    "seed": 1,
+    "nodes": 5,
+    "operations": 10_000,
+    "fanout": None,
+}
 
 
 def sparkline(values: list[int], faults: list[bool]) -> tuple[str, str]:
@@ -73,17 +80,21 @@ def _given(name: str, value: Any) -> bool:
 
 
 def build_scenario(
-    faults: str, seed: int, nodes: int, operations: int, scenario_file: Path | None
+    faults: str,
+    seed: int,
+    nodes: int,
+    operations: int,
+    scenario_file: Path | None,
+    fanout: int | None = None,
 ) -> Scenario:
     """The scenario the options describe (see the module docstring)."""
     if scenario_file is None:
-        return standard_scenario(faults, seed=seed, nodes=nodes, operations=operations)
+        return standard_scenario(
+            faults, seed=seed, nodes=nodes, operations=operations, fanout=fanout
+        )
     base = Scenario.from_toml(scenario_file)
-    changes = {
-        name: value
-        for name, value in (("seed", seed), ("nodes", nodes), ("operations", operations))
-        if _given(name, value)
-    }
+    given = (("seed", seed), ("nodes", nodes), ("operations", operations), ("fanout", fanout))
+    changes = {name: value for name, value in given if _given(name, value)}
     if changes:
         base = base.with_overrides(**changes)
     if _given("faults", faults):
@@ -111,6 +122,12 @@ def chaos(
     scenario_file: Annotated[
         Path | None, typer.Option("--scenario", help="TOML scenario file (see docs).")
     ] = None,
+    fanout: Annotated[
+        int | None,
+        typer.Option(
+            "--fanout", help="Simulator: peers each broadcast goes to (default: every node)."
+        ),
+    ] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing JSON file.")] = False,
     clients: Annotated[int, typer.Option("--clients", help="Real faults: client processes.")] = 4,
@@ -136,8 +153,8 @@ def chaos(
     named = strategy.strip()
     cls_found = discover().get(named)
     if cls_found is not None and _real_faults_wanted(cls_found, faults):
-        if scenario_file is not None or _given("operations", operations):
-            raise SimUsageError("--scenario and --operations are for the simulator")
+        if scenario_file is not None or _given("operations", operations) or fanout is not None:
+            raise SimUsageError("--scenario, --operations and --fanout are for the simulator")
         config = RealFaultConfig(
             strategy=named,
             faults=FAULTS if faults is None else _names(faults),
@@ -154,7 +171,12 @@ def chaos(
         return
     cls = resolve_strategy(strategy)
     scenario = build_scenario(
-        DEFAULTS["faults"] if faults is None else faults, seed, nodes, operations, scenario_file
+        DEFAULTS["faults"] if faults is None else faults,
+        seed,
+        nodes,
+        operations,
+        scenario_file,
+        fanout,
     )
     if json_path is not None:
         try:
@@ -199,6 +221,7 @@ def result_table(r: SimResult) -> Table:
         title=(
             f"chaos: {r.strategy}, seed {sc.seed}, {sc.nodes} nodes, {sc.operations} operations,"
             f" {len(sc.faults)} fault(s)"
+            + ("" if sc.gossip is None else f", gossip to {sc.gossip} random peers")
         ),
         show_header=True,
     )

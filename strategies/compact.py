@@ -132,7 +132,7 @@ def join_markers(a: Marker, b: Marker) -> Marker:
 class CompactCounter:
     """Per-incarnation (P, N) entries plus pruning markers of retired incarnations."""
 
-    __slots__ = ("_total", "entries", "markers")
+    __slots__ = ("_encoded", "_total", "entries", "markers", "version")
 
     def __init__(
         self,
@@ -142,12 +142,22 @@ class CompactCounter:
         self.entries: dict[Key, tuple[int, int]] = dict(entries or {})
         self.markers: dict[Key, Marker] = {k: m.copy() for k, m in (markers or {}).items()}
         self._total: int | None = None  # value(), until the entries change it
+        # ``version`` counts changes of ``entries``: whoever changes them calls ``changed``;
+        # ``encode`` reuses its last body while the entries are unchanged and no marker is
+        # held (the body is then the entries alone)
+        self.version = 0
+        self._encoded: tuple[int, bytes] | None = None
         self._cleanup()
 
     def _cleanup(self) -> None:
         for key, marker in self.markers.items():
             if marker.performed and self.entries.pop(key, None) is not None:
-                self._total = None
+                self.changed()
+
+    def changed(self) -> None:
+        """Note a change of ``entries`` (made here, or by the replica that owns them)."""
+        self._total = None
+        self.version += 1
 
     def add(self, key: Key, positive: int = 0, negative: int = 0) -> None:
         if positive < 0 or negative < 0:
@@ -157,7 +167,7 @@ class CompactCounter:
             raise ValueError(f"incarnation {label(key)} was retired and folded away")
         p, n = self.entries.get(key, (0, 0))
         self.entries[key] = (p + positive, n + negative)
-        self._total = None
+        self.changed()
 
     def merge(self, other: CompactCounter) -> None:
         for key in sorted(other.markers):
@@ -165,17 +175,21 @@ class CompactCounter:
             theirs = other.markers[key]
             self.markers[key] = theirs.copy() if mine is None else join_markers(mine, theirs)
         entries = self.entries
-        # The entries' join is an element-wise max, the same in any order; the keys are
-        # (int, float) pairs, whose hash (and so set order) is the same on every run.
-        for key, (p, n) in other.entries.items() - entries.items():
-            held = entries.get(key)
-            if held is None:
-                entries[key] = (p, n)
-            elif p > held[0] or n > held[1]:
-                entries[key] = (max(p, held[0]), max(n, held[1]))
-            else:
-                continue
-            self._total = None
+        if not other.entries.items() <= entries.items():  # a C-speed test for "nothing new"
+            grew = False
+            for key, pn in other.entries.items():
+                held = entries.get(key)
+                if held == pn:
+                    continue
+                if held is None:
+                    entries[key] = pn
+                elif pn[0] > held[0] or pn[1] > held[1]:
+                    entries[key] = (max(pn[0], held[0]), max(pn[1], held[1]))
+                else:
+                    continue
+                grew = True
+            if grew:
+                self.changed()
         if self.markers:  # an entry with a performed marker goes, whichever side had it
             self._cleanup()
 
@@ -203,6 +217,8 @@ class CompactCounter:
         """JSON: ``e`` the entries ``[node, epoch, P, N]``, ``x`` the other keys markers name,
         ``m`` the markers, which refer to keys by index in ``e`` then ``x`` (``x`` and ``m``
         left out when empty)."""
+        if not self.markers and self._encoded is not None and self._encoded[0] == self.version:
+            return self._encoded[1]
         entries = sorted(self.entries.items())
         extra: set[Key] = set(self.markers)
         for marker in self.markers.values():
@@ -229,7 +245,10 @@ class CompactCounter:
                 ]
                 for key, m in sorted(self.markers.items())
             ]
-        return json.dumps(body, separators=(",", ":")).encode()
+        encoded = json.dumps(body, separators=(",", ":")).encode()
+        if not self.markers:
+            self._encoded = (self.version, encoded)
+        return encoded
 
     @classmethod
     def decode(cls, body: bytes) -> CompactCounter:
@@ -292,6 +311,7 @@ class CompactReplica:
         if self.key is None:
             self.key = (self.node_id, round(float(now), 6))
             self.state.entries.setdefault(self.key, (0, 0))
+            self.state.changed()
         return self.key
 
     def login(self, user: str, now: float) -> None:
@@ -353,6 +373,7 @@ class CompactReplica:
                 p, n = state.entries.pop(key, (0, 0))
                 own_p, own_n = state.entries.get(me, (0, 0))
                 state.entries[me] = (own_p + p, own_n + n)
+                state.changed()
                 marker.performed, marker.at, marker.done = True, now, {me}
         for key in sorted(markers):
             marker = markers[key]

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -74,3 +79,23 @@ def test_an_op_based_counter_never_converges_when_a_broadcast_reaches_some_peers
 def test_a_bad_fanout_is_refused(fanout: object) -> None:
     with pytest.raises(SimUsageError, match="fanout"):
         Scenario(fanout=fanout).validate()  # type: ignore[arg-type]
+
+
+def test_chaos_takes_a_fanout_and_echoes_it(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    args = ["--strategy", "gcounter", "--nodes", "8", "--operations", "600", "--json", str(out)]
+    result = subprocess.run(
+        [sys.executable, "-m", "countbench.bench.cli", "chaos", *args, "--fanout", "2"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "gossip to 2 random peers" in " ".join(result.stdout.split())
+    assert json.loads(out.read_text())["scenario"]["fanout"] == 2
+    bad_inputs = (["-s", "pncounter", "--fanout", "0"], ["-s", "redis-incr", "--fanout", "2"])
+    for bad in bad_inputs:
+        cmd = [sys.executable, "-m", "countbench.bench.cli", "chaos", *bad]
+        failed = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        assert failed.returncode == 2 and failed.stderr.count("\n") == 1
+        assert failed.stderr.startswith("countbench: error: ") and "fanout" in failed.stderr

@@ -83,12 +83,11 @@ class Knowledge:
         """Raise ``node``'s vector to include ``vector``; ``watches()`` (called only when
         something was new) gives the open watches to settle."""
         mine = self.known[node]
-        news = vector.items() - mine.items()  # C-speed; empty for most deliveries
-        if not news:
+        if vector.items() <= mine.items():  # nothing new (most deliveries): a C-speed test
             return
         raised = False
         reflected, lagging = self.reflected, self.lagging
-        for key, seq in news:
+        for key, seq in vector.items():
             old = mine.get(key, 0)
             if seq > old:
                 mine[key] = seq

@@ -1,8 +1,8 @@
 """How long the simulator takes for a big scenario: the scale target of issue 6.
 
     python -m countbench.bench.sim.speed [--strategies pncounter,gcounter,compact,orset]
-        [--nodes 100] [--operations 100000] [--faults partition] [--seed 1] [--limit 60]
-        [--no-stop]
+        [--nodes 100] [--users 10000] [--operations 100000] [--fanout 3|all]
+        [--faults partition] [--seed 1] [--limit 60] [--no-stop]
 
 Each strategy runs in its own child process (a fresh interpreter, the trace hashed but not
 kept). The parent prints, per strategy, the wall-clock seconds of ``run_scenario`` as the
@@ -12,12 +12,15 @@ lets it finish, to measure its full time). Exit status: 0 when every strategy fi
 within the limit, 1 when one did not, 2 with one ``countbench: error: ...`` line for bad
 input.
 
-Cost model, to read the times: every node broadcasts its state to every other node once
-per ``sync_interval`` of virtual time, so a run delivers about ``nodes * (nodes - 1) *
-(stop + grace) / sync_interval`` messages, each merged by the receiver (a full-state CRDT
-merge is linear in the state, itself linear in the nodes): the time grows with the cube
-of the nodes and linearly with the virtual time the operations span, not with the
-operations themselves.
+Cost model, to read the times: every node syncs once per ``sync_interval`` of virtual
+time and its broadcast reaches ``fanout`` peers (``all``: the other ``nodes - 1``), so a
+run delivers about ``nodes * fanout * (stop + grace) / sync_interval`` messages, each
+merged by the receiver (a full-state CRDT merge is linear in its state: the nodes for a
+counter, the online users for ``orset``). The virtual time the operations span shrinks as
+the users grow (more users, more events a second). The default scenario, 100 users a node
+gossiping to 3 peers, is the shape of a large cluster; ``--users 1000 --fanout all`` is the
+old one, where every node sends its whole state to the 99 others each second, through the
+long virtual span 1,000 users take to make 100,000 operations.
 """
 
 from __future__ import annotations
