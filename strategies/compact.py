@@ -48,8 +48,10 @@ Protocol, for a key ``x`` retired by one live incarnation, the *owner* ``o``:
    dead owner's fold makes a late copy of a fold the dead owner did perform harmless: it
    lands in the dead owner's entry, which merge drops.
 
-Merge of markers for one key: a performed marker beats an unperformed one, then the higher
-generation, then the smaller owner, and markers equal in all three unite their sets: a
+Merge of markers for one key: the higher generation wins (a taker folded the dead owner's
+entry without the key's value, so a late fold by the dead owner must not drop the key's
+entry), then a performed marker beats an unperformed one, then the smaller owner wins,
+and markers equal in all three unite their sets: a
 join, like the max-merge of the entries; entry merge then filters keys with performed
 markers. Both are commutative, associative and idempotent, so the data type is a CRDT.
 
@@ -100,8 +102,8 @@ class Marker:
     done: set[Key] = field(default_factory=set)
     generation: int = 0  # taken over from a dead owner this many times
 
-    def rank(self) -> tuple[bool, int]:
-        return (self.performed, self.generation)
+    def rank(self) -> tuple[int, bool]:
+        return (self.generation, self.performed)
 
     def copy(self) -> Marker:
         return Marker(
@@ -349,6 +351,7 @@ class CompactReplica:
         own, drop old markers."""
         me = self.incarnation(now)
         state, markers = self.state, self.state.markers
+        self.scanned &= state.entries.keys()  # a key that left and came back is fresh again
         fresh = state.entries.keys() - self.scanned  # keys only need looking at once
         if fresh:
             self.scanned = set(state.entries)

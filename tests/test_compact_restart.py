@@ -273,3 +273,42 @@ def test_restarts_lose_only_what_never_left_and_the_state_shrinks_back(
         assert keys(replica) == live  # one entry per live replica: predecessors folded
         assert not replica.state.markers and replica.awaiting == ()
         assert replica.state == replicas[0].state
+
+
+def test_a_late_fold_by_a_dead_owner_loses_to_the_takeover() -> None:
+    """The owner folds K, dies before its fold reaches anyone, and its successor takes
+    K's retirement over; the dead owner's delayed message must not drop K's value."""
+    n0, owner, n2 = CompactReplica(0, TTL), CompactReplica(1, TTL), CompactReplica(2, TTL)
+    now = 1.0
+    for user in range(5):
+        n2.login(f"u{user}", now)
+    for _ in range(2):
+        now += 1
+        gossip([n0, owner, n2], now)
+    now += 1
+    owner.retire(2, now)
+    for src, dst in ((owner, n0), (n0, owner)):
+        now += 1
+        for message in src.sync(now):
+            dst.receive(message, now)
+    now += 1
+    delayed = owner.sync(now)  # carries the performed fold of node 2's key
+    assert owner.state.markers[(2, 1.0)].performed
+    now += 1
+    successor = CompactReplica(1, TTL)  # the owner restarted empty
+    late_sent = False
+    for _ in range(8):
+        for src, dst in ((n0, successor), (successor, n0)):
+            now += 1
+            for message in src.sync(now):
+                dst.receive(message, now)
+        marker = n0.state.markers.get((2, 1.0))
+        if not late_sent and marker is not None and marker.generation == 1:
+            assert not marker.performed
+            now += 1
+            for message in delayed:
+                n0.receive(message, now)
+            late_sent = True
+        assert n0.count(now) <= 5 and successor.count(now) <= 5  # never counted twice
+    assert late_sent
+    assert n0.count(now) == successor.count(now) == 5

@@ -30,6 +30,8 @@ from countbench.bench.sim import (
     run_scenario,
     standard_scenario,
 )
+from countbench.bench.sim.clients import ClientOp
+from countbench.bench.sim.engine import Simulation
 from countbench.bench.workload import WorkloadSpec
 from countbench.strategies.aggregate import AggregateOnDemand, AggregateReplica
 from countbench.strategies.base import (
@@ -308,3 +310,16 @@ def test_chaos_command_runs_them_on_the_simulator(strategy: str) -> None:
     verdicts = [line for line in done.stdout.splitlines() if line.startswith(("PASS", "FAIL"))]
     assert len(verdicts) == 1
     assert verdicts[0].startswith("PASS") == (done.returncode == 0)
+
+
+def test_a_failed_login_puts_its_user_in_doubt_once() -> None:
+    scenario = Scenario(nodes=3, users=10, operations=20, seed=1)
+    config = StrategyConfig(nodes=3, session_timeout=scenario.session_timeout)
+    sim = Simulation(SessionStrategy(config), scenario)
+    rid = sim._request(1.0, 1, int(ClientOp.LOGIN), 4, "login")
+    assert (sim.doubtful, sim.doubt_entries) == (1, 1)  # in flight
+    sim._answer(3.0, Answer(rid, False))  # no answer: its effect is unknown
+    assert (sim.doubtful, sim.doubt_entries) == (1, 1)  # still in doubt, entered once
+    acked = sim._request(4.0, 1, int(ClientOp.LOGOUT), 4, "logout")
+    sim._answer(4.1, Answer(acked, True))
+    assert (sim.doubtful, sim.doubt_entries) == (0, 1)

@@ -552,9 +552,10 @@ class Simulation:
                     self._doubt(user, -1, False)
             else:
                 self.rejected += 1
-                if kind is not ClientOp.HEARTBEAT:
-                    self._doubt(user, -1, None)
-                self._failed(t, kind, user)
+                if kind is ClientOp.HEARTBEAT:
+                    self._failed(t, kind, user)
+                else:  # no longer in flight, in doubt from now on: one entry into doubt
+                    self._doubt(user, -1, True)
             lines.append(f"{t!r} a #{rid} {'ok' if answer.ok else 'failed'}")
             return
         value = answer.value
@@ -614,7 +615,7 @@ class Simulation:
     def _probe(self, t: float) -> None:
         """Quiescence: read every live node (not a client read; no cost counted)."""
         timeout = self._replica(0).request_timeout
-        if t + timeout > self.end:
+        if t + timeout >= self.end:  # its answer (or deadline) would come after the end
             return
         for node in range(self.n):
             if not self.down[node]:

@@ -94,8 +94,8 @@ class Knowledge:
                 raised = True
                 if old <= reflected[key] < seq:
                     lagging[key] -= 1
-                    if not lagging[key]:
-                        self._reflect(key, now)
+                if not lagging[key]:  # 0 also after every node was down at once
+                    self._reflect(key, now)
         if raised:
             for watch in watches():
                 if node in watch.pending and self._covers(node, watch.target):
