@@ -47,6 +47,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .base import Consistency, Message, Mode, Replica, ReplicatedStrategy
+from .gcounter import remembering
 
 #: (replica id, epoch, counter): unique over replicas and over their incarnations.
 Tag = tuple[int, float, int]
@@ -63,12 +64,15 @@ def join(a: TagState, b: TagState) -> TagState:
 class ORSet:
     """Tag -> (user, expiry, removed), with per-user indexes for a fast count."""
 
-    __slots__ = ("_best", "_by_user", "tags")
+    __slots__ = ("_best", "_by_user", "_counted", "tags")
 
     def __init__(self, tags: Iterable[tuple[Tag, TagState]] = ()) -> None:
         self.tags: dict[Tag, TagState] = {}
         self._by_user: dict[str, set[Tag]] = {}
         self._best: dict[str, float] = {}  # user -> latest expiry of a non-removed tag
+        # (since, until, value): value(now) for since <= now <= until, until ``_best``
+        # changes (``until`` is the earliest expiry at or after ``since``)
+        self._counted: tuple[float, float, int] | None = None
         for tag, state in tags:
             self.put(tag, state)
 
@@ -88,6 +92,7 @@ class ORSet:
                 self._refresh(user)
         elif new[1] > self._best.get(user, float("-inf")):
             self._best[user] = new[1]
+            self._counted = None
         return True
 
     def merge(self, other: ORSet) -> None:
@@ -114,6 +119,7 @@ class ORSet:
             self._best[user] = max(expiries)
         else:
             self._best.pop(user, None)
+        self._counted = None
 
     # -- queries ------------------------------------------------------------------------
 
@@ -130,7 +136,12 @@ class ORSet:
         return sorted(tag for tag in self._by_user.get(user, ()) if not self.tags[tag][2])
 
     def value(self, now: float) -> int:
-        return sum(1 for expiry in self._best.values() if expiry >= now)
+        counted = self._counted
+        if counted is not None and counted[0] <= now <= counted[1]:
+            return counted[2]
+        live = [expiry for expiry in self._best.values() if expiry >= now]
+        self._counted = (now, min(live, default=float("inf")), len(live))
+        return len(live)
 
     def users(self, now: float) -> list[str]:
         return sorted(user for user, expiry in self._best.items() if expiry >= now)
@@ -165,6 +176,10 @@ def decode(body: bytes) -> tuple[bool, list[tuple[Tag, TagState]]]:
         for node, epoch, counter, user, expiry, removed in data["t"]
     ]
     return bool(data["f"]), entries
+
+
+#: decode for ``receive``: its answer is shared, never to be changed.
+_received = remembering(decode)
 
 
 class ORSetReplica:
@@ -244,11 +259,12 @@ class ORSetReplica:
         return [Message(self.node_id, None, encode(entries, full))]
 
     def receive(self, message: Message, now: float) -> list[Message]:
-        _full, entries = decode(message.body)
+        _full, entries = _received(message.body)
         limit = now - self.timeout
+        tags, put = self.state.tags, self.state.put
         for tag, state in entries:
-            if state[1] >= limit:  # garbage stays out
-                self.state.put(tag, state)
+            if state[1] >= limit and tags.get(tag) != state:  # garbage stays out
+                put(tag, state)
         return []
 
 
