@@ -134,7 +134,7 @@ def join_markers(a: Marker, b: Marker) -> Marker:
 class CompactCounter:
     """Per-incarnation (P, N) entries plus pruning markers of retired incarnations."""
 
-    __slots__ = ("_encoded", "_total", "entries", "markers", "version")
+    __slots__ = ("_encoded", "_total", "arrived", "entries", "markers", "version")
 
     def __init__(
         self,
@@ -149,6 +149,7 @@ class CompactCounter:
         # held (the body is then the entries alone)
         self.version = 0
         self._encoded: tuple[int, bytes] | None = None
+        self.arrived: list[Key] = []  # keys a merge added, for the replica to look at
         self._cleanup()
 
     def _cleanup(self) -> None:
@@ -185,6 +186,7 @@ class CompactCounter:
                     continue
                 if held is None:
                     entries[key] = pn
+                    self.arrived.append(key)
                 elif pn[0] > held[0] or pn[1] > held[1]:
                     entries[key] = (max(pn[0], held[0]), max(pn[1], held[1]))
                 else:
@@ -305,7 +307,6 @@ class CompactReplica:
         self.key: Key | None = None  # this incarnation's, fixed at its first call
         self.awaiting: tuple[int, ...] = ()  # ids retired here before any of theirs was known
         self.acked: tuple[Key, ...] = ()  # performed markers whose ``done`` others know has me
-        self.scanned: set[Key] = set()  # entry keys already checked for predecessors
         self.state = CompactCounter()
 
     def incarnation(self, now: float) -> Key:
@@ -351,14 +352,12 @@ class CompactReplica:
         own, drop old markers."""
         me = self.incarnation(now)
         state, markers = self.state, self.state.markers
-        self.scanned &= state.entries.keys()  # a key that left and came back is fresh again
-        fresh = state.entries.keys() - self.scanned  # keys only need looking at once
-        if fresh:
-            self.scanned = set(state.entries)
+        if state.arrived:  # foreign keys enter only by merge: look at each once
+            fresh, state.arrived = set(state.arrived), []
             arrived: set[int] = set()
             for key in sorted(fresh):
                 node, epoch = key
-                if key in markers:
+                if key in markers or key not in state.entries:
                     continue
                 if node in self.awaiting or (node == self.node_id and epoch < me[1]):
                     markers[key] = Marker(me, {me})
