@@ -34,7 +34,7 @@ from .base import (
     ServiceStrategy,
     StrategyConfig,
 )
-from .session import SessionTracker, apply
+from .session import LocalSessions, apply
 
 if TYPE_CHECKING:
     from ..bench.servers.central import AsyncCentralClient, CentralClient
@@ -300,7 +300,7 @@ class PendingRead:
         self.deadline = deadline
 
 
-class AggregateReplica:
+class AggregateReplica(LocalSessions):
     """One node of ``aggregate`` for the simulator (see the module docstring).
 
     Messages: ``q ID`` (count request), answered by ``a ID COUNT`` to the asker. Answers
@@ -308,22 +308,12 @@ class AggregateReplica:
     """
 
     def __init__(self, node_id: int, nodes: int, timeout: float, read_timeout: float) -> None:
-        self.node_id = node_id
+        super().__init__(node_id, timeout)
         self.nodes = nodes
         self.request_timeout = read_timeout
-        self.sessions = SessionTracker(timeout)
         self.reads: dict[int, PendingRead] = {}
         self.outbox: list[Message] = []
         self.done: list[Answer] = []
-
-    def login(self, user: str, now: float) -> None:
-        self.sessions.login(user, now)
-
-    def logout(self, user: str, now: float) -> None:
-        self.sessions.logout(user, now)
-
-    def heartbeat(self, user: str, now: float) -> None:
-        self.sessions.heartbeat(user, now)
 
     def count(self, now: float) -> int:
         """This node's own sessions (a read is :meth:`request` ``count``)."""

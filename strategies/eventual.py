@@ -33,7 +33,7 @@ from .base import (
     Mode,
     ServiceStrategy,
 )
-from .session import SessionTracker
+from .session import LocalSessions
 
 
 class CachedTotal:
@@ -81,22 +81,12 @@ class AsyncEventualClientNode(AsyncAggregateClientNode):
         self.cache.value, self.cache.taken = await self.cluster.total(now), now
 
 
-class EventualReplica:
+class EventualReplica(LocalSessions):
     """One node of ``eventual`` for the simulator (see the module docstring)."""
 
     def __init__(self, node_id: int, timeout: float) -> None:
-        self.node_id = node_id
-        self.sessions = SessionTracker(timeout)
+        super().__init__(node_id, timeout)
         self.others: dict[int, tuple[float, int]] = {}  # node -> (announced at, count)
-
-    def login(self, user: str, now: float) -> None:
-        self.sessions.login(user, now)
-
-    def logout(self, user: str, now: float) -> None:
-        self.sessions.logout(user, now)
-
-    def heartbeat(self, user: str, now: float) -> None:
-        self.sessions.heartbeat(user, now)
 
     def count(self, now: float) -> int:
         return self.sessions.count(now) + sum(count for _, count in self.others.values())

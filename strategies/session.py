@@ -94,6 +94,24 @@ def apply(tracker: SessionTracker, kind: str, user: str, now: float) -> None:
         raise ValueError(f"not a write: {kind!r}")
 
 
+class LocalSessions:
+    """A simulated node that keeps its own users' sessions (the node twins of
+    ``aggregate`` and ``eventual``): the client calls go to its :class:`SessionTracker`."""
+
+    def __init__(self, node_id: int, timeout: float) -> None:
+        self.node_id = node_id
+        self.sessions = SessionTracker(timeout)
+
+    def login(self, user: str, now: float) -> None:
+        self.sessions.login(user, now)
+
+    def logout(self, user: str, now: float) -> None:
+        self.sessions.logout(user, now)
+
+    def heartbeat(self, user: str, now: float) -> None:
+        self.sessions.heartbeat(user, now)
+
+
 class SessionReplica:
     """One node of ``session`` for the simulator: the server (node 0) or a front-end.
 
