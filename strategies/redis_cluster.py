@@ -52,7 +52,8 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -288,6 +289,29 @@ def _why(exc: BaseException) -> str:
     return _one_line(str(exc)) or type(exc).__name__
 
 
+@contextmanager
+def _reading_cluster_slots() -> Iterator[None]:
+    """Map a failed CLUSTER SLOTS (blocking or asyncio) to this module's errors."""
+    import redis.exceptions
+
+    try:
+        yield
+    except redis.exceptions.ResponseError as exc:
+        raise ClusterTopologyError(
+            f"redis-cluster: the endpoint is not a Redis Cluster node ({_why(exc)})"
+        ) from exc
+    except redis.exceptions.RedisError as exc:
+        raise ClusterShardUnavailable(
+            f"redis-cluster: cannot read CLUSTER SLOTS from the endpoint ({_why(exc)})"
+        ) from exc
+
+
+def _silent_master(layout: ClusterLayout, m: int, exc: BaseException) -> ClusterShardUnavailable:
+    return ClusterShardUnavailable(
+        f"redis-cluster: master {layout.address(m)} did not answer ({_why(exc)})"
+    )
+
+
 class RedisClusterClientNode:
     """A worker's blocking client: one connection per master (see the module docstring)."""
 
@@ -310,16 +334,9 @@ class RedisClusterClientNode:
         self._conn_kwargs: dict[str, Any] = dict(pool.connection_kwargs)
         seed: Any = self._conn_class(**self._conn_kwargs)
         try:
-            seed.send_command("CLUSTER", "SLOTS")
-            reply = seed.read_response()
-        except redis.exceptions.ResponseError as exc:
-            raise ClusterTopologyError(
-                f"redis-cluster: the endpoint is not a Redis Cluster node ({_why(exc)})"
-            ) from exc
-        except redis.exceptions.RedisError as exc:
-            raise ClusterShardUnavailable(
-                f"redis-cluster: cannot read CLUSTER SLOTS from the endpoint ({_why(exc)})"
-            ) from exc
+            with _reading_cluster_slots():
+                seed.send_command("CLUSTER", "SLOTS")
+                reply = seed.read_response()
         finally:
             seed.disconnect()
         self.layout = ClusterLayout(
@@ -338,9 +355,7 @@ class RedisClusterClientNode:
                 self._prepare(m)
             except _connection_errors() as exc:
                 self.close_connections()
-                raise ClusterShardUnavailable(
-                    f"redis-cluster: master {self.layout.address(m)} did not answer ({_why(exc)})"
-                ) from exc
+                raise _silent_master(self.layout, m, exc) from exc
 
     def _prepare(self, m: int) -> None:
         """(Re)connect to master ``m`` and load the scripts, if not done since it failed."""
@@ -462,7 +477,6 @@ class AsyncRedisClusterClientNode:
         shards_per_master: int | None = SHARDS_PER_MASTER,
     ) -> AsyncRedisClusterClientNode:
         import redis.asyncio
-        import redis.exceptions
 
         seed_host, _ = _check_url(url)
         pool: Any = redis.asyncio.ConnectionPool.from_url(
@@ -472,16 +486,9 @@ class AsyncRedisClusterClientNode:
         kwargs: dict[str, Any] = dict(pool.connection_kwargs)
         seed: Any = conn_class(**kwargs)
         try:
-            await seed.send_command("CLUSTER", "SLOTS")
-            reply = await seed.read_response()
-        except redis.exceptions.ResponseError as exc:
-            raise ClusterTopologyError(
-                f"redis-cluster: the endpoint is not a Redis Cluster node ({_why(exc)})"
-            ) from exc
-        except redis.exceptions.RedisError as exc:
-            raise ClusterShardUnavailable(
-                f"redis-cluster: cannot read CLUSTER SLOTS from the endpoint ({_why(exc)})"
-            ) from exc
+            with _reading_cluster_slots():
+                await seed.send_command("CLUSTER", "SLOTS")
+                reply = await seed.read_response()
         finally:
             await seed.disconnect()
         layout = ClusterLayout(parse_cluster_slots(reply, seed_host), namespace, shards_per_master)
@@ -492,9 +499,7 @@ class AsyncRedisClusterClientNode:
                 await node._prepare(m)
             except _connection_errors() as exc:
                 await node.close_connections()
-                raise ClusterShardUnavailable(
-                    f"redis-cluster: master {layout.address(m)} did not answer ({_why(exc)})"
-                ) from exc
+                raise _silent_master(layout, m, exc) from exc
         return node
 
     async def _prepare(self, m: int) -> None:
