@@ -30,16 +30,18 @@ Protocol, for a key ``x`` retired by one live incarnation, the *owner* ``o``:
 2. When ``seen`` covers every member ``o`` knows (the keys with an entry, minus keys being
    retired), every member has merged the marker and sent ``o`` a state that holds
    whatever value of ``x`` it had: ``o``'s copy of ``x`` is then the largest in the cluster.
-   ``o`` adds ``x``'s P and N to its own entry, deletes ``x``'s entry, and marks the marker
-   performed (at ``o``'s ``now``). Since ``o``'s new entry only travels with the performed
-   marker, no replica ever counts both ``o``'s new entry and ``x``'s old one: merge drops the
-   entry of every key with a performed marker, from either side, and ignores it afterwards.
+   ``o`` adds ``x``'s P and N to its own entry and marks the marker performed (at ``o``'s
+   ``now``). Since ``o``'s new entry only travels with the performed marker, no replica ever
+   counts both ``o``'s new entry and ``x``'s old one: the count leaves out every key whose
+   marker is performed. Its entry stays held (max-merged like any, so late copies change
+   nothing) until the marker goes, and goes with it.
 3. A replica holding a performed marker adds itself to its ``done`` set. It drops the
    marker once ``done`` covers the members, ``marker_ttl`` seconds have passed since the
    fold (the TTL covers copies of ``x``'s entry still in flight; Akka's
    ``pruning-marker-time-to-live``) and its own ``done`` has left it (it sent the marker
    since, or received a copy listing it): the others then learn it is done and drop theirs
-   too. A late copy of a dropped marker that lists the replica in ``done`` is ignored.
+   too. ``x``'s entry goes with the marker. A late copy of a dropped marker that lists the
+   replica in ``done`` is ignored (and the entry that comes with it dropped).
 4. An owner can crash before step 2 (a restarted replica retiring its predecessor, say),
    leaving a marker nobody would perform. Its own entry gets folded in turn (by its
    successor, or through ``retire``): the replica where that chain of folds ends takes over
@@ -52,8 +54,10 @@ Merge of markers for one key: the higher generation wins (a taker folded the dea
 entry without the key's value, so a late fold by the dead owner must not drop the key's
 entry), then a performed marker beats an unperformed one, then the smaller owner wins,
 and markers equal in all three unite their sets: a
-join, like the max-merge of the entries; entry merge then filters keys with performed
-markers. Both are commutative, associative and idempotent, so the data type is a CRDT.
+join, like the max-merge of the entries; the count then leaves out the keys whose (joined)
+marker is performed. A merge never deletes an entry, so both joins are commutative,
+associative and idempotent, and the data type is a CRDT (a higher-generation marker that
+beats a performed one brings the key back into the count, wherever it arrives).
 
 Contract: ``retire(node_id, now)`` retires every incarnation of ``node_id`` the replica
 knows (if it knows none, the first one to reach it); call it only after that replica has
@@ -150,12 +154,6 @@ class CompactCounter:
         self.version = 0
         self._encoded: tuple[int, bytes] | None = None
         self.arrived: list[Key] = []  # keys a merge added, for the replica to look at
-        self._cleanup()
-
-    def _cleanup(self) -> None:
-        for key, marker in self.markers.items():
-            if marker.performed and self.entries.pop(key, None) is not None:
-                self.changed()
 
     def changed(self) -> None:
         """Note a change of ``entries`` (made here, or by the replica that owns them)."""
@@ -165,18 +163,30 @@ class CompactCounter:
     def add(self, key: Key, positive: int = 0, negative: int = 0) -> None:
         if positive < 0 or negative < 0:
             raise ValueError("P and N only grow")
-        marker = self.markers.get(key)
-        if marker is not None and marker.performed:
+        if self.folded(key):
             raise ValueError(f"incarnation {label(key)} was retired and folded away")
         p, n = self.entries.get(key, (0, 0))
         self.entries[key] = (p + positive, n + negative)
         self.changed()
+
+    def folded(self, key: Key) -> bool:
+        """Whether ``key``'s entry went into its owner's: its marker is performed."""
+        marker = self.markers.get(key)
+        return marker is not None and marker.performed
+
+    def forget(self, key: Key) -> None:
+        """Drop ``key``'s marker and its entry (the marker's time to live is over)."""
+        del self.markers[key]
+        if self.entries.pop(key, None) is not None:
+            self.changed()
 
     def merge(self, other: CompactCounter) -> None:
         for key in sorted(other.markers):
             mine = self.markers.get(key)
             theirs = other.markers[key]
             self.markers[key] = theirs.copy() if mine is None else join_markers(mine, theirs)
+            if mine is None or mine.performed != self.markers[key].performed:
+                self._total = None
         entries = self.entries
         if not other.entries.items() <= entries.items():  # a C-speed test for "nothing new"
             grew = False
@@ -194,12 +204,15 @@ class CompactCounter:
                 grew = True
             if grew:
                 self.changed()
-        if self.markers:  # an entry with a performed marker goes, whichever side had it
-            self._cleanup()
 
     def value(self) -> int:
+        """The sum of P - N over the entries, a folded key's left out."""
         if self._total is None:
-            self._total = sum(p - n for p, n in self.entries.values())
+            if any(marker.performed for marker in self.markers.values()):
+                folded = self.folded
+                self._total = sum(p - n for k, (p, n) in self.entries.items() if not folded(k))
+            else:
+                self._total = sum(p - n for p, n in self.entries.values())
         return self._total
 
     def heir(self, key: Key) -> Key:
@@ -372,7 +385,7 @@ class CompactReplica:
             marker = markers[key]
             marker.seen.add(me)
             if not marker.performed and marker.owner == me and marker.seen >= members:
-                p, n = state.entries.pop(key, (0, 0))
+                p, n = state.entries.get(key, (0, 0))
                 own_p, own_n = state.entries.get(me, (0, 0))
                 state.entries[me] = (own_p + p, own_n + n)
                 state.changed()
@@ -387,7 +400,7 @@ class CompactReplica:
                 marker.done.add(me)
                 expired = now - marker.at > self.marker_ttl
                 if key in self.acked and marker.done >= members and expired:
-                    del markers[key]
+                    state.forget(key)
         if any(key not in markers for key in self.acked):
             self.acked = tuple(key for key in self.acked if key in markers)
 
@@ -409,7 +422,7 @@ class CompactReplica:
         dropped = [key for key in known if key not in markers]
         self.state.merge(theirs)
         for key in dropped:
-            del markers[key]
+            self.state.forget(key)
         if len(dropped) < len(known):
             self.acked = (*self.acked, *(key for key in known if key in markers))
         self.advance(now)

@@ -120,7 +120,7 @@ def test_retire_of_an_id_not_known_yet_waits_for_its_entry() -> None:
 
 def test_a_retired_incarnation_cannot_write() -> None:
     state = CompactCounter({(1, 1.0): (1, 0)}, {(1, 1.0): Marker((0, 1.0), performed=True)})
-    assert state.entries == {}
+    assert state.value() == 0  # held until its marker goes, not counted
     with pytest.raises(ValueError, match=r"1@1\.0 was retired"):
         state.add((1, 1.0), positive=1)
 
@@ -312,3 +312,25 @@ def test_a_late_fold_by_a_dead_owner_loses_to_the_takeover() -> None:
         assert n0.count(now) <= 5 and successor.count(now) <= 5  # never counted twice
     assert late_sent
     assert n0.count(now) == successor.count(now) == 5
+
+
+def test_a_takeover_meeting_a_performed_fold_merges_the_same_in_any_order() -> None:
+    """A late performed fold of generation 0, a takeover of generation 1 and the key's
+    entry, merged in either grouping: the same state and the same count (the takeover
+    wins, so the key counts). Merge used to delete the entry when it met the performed
+    marker first, and could not bring it back."""
+    key, owner = (5, 0.0), (0, 0.0)
+    takeover = CompactCounter({}, {key: Marker(owner, performed=False, at=501.0, generation=1)})
+    entry = CompactCounter({key: (3, 1)}, {})
+    fold = CompactCounter({}, {key: Marker(owner, performed=True, at=500.0, generation=0)})
+
+    def merged(a: CompactCounter, b: CompactCounter) -> CompactCounter:
+        copy = a.copy()
+        copy.merge(b)
+        return copy
+
+    left = merged(merged(takeover, entry), fold)
+    right = merged(takeover, merged(entry, fold))
+    assert left == right
+    assert left.value() == right.value() == 2
+    assert merged(entry, fold).value() == 0  # folded: held, not counted
