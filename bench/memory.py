@@ -6,9 +6,8 @@ builds the strategy's node(s) and logs in ``users`` distinct users (``user-0``,
 
 * a shared strategy (``local``, ``session``): its node, ``open(Mode.THREAD)``;
 * a replicated strategy: ``nodes`` replicas, whose states are then spread so that every
-  replica holds the full state (every replica's ``sync()`` messages go to replica 0,
-  then replica 0's go to every other one: enough for state-based replicas, which all
-  the built-ins are);
+  replica holds the full state (:func:`spread`: an :func:`exchange` with replica 0 as
+  hub);
 * a Redis strategy: a Redis started for the purpose (``RedisServer``), the logins sent
   through the strategy's own client (pipelined), and Redis's ``INFO memory``
   ``used_memory`` read before and after. Other service strategies (``central``,
@@ -20,27 +19,45 @@ RSS before and after), then with :mod:`tracemalloc` started before anything is b
 for the bytes Python allocated and still holds for the structures (user names included:
 a server has to keep the ids of the users it tracks). RSS is measured without tracemalloc,
 whose own bookkeeping would inflate it; it moves by whole pages and keeps freed memory, so
-it is the coarser figure. For replicated strategies it also reports the bytes of one
-replica's ``sync()`` message bodies and its in-memory state (``state_bytes``: the traced
-bytes of one fresh replica after it has received the full state; replica object included).
+it is the coarser figure.
+
+Replicated strategies are driven through ``sync``, ``receive`` and the replies only,
+whatever their protocol (full state at every tick, deltas with a periodic full state, a
+digest answered with what the sender lacks): :func:`exchange` runs sync rounds among a
+set of replicas, each message and each reply delivered at once to its ``dst`` (``dst``
+None: every other replica of the exchange, or the hub only in a star), until a round
+says nothing new and every replica gives the same count, or :data:`MAX_ROUNDS` rounds.
+The figures of a replicated strategy:
+
+* ``state_bytes``: traced bytes of one fresh replica (a new id, replica object included)
+  after it received the messages that brought it to the full state: those it received
+  in an exchange with one replica of the settled cluster (:func:`catch_up`: distinct
+  messages, in order; replayed into a new replica under tracemalloc).
+  ``newcomer_count`` is that replica's count (the full count when it caught up).
+* ``sync_bytes`` (``sync_messages``): the bytes (messages) one replica of the settled
+  cluster sends per sync tick, the replies its messages trigger from the other replicas
+  included, as a mean over :data:`SYNC_TICKS` ticks (so a full state sent every k-th
+  tick counts at its real rate, a delta tick with nothing to say as 0).
 
 :func:`measure_nodes` (``--nodes-curve``) measures a replicated strategy at ``nodes``
-replicas: ``state_bytes`` of one replica holding the full state, ``cluster_bytes`` of all
-the replicas together, sync message bytes, and the time of one ``receive`` of
-a full-state message (``time.perf_counter`` over repeated merges of the same message,
-median; merges are idempotent for state-based replicas).
+replicas: ``state_bytes``, ``cluster_bytes`` of all the replicas together,
+``sync_bytes``, and ``merge_seconds``: the time a fresh replica takes to receive the
+``merge_messages`` messages of its catch-up (median over repeats, each on a new replica
+built untimed and with no parse of an earlier repeat remembered; ``time.perf_counter``;
+at least ``MERGE_REPEATS[0]`` repeats, more until :data:`MERGE_BUDGET` seconds).
 
 :func:`measure_churn` (``--churn K``) measures what replica churn leaves behind: a
 cluster of ``nodes`` live replicas in which, ``K`` times, the oldest replica leaves for
 good and a new one (a fresh id) joins; each replica logs in ``users_per_node`` users when
-it joins and logs half of them out before it leaves, and every step ends with two rounds
-of full gossip among the live replicas. A replica that leaves is retired through the
-lowest live replica when the strategy can fold retired replicas (a ``retire(node, now)``
-method: ``compact``); otherwise its entry simply stays. After the last step the clock
-moves past every marker's time to live (:data:`CHURN_SETTLE` seconds) and three more
-rounds run. Figures: ``state_bytes`` (traced bytes of one fresh replica, a new id, after
-it received a live replica's state), ``sync_bytes`` (one live replica's sync message
-bodies), and ``count`` against ``expected`` (logins - logouts: the churn lost nothing).
+it joins and logs half of them out before it leaves, and every step ends with an
+exchange among the live replicas (the leaving one's last state goes out in an exchange
+that includes it). A replica that leaves is retired through the lowest live replica when
+the strategy can fold retired replicas (a ``retire(node, now)`` method: ``compact``);
+otherwise its entry simply stays. After the last step the clock moves past every
+marker's time to live (:data:`CHURN_SETTLE` seconds) and one more exchange runs.
+Figures: ``state_bytes`` and ``newcomer_count`` (a fresh replica caught up from a live
+one), ``sync_bytes`` (of a live replica), and ``count`` against ``expected`` (logins -
+logouts: the churn lost nothing).
 
 Bad input raises :class:`ScaleUsageError` (one line); in the child process it is printed
 on stderr with exit status 2, and :func:`measure_memory` raises it again in the parent.
@@ -50,13 +67,14 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
 import statistics
 import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import psutil
@@ -87,6 +105,9 @@ MERGE_REPEATS = (5, 2_000)  # at least, at most
 REDIS_PIPELINE = 1_000
 CHILD_TIMEOUT = 1_800.0
 MAX_RETIRED = 100_000
+MAX_ROUNDS = 10  # sync rounds an exchange runs at most
+REPLY_DEPTH = 4  # replies to replies to ... followed this deep
+SYNC_TICKS = 8  # sync ticks sync bytes are averaged over (a full state every 4th: counted)
 CHURN_SETTLE = 120.0  # seconds the clock moves after the churn: past compact's marker TTL
 
 
@@ -207,27 +228,152 @@ def _login_all(targets: Sequence[Node], users: int) -> None:
         targets[i % k].login(f"user-{i}", NOW)
 
 
-def _deliver(replicas: Sequence[Replica], target: int, message: Message, depth: int = 0) -> None:
-    """``message`` to replica ``target``, then its replies (to their ``dst``, else back to
-    the sender), a few rounds deep."""
-    replies = replicas[target].receive(message, NOW)
-    if depth >= 3:
-        return
-    for reply in replies:
-        dst = reply.dst if reply.dst is not None else message.src
-        if 0 <= dst < len(replicas) and dst != target:
-            _deliver(replicas, dst, reply, depth + 1)
+def _key(message: Message) -> bytes:
+    """A fingerprint of ``message``: its sender, addressee and bytes."""
+    digest = hashlib.blake2b(message.body, digest_size=16)
+    digest.update(f"{message.src}>{message.dst}".encode())
+    return digest.digest()
+
+
+def _recipients(members: Mapping[int, Replica], message: Message, hub: int | None) -> list[int]:
+    """Who gets ``message`` in an exchange among ``members``: its ``dst`` (if a member);
+    for a broadcast (``dst`` None) every other member, or only the hub when there is one
+    and the sender is not it."""
+    if message.dst is not None:
+        return [message.dst] if message.dst in members and message.dst != message.src else []
+    if hub is not None and message.src != hub:
+        return [hub]
+    return [node_id for node_id in members if node_id != message.src]
+
+
+def _deliver(
+    members: Mapping[int, Replica],
+    message: Message,
+    now: float,
+    hub: int | None,
+    sent: list[Message],
+    delivered: Callable[[int, Message], None] | None = None,
+    depth: int = 0,
+) -> None:
+    """``message`` to its recipients, each reply (``receive``'s answer) at once to its
+    own, and so on, :data:`REPLY_DEPTH` deep; every message sent is added to ``sent``
+    (``message`` first) and ``delivered(recipient, message)`` is told of each delivery."""
+    sent.append(message)
+    for target in _recipients(members, message, hub):
+        if delivered is not None:
+            delivered(target, message)
+        replies = members[target].receive(message, now)
+        if depth < REPLY_DEPTH:
+            for reply in replies:
+                _deliver(members, reply, now, hub, sent, delivered, depth + 1)
+
+
+def exchange(
+    replicas: Sequence[Replica],
+    now: float,
+    *,
+    hub: Replica | None = None,
+    watch: Replica | None = None,
+    rounds: int = MAX_ROUNDS,
+) -> list[Message]:
+    """Run sync rounds among ``replicas`` until they have nothing more to say; return the
+    distinct messages ``watch`` received, in order.
+
+    A round: every replica (the hub last) calls ``sync(now)``; every message and every
+    reply is delivered at once (see :func:`_recipients`; with a ``hub``, a star: only the
+    hub's broadcasts reach everyone, so a round costs O(replicas) deliveries). It stops
+    after ``rounds`` rounds, or after a round in which no message was new to the exchange
+    (the same sender, addressee and bytes said before, or nothing at all) while every
+    replica gives the same ``count(now)``. Protocol-neutral: state-based replicas settle
+    in three rounds, delta or pull protocols in as many as their periodic full state or
+    their digest and reply take. A message ``watch`` received twice, byte for byte, is
+    listed once (a repeat brings an idempotent merge nothing)."""
+    members = {replica.node_id: replica for replica in replicas}
+    if len(members) != len(replicas):
+        raise ValueError("two replicas of an exchange share an id")
+    hub_id = None if hub is None else hub.node_id
+    order = [r for r in replicas if r is not hub] + ([hub] if hub is not None else [])
+    watched = None if watch is None else watch.node_id
+    heard: set[bytes] = set()
+    caught: set[bytes] = set()
+    journal: list[Message] = []
+
+    def delivered(target: int, message: Message) -> None:
+        if target == watched:
+            key = _key(message)
+            if key not in caught:
+                caught.add(key)
+                journal.append(message)
+
+    for _ in range(rounds):
+        said: list[Message] = []
+        for replica in order:
+            for message in replica.sync(now):
+                _deliver(members, message, now, hub_id, said, delivered)
+        new = {_key(message) for message in said} - heard
+        heard |= new
+        if not new and len({replica.count(now) for replica in replicas}) <= 1:
+            break
+    return journal
 
 
 def spread(replicas: Sequence[Replica]) -> None:
-    """Bring every replica to the full state: all into replica 0, then replica 0's out."""
-    for replica in replicas[1:]:
-        for message in replica.sync(NOW):
-            _deliver(replicas, 0, message)
-    hub = replicas[0].sync(NOW)
-    for target in range(1, len(replicas)):
-        for message in hub:
-            _deliver(replicas, target, message)
+    """Bring every replica to the full state: an :func:`exchange` with replica 0 as hub."""
+    if replicas:
+        exchange(replicas, NOW, hub=replicas[0])
+
+
+def sync_cost(
+    replicas: Sequence[Replica], replica: Replica, now: float, ticks: int = SYNC_TICKS
+) -> tuple[float, float]:
+    """(bytes, messages) ``replica`` of a settled cluster sends per sync tick, the replies
+    its messages trigger included, as a mean over ``ticks`` ticks: each tick it syncs and
+    every message goes to its recipients among ``replicas`` (a broadcast to all the
+    others), each reply to its own (see :func:`_deliver`)."""
+    members = {member.node_id: member for member in replicas}
+    sent: list[Message] = []
+    for _ in range(ticks):
+        for message in replica.sync(now):
+            _deliver(members, message, now, None, sent)
+    return _per(sum(len(m.body) for m in sent), ticks), _per(len(sent), ticks)
+
+
+def catch_up(
+    strategy: ReplicatedStrategy, node_id: int, peer: Replica, now: float
+) -> list[Message]:
+    """The messages that bring a fresh replica ``node_id`` to ``peer``'s state: an
+    :func:`exchange` of the two, and what the fresh one received (distinct, in order)."""
+    fresh = strategy.replica(node_id)
+    return exchange([peer, fresh], now, watch=fresh)
+
+
+def _take_in(
+    strategy: ReplicatedStrategy, node_id: int, messages: Sequence[Message], now: float
+) -> Replica:
+    """A fresh replica ``node_id`` after it received ``messages`` (its replies dropped)."""
+    replica = strategy.replica(node_id)
+    for message in messages:
+        replica.receive(message, now)
+    return replica
+
+
+def _merge_times(
+    strategy: ReplicatedStrategy, node_id: int, messages: Sequence[Message], now: float
+) -> list[float]:
+    """Seconds a fresh replica takes to receive ``messages``, over repeats (each on a new
+    replica built untimed, with no parse of an earlier repeat remembered)."""
+    times: list[float] = []
+    spent = 0.0
+    while len(times) < MERGE_REPEATS[1] and (len(times) < MERGE_REPEATS[0] or spent < MERGE_BUDGET):
+        forget_received()
+        replica = strategy.replica(node_id)
+        started = time.perf_counter()
+        for message in messages:
+            replica.receive(message, now)
+        took = time.perf_counter() - started
+        times.append(took)
+        spent += took
+    return times
 
 
 def _populate(cls: type[Strategy], users: int, nodes: int) -> tuple[list[Node], int]:
@@ -253,7 +399,9 @@ def _warm_up(cls: type[Strategy]) -> None:
 
 def _traced(action: Callable[[], T]) -> tuple[int, int, T]:
     """(bytes still allocated after ``action``, peak bytes during it, its result); the
-    replicas' parse cache of the last message received is not counted."""
+    replicas' parse cache of the last message received is not counted (and is emptied
+    before too, so that ``action`` cannot share a parse made before the tracing)."""
+    forget_received()
     gc.collect()
     tracemalloc.start()
     try:
@@ -271,20 +419,23 @@ def _per(total: float, n: int) -> float:
     return total / n if n else 0.0
 
 
-def _one_replica(cls: type[Strategy], nodes: int, full: list[Message]) -> tuple[int, Replica]:
-    """Traced bytes of one fresh replica after it has received ``full`` (a replica's sync
-    messages once it holds the full state), and that replica."""
-    strategy = cls(StrategyConfig(nodes=nodes))
+def _newcomer(cls: type[Strategy], nodes: int) -> tuple[ReplicatedStrategy, int]:
+    """The strategy of a cluster of ``nodes`` replicas with room for one more, and the
+    id of that newcomer (``nodes``: a fresh id, no restart of an existing replica)."""
+    strategy = cls(StrategyConfig(nodes=nodes + 1))
     assert isinstance(strategy, ReplicatedStrategy)
+    return strategy, nodes
 
-    def build() -> Replica:
-        replica = strategy.replica(nodes - 1)
-        for message in full:
-            replica.receive(message, NOW)
-        return replica
 
-    traced, _, replica = _traced(build)
-    return traced, replica
+def _one_replica(
+    cls: type[Strategy], nodes: int, peer: Replica, now: float = NOW
+) -> tuple[int, Replica, ReplicatedStrategy, list[Message]]:
+    """(traced bytes of one fresh replica once it holds ``peer``'s state, that replica,
+    its strategy, and the messages that brought it there: :func:`catch_up`)."""
+    strategy, node_id = _newcomer(cls, nodes)
+    messages = catch_up(strategy, node_id, peer, now)
+    traced, _, replica = _traced(lambda: _take_in(strategy, node_id, messages, now))
+    return traced, replica, strategy, messages
 
 
 def measure_users_here(name: str, users: int, nodes: int) -> dict[str, Any]:
@@ -321,11 +472,12 @@ def measure_users_here(name: str, users: int, nodes: int) -> dict[str, Any]:
     }
     if kind == "replicated":
         replicas = [_replica(node) for node in kept[0]]
-        messages = replicas[-1].sync(NOW)
-        state_bytes, _ = _one_replica(cls, nodes, replicas[0].sync(NOW))
+        sync_bytes, sync_messages = sync_cost(replicas, replicas[-1], NOW)
+        state_bytes, newcomer, _, _ = _one_replica(cls, nodes, replicas[0])
         result["state_bytes"] = state_bytes
-        result["sync_messages"] = len(messages)
-        result["sync_bytes"] = sum(len(m.body) for m in messages)
+        result["newcomer_count"] = newcomer.count(NOW)
+        result["sync_messages"] = sync_messages
+        result["sync_bytes"] = sync_bytes
     return result
 
 
@@ -343,18 +495,9 @@ def measure_nodes_here(name: str, nodes: int, users_per_node: int) -> dict[str, 
     traced, peak, kept = _traced(lambda: _populate(cls, users, nodes))
     built, count = kept
     replicas = [_replica(node) for node in built]
-    hub = replicas[0].sync(NOW)
-    sync_bytes = sum(len(m.body) for m in replicas[-1].sync(NOW))
-    state_bytes, target = _one_replica(cls, nodes, hub)
-    times: list[float] = []
-    spent = 0.0
-    while len(times) < MERGE_REPEATS[1] and (len(times) < MERGE_REPEATS[0] or spent < MERGE_BUDGET):
-        started = time.perf_counter()
-        for message in hub:
-            target.receive(message, NOW)
-        took = time.perf_counter() - started
-        times.append(took)
-        spent += took
+    sync_bytes, sync_messages = sync_cost(replicas, replicas[-1], NOW)
+    state_bytes, newcomer, strategy, messages = _one_replica(cls, nodes, replicas[0])
+    times = _merge_times(strategy, nodes, messages, NOW)
     return {
         "strategy": cls.name,
         "kind": "replicated",
@@ -365,22 +508,20 @@ def measure_nodes_here(name: str, nodes: int, users_per_node: int) -> dict[str, 
         "cluster_bytes": traced,
         "cluster_peak_bytes": peak,
         "state_bytes": state_bytes,
-        "sync_messages": len(hub),
+        "newcomer_count": newcomer.count(NOW),
+        "sync_messages": sync_messages,
         "sync_bytes": sync_bytes,
+        "merge_messages": len(messages),
         "merge_seconds": statistics.median(times),
         "merge_seconds_mean": statistics.fmean(times),
         "merge_repeats": len(times),
     }
 
 
-def _gossip(replicas: Sequence[Replica], now: float, rounds: int) -> None:
-    """``rounds`` rounds: every replica syncs, every message reaches every other one."""
-    for _ in range(rounds):
-        outbox = [m for replica in replicas for m in replica.sync(now)]
-        for message in outbox:
-            for replica in replicas:
-                if replica.node_id != message.src:
-                    replica.receive(message, now)
+def _gossip(replicas: Sequence[Replica], now: float) -> None:
+    """Every replica's messages reach every other one, replies included, until the
+    replicas have nothing more to say (an :func:`exchange` without hub)."""
+    exchange(replicas, now)
 
 
 def measure_churn_here(name: str, retired: int, nodes: int, users_per_node: int) -> dict[str, Any]:
@@ -408,7 +549,7 @@ def measure_churn_here(name: str, retired: int, nodes: int, users_per_node: int)
         return replica
 
     live = [join(i) for i in range(nodes)]
-    _gossip(live, now, 2)
+    _gossip(live, now)
     folds = hasattr(live[0], "retire")
     for step in range(retired):
         now = NOW + step + 1
@@ -416,24 +557,17 @@ def measure_churn_here(name: str, retired: int, nodes: int, users_per_node: int)
         for user in range(users_per_node // 2):
             leaving.logout(f"user-{leaving.node_id}-{user}", now)
         logouts += users_per_node // 2
-        _gossip([leaving, *live], now, 1)  # its last state goes out before it leaves
+        _gossip([leaving, *live], now)  # its last state goes out before it leaves
         if folds and live:
             live[0].retire(leaving.node_id, now)  # type: ignore[attr-defined]
         live.append(join(nodes + step))
-        _gossip(live, now, 2)
+        _gossip(live, now)
     now += CHURN_SETTLE
-    _gossip(live, now, 3)
+    _gossip(live, now)
     counts = sorted({replica.count(now) for replica in live})
-    full = live[0].sync(now)
-    sync_bytes = sum(len(m.body) for m in full)
-
-    def fresh() -> Replica:
-        replica = strategy.replica(ids - 1)
-        for message in full:
-            replica.receive(message, now)
-        return replica
-
-    state_bytes, _, newcomer = _traced(fresh)
+    sync_bytes, sync_messages = sync_cost(live, live[0], now)
+    messages = catch_up(strategy, ids - 1, live[0], now)
+    state_bytes, _, newcomer = _traced(lambda: _take_in(strategy, ids - 1, messages, now))
     return {
         "strategy": cls.name,
         "kind": "replicated",
@@ -446,7 +580,7 @@ def measure_churn_here(name: str, retired: int, nodes: int, users_per_node: int)
         "expected": logins - logouts,
         "newcomer_count": newcomer.count(now),
         "state_bytes": state_bytes,
-        "sync_messages": len(full),
+        "sync_messages": sync_messages,
         "sync_bytes": sync_bytes,
     }
 

@@ -4,8 +4,8 @@ Register with ``app.command("scale")(scale)`` and map :class:`ScaleUsageError` t
 
 ``scale session users=10000,100000,1000000`` measures memory per online user at each
 user count (:func:`~countbench.bench.memory.measure_memory`); ``scale pncounter
-nodes=3,10,100,1000`` measures a replicated strategy's state bytes, sync message bytes and
-merge time per message at each number of replicas
+nodes=3,10,100,1000`` measures a replicated strategy's state bytes, sync bytes per tick and
+catch-up time (a fresh replica taking in the state) at each number of replicas
 (:func:`~countbench.bench.memory.measure_nodes`); ``scale compact retired=0,10,100,1000``
 measures a replicated strategy's state and sync bytes after that many replicas left and
 as many new ones joined (churn, :func:`~countbench.bench.memory.measure_churn`): compact
@@ -93,8 +93,8 @@ def fit_growth(xs: Sequence[float], ys: Sequence[float]) -> dict[str, Any]:
     (weights ``1 / y**2``, so the smallest point counts as much as the largest); a fit with
     ``b <= 0`` (not growing) is discarded. The values are ``constant`` when they all lie
     within :data:`CONSTANT_SPREAD` of the largest. Otherwise the best is the *simplest*
-    model whose relative RMS error is within :data:`FIT_TOLERANCE`, else the one with the
-    smallest error: every model here contains the simpler ones' shapes only approximately,
+    model (``constant`` included) whose relative RMS error is within
+    :data:`FIT_TOLERANCE`, else the one with the smallest error: every model here contains the simpler ones' shapes only approximately,
     and real memory curves step (a hash table doubles), so the smallest residual alone
     would call a linear curve with one doubling "n log n".
     """
@@ -125,6 +125,9 @@ def fit_growth(xs: Sequence[float], ys: Sequence[float]) -> dict[str, Any]:
     if max(ys) - min(ys) <= CONSTANT_SPREAD * scale:
         result["best"] = "constant"
         return result
+    if result["fits"]["constant"]["relative_rms"] <= FIT_TOLERANCE:
+        result["best"] = "constant"  # the simplest model, and good enough
+        return result
     growing = {n: fit for n, fit in result["fits"].items() if n != "constant" and fit["b"] > 0}
     if not growing:
         result["best"] = "constant"
@@ -153,7 +156,7 @@ REDIS_FIGURES = (
 NODE_FIGURES = (
     ("state_bytes", "state bytes/replica", "{:,.0f}"),
     ("sync_bytes", "sync msg bytes", "{:,.0f}"),
-    ("merge_seconds", "merge µs/msg", "µs"),
+    ("merge_seconds", "catch-up µs", "µs"),
     ("cluster_bytes", "all replicas bytes", "{:,.0f}"),
 )
 CHURN_FIGURES = (

@@ -532,7 +532,7 @@ SCALE_LABELS = {
     "rss_bytes": "RSS Δ bytes",
     "state_bytes": "state bytes / replica",
     "sync_bytes": "sync message bytes",
-    "merge_seconds": "merge seconds / message",
+    "merge_seconds": "catch-up merge seconds",
     "cluster_bytes": "all replicas' bytes",
     "redis_bytes": "Redis used_memory Δ bytes",
 }

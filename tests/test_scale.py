@@ -8,8 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from countbench.bench.memory import ScaleUsageError, measure_memory
+from countbench.bench import memory
+from countbench.bench.memory import ScaleUsageError, measure_churn, measure_memory, measure_nodes
 from countbench.bench.scale_cli import fit_growth, parse_param, scale, scale_curve
+from countbench.strategies.base import (
+    Consistency,
+    Message,
+    Mode,
+    Replica,
+    ReplicatedStrategy,
+    StrategyConfig,
+)
 
 USERS = "users=1000,10000,50000"
 
@@ -60,6 +69,11 @@ def test_fit_growth_on_exact_curves() -> None:
     assert fit_growth(xs, [100 + 7 * x for x in xs])["best"] == "linear"
     assert fit_growth(xs, [x * x + 1 for x in xs])["best"] == "quadratic"
     assert fit_growth(xs[:2], [1.0, 2.0])["best"] is None
+    # compact's churn figures (bytes at 0/10/100/1000 retired; measured): 10 % apart,
+    # no trend: constant, not the slightly rising line a least-squares fit draws
+    retired = [1.0, 11.0, 101.0, 1001.0]  # x = retired + 1, as scale fits it
+    assert fit_growth(retired, [1284, 1224, 1152, 1268])["best"] == "constant"
+    assert fit_growth(retired, [1046, 3123, 24063, 224307])["best"] == "linear"
 
 
 def test_pncounter_state_grows_with_nodes() -> None:
@@ -76,7 +90,87 @@ def test_replicated_memory_reports_sync_and_state() -> None:
     result = measure_memory("pncounter", 2000, nodes=3)
     assert result["kind"] == "replicated" and result["count"] == 2000
     assert result["sync_messages"] == 1 and result["sync_bytes"] > 0
-    assert result["state_bytes"] > 0
+    assert result["state_bytes"] > 0 and result["newcomer_count"] == 2000
+
+
+def test_delta_strategy_is_measured_through_its_protocol() -> None:
+    # vclock sends its whole state only every 4th sync (deltas, often nothing, otherwise):
+    # the measurement must still bring a fresh replica to the full state, count the full
+    # state at its rate in the sync bytes, and time the catch-up, not a no-op merge.
+    small, large = (measure_nodes("vclock", nodes, users_per_node=30) for nodes in (2, 4))
+    for point in (small, large):
+        assert point["newcomer_count"] == point["count"] == point["users"]
+        assert point["sync_bytes"] > 0 and point["merge_messages"] >= 1
+        assert point["merge_seconds"] > 1e-6
+    assert small["state_bytes"] < large["state_bytes"]
+    assert small["sync_bytes"] < large["sync_bytes"]
+    users = measure_memory("vclock", 200, nodes=3)
+    assert users["newcomer_count"] == 200 and users["sync_bytes"] > 0
+    assert users["state_bytes"] > 200 * 50  # a user id and an event each, at least
+
+
+def _pull_strategy() -> type[ReplicatedStrategy]:
+    """A replicated strategy whose ``sync`` carries no state: a digest (the users it
+    knows) that a peer answers with the users the sender lacks."""
+
+    class PullReplica:
+        def __init__(self, node_id: int) -> None:
+            self.node_id = node_id
+            self.users: set[str] = set()
+
+        def login(self, user: str, now: float) -> None:
+            self.users.add(user)
+
+        def logout(self, user: str, now: float) -> None:
+            self.users.discard(user)
+
+        def heartbeat(self, user: str, now: float) -> None:
+            return None
+
+        def count(self, now: float) -> int:
+            return len(self.users)
+
+        def sync(self, now: float) -> list[Message]:
+            return [Message(self.node_id, None, b"D" + json.dumps(sorted(self.users)).encode())]
+
+        def receive(self, message: Message, now: float) -> list[Message]:
+            rows = json.loads(message.body[1:])
+            if message.body[:1] == b"U":
+                self.users.update(rows)
+                return []
+            lacks = sorted(self.users.difference(rows))
+            return [Message(self.node_id, message.src, b"U" + json.dumps(lacks).encode())]
+
+    class PullStrategy(ReplicatedStrategy):
+        name = "test-pull"
+        summary = "digest and pull"
+        consistency = Consistency.EVENTUAL
+        modes = frozenset({Mode.THREAD})
+
+        def replica(self, node_id: int) -> Replica:
+            return PullReplica(node_id)
+
+    return PullStrategy
+
+
+def test_pull_protocol_catches_up_through_replies() -> None:
+    strategy = _pull_strategy()(StrategyConfig(nodes=4))
+    replicas = [strategy.replica(i) for i in range(3)]
+    for i, replica in enumerate(replicas):
+        replica.login(f"user-{i}", memory.NOW)
+    memory.spread(replicas)
+    assert [r.count(memory.NOW) for r in replicas] == [3, 3, 3]
+    messages = memory.catch_up(strategy, 3, replicas[0], memory.NOW)
+    bodies = [m.body[:1] for m in messages]
+    assert b"U" in bodies  # the state came in a reply to the newcomer's digest
+    fresh = strategy.replica(3)
+    for message in messages:
+        fresh.receive(message, memory.NOW)
+    assert fresh.count(memory.NOW) == 3
+    sync_bytes, sync_messages = memory.sync_cost(replicas, replicas[2], memory.NOW)
+    assert sync_messages == 3  # its digest, and an (empty) answer from each of the others
+    digest = len(replicas[2].sync(memory.NOW)[0].body)
+    assert sync_bytes == digest + 2 * len(b"U[]")
 
 
 @pytest.mark.parametrize(
@@ -158,6 +252,15 @@ def test_compact_state_stays_bounded_while_pncounters_grows(
     assert max(compact_state) <= 1.5 * min(compact_state)
     assert pn_sync[-1] > 10 * compact_sync[-1]
     assert pn_state[-1] > 5 * compact_state[-1]
+
+
+def test_churn_of_a_delta_strategy_is_exact() -> None:
+    # vclock's gossip is deltas with a full state every 4th sync: the churn's exchanges
+    # and the newcomer's catch-up must still carry every login and logout.
+    point = measure_churn("vclock", 3, users_per_node=10)
+    assert point["counts"] == [point["expected"]] == [10 * 6 - 5 * 3]
+    assert point["newcomer_count"] == point["expected"]
+    assert point["sync_bytes"] > 0
 
 
 def test_churn_bad_input_is_one_line() -> None:
