@@ -94,9 +94,10 @@ def fit_growth(xs: Sequence[float], ys: Sequence[float]) -> dict[str, Any]:
     ``b <= 0`` (not growing) is discarded. The values are ``constant`` when they all lie
     within :data:`CONSTANT_SPREAD` of the largest. Otherwise the best is the *simplest*
     model (``constant`` included) whose relative RMS error is within
-    :data:`FIT_TOLERANCE`, else the one with the smallest error: every model here contains the simpler ones' shapes only approximately,
-    and real memory curves step (a hash table doubles), so the smallest residual alone
-    would call a linear curve with one doubling "n log n".
+    :data:`FIT_TOLERANCE`, else the one with the smallest error: every model here
+    contains the simpler ones' shapes only approximately, and real memory curves step (a
+    hash table doubles), so the smallest residual alone would call a linear curve with one
+    doubling "n log n".
     """
     if len(xs) != len(ys):
         raise ValueError("xs and ys differ in length")
