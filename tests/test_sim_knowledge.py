@@ -120,3 +120,54 @@ def test_the_mark_rises_after_every_node_was_down_at_once() -> None:
                 fast.restart(node, lost, [])
                 slow.restart(node, lost)
             assert (fast.reflected, fast.staleness) == (slow.reflected, slow.staleness), trial
+
+
+def live_now(scan: FullScan) -> list[int]:
+    return [n for n in range(scan.nodes) if scan.live[n]]
+
+
+def test_late_reordered_and_repeated_snapshots_merge_as_whole_vectors() -> None:
+    """Snapshots as the engine sends them (shared, merged through their ``hot`` entries)
+    delivered late, out of order, more than once, after crashes and restarts of either
+    end: the same marks, staleness records (in order) and vectors as the full scan's."""
+    for trial in range(1500):
+        rng = random.Random(trial)
+        nodes = rng.randint(1, 6)
+        fast, slow = Knowledge(nodes), FullScan(nodes)
+        in_flight: list[tuple[int, dict[int, int]]] = []
+        now = 0.0
+        for _ in range(80):
+            now += rng.random()
+            live = [n for n in range(nodes) if slow.live[n]]
+            dead = [n for n in range(nodes) if not slow.live[n]]
+            draw = rng.random()
+            if draw < 0.25 and live:
+                node = rng.choice(live)
+                fast.accept(node, now)
+                slow.accept(node, now)
+            elif draw < 0.45 and live:
+                src = rng.choice(live)
+                vector = fast.snapshot(src)
+                assert vector == slow.known[src]
+                in_flight.extend((dst, vector) for dst in range(nodes) if rng.random() < 0.6)
+            elif draw < 0.85 and in_flight:
+                dst, vector = in_flight[rng.randrange(len(in_flight))]
+                if rng.random() < 0.7:
+                    in_flight.remove((dst, vector))
+                if slow.live[dst]:
+                    fast.receive(dst, vector, now, list)
+                    slow.receive(dst, vector, now)
+            elif draw < 0.93 and live:
+                node = rng.choice(live)
+                fast.crash(node, now, [])
+                slow.crash(node, now)
+            elif dead:
+                node, lost = rng.choice(dead), rng.random() < 0.5
+                fast.restart(node, lost, [])
+                slow.restart(node, lost)
+            assert (fast.reflected, fast.staleness) == (slow.reflected, slow.staleness), trial
+            assert fast.known == slow.known, trial
+            assert [list(k) for k in fast.known] == [list(k) for k in slow.known], trial
+            for key, done in slow.reflected.items():  # what the shortcuts rely on
+                lagging = sum(slow.known[n].get(key, 0) <= done for n in live_now(slow))
+                assert fast.lagging[key] == lagging, trial
