@@ -1,7 +1,7 @@
-"""``orset``: an add-wins observed-remove set of online users, with leases and digest sync.
+"""``orset``: an add-wins observed-remove set of online users, with leases and delta sync.
 
 Data type. Every login adds a fresh, globally unique *tag* ``(replica, epoch, counter)``
-for the user (``epoch`` is the time of the replica's first update, so a replica restarted
+for the user (``epoch`` is the time of the replica's first tag, so a replica restarted
 without its state never reuses an old tag). A tag's state is ``(user, expiry, removed)``;
 two states of one tag merge to ``(user, max expiry, removed or removed)``, and two sets
 merge tag by tag (a tag missing on one side takes the other side's state). That is a join
@@ -22,39 +22,28 @@ presence. A logout concurrent with a heartbeat at another replica wins over that
 
 Garbage collection. At every ``sync(now)`` a replica drops every tag, removed or not, whose
 expiry is more than ``session_timeout`` in the past (``expiry + timeout < now``), and it
-ignores such tag states when they arrive again: they are not counted anyway, so dropping
-them changes no count, and it is a function of ``now`` and the state only (deterministic).
-The margin keeps a removed tag's tombstone for a further timeout, so a late copy of the
-tag's add or extension cannot bring it back. State is thus bounded by the tags of the last
-two timeouts, not by history.
+ignores such tags when they arrive again: they are not counted anyway, so dropping them
+changes no count, and it is a function of ``now`` and the state only (deterministic). The
+margin keeps a removed tag's tombstone for a further timeout, so a late copy of the tag's
+add or extension cannot bring it back. State is thus bounded by the tags of the last two
+timeouts, not by history.
 
-Sync: version digests, as in Scuttlebutt (van Renesse et al., 2008). Every change a replica
-makes to a tag is an *update* numbered by its *writer*, the replica incarnation
-``(replica, epoch)``: update ``n`` of writer ``w`` is the tag and its state after the
-change. For every writer a replica keeps the latest update of each tag (a later update of a
-tag by the same writer is never smaller) and ``known``: it holds every update of ``w``
-numbered up to ``known`` (or a later one of the same tag, or it is garbage). ``sync(now)``
-broadcasts one message: the replica's *digest* (``known`` per writer that still has a live
-update here) and its own updates since its previous sync. A replica receiving it merges
-those updates and answers the sender with every update it holds that the digest says the
-sender lacks (an answer, possibly empty, goes back every time). So a replica pulls what it
-misses from the peers it syncs with, a lost or cut message costs one more sync, and no
-message ever carries the whole state: a sync is a digest of one entry per writer plus the
-sender's own news, and an answer is the difference. A writer whose updates are all garbage
-drops out of the digests, so churn does not grow them forever. Bodies are ``S`` or ``U``
-and a :mod:`marshal` dump (Python's own format for tuples, strings and numbers: several
-times faster than JSON with floats, and every replica is countbench on one Python).
+Delta sync. ``sync(now)`` broadcasts the tags this replica changed since its previous sync
+(adds, extensions and removals, each as the tag's current state), or nothing when none
+changed; every ``full_every`` syncs (the first included) it broadcasts its whole state
+instead, so a replica that lost deltas (loss, partition, a restart without state)
+converges within ``full_every`` syncs of hearing from every other replica again. Received
+tags are merged and not forwarded.
 
-Consistency: eventual. Replicas that have received the same updates agree, whatever the
-order, delay or duplication of delivery; the count is of distinct users (a second login of
-an online user does not count twice) and it forgets vanished users after the timeout.
+Consistency: eventual. Replicas that have received the same tags agree, whatever the order,
+delay or duplication of delivery; the count is of distinct users (a second login of an
+online user does not count twice) and it forgets vanished users after the timeout.
 """
 
 from __future__ import annotations
 
-import marshal
+import json
 from collections.abc import Iterable
-from heapq import heapify, heappop, heappush
 from typing import Any
 
 from .base import Consistency, Message, Mode, Replica, ReplicatedStrategy
@@ -64,12 +53,6 @@ from .gcounter import remembering
 Tag = tuple[int, float, int]
 #: (user, expiry, removed): the state of one tag.
 TagState = tuple[str, float, bool]
-#: ``"replica/epoch"``: one incarnation of a replica, the writer of its updates (a string:
-#: its hash is computed once, and it is a JSON object key as it is).
-Writer = str
-#: An update as it travels: (tag replica, tag epoch, tag counter, user, expiry, removed,
-#: update number).
-Row = tuple[Any, ...]
 
 
 def join(a: TagState, b: TagState) -> TagState:
@@ -81,20 +64,15 @@ def join(a: TagState, b: TagState) -> TagState:
 class ORSet:
     """Tag -> (user, expiry, removed), with per-user indexes for a fast count."""
 
-    __slots__ = ("_alive", "_at", "_best", "_by_user", "_ends", "_expiring", "tags")
+    __slots__ = ("_best", "_by_user", "_counted", "tags")
 
     def __init__(self, tags: Iterable[tuple[Tag, TagState]] = ()) -> None:
         self.tags: dict[Tag, TagState] = {}
         self._by_user: dict[str, set[Tag]] = {}
         self._best: dict[str, float] = {}  # user -> latest expiry of a non-removed tag
-        # (expiry, tag) for every expiry a tag has had here; stale once the tag's expiry rose
-        self._expiring: list[tuple[float, Tag]] = []
-        # The count: ``_alive`` holds user -> best expiry for every user whose best expiry
-        # is at or after ``_at`` (the last time asked); ``_ends`` has (best expiry, user)
-        # for each of them (and stale pairs), so time passing pops the users it ends.
-        self._at = float("-inf")
-        self._alive: dict[str, float] = {}
-        self._ends: list[tuple[float, str]] = []
+        # (since, until, value): value(now) for since <= now <= until, until ``_best``
+        # changes (``until`` is the earliest expiry at or after ``since``)
+        self._counted: tuple[float, float, int] | None = None
         for tag, state in tags:
             self.put(tag, state)
 
@@ -103,47 +81,23 @@ class ORSet:
     def put(self, tag: Tag, state: TagState) -> bool:
         """Join ``state`` into tag ``tag``; True when the tag's state changed."""
         old = self.tags.get(tag)
-        if old is None:
-            new = state
-        else:
-            new = join(old, state)
-            if new == old:
-                return False
+        new = state if old is None else join(old, state)
+        if new == old:
+            return False
         self.tags[tag] = new
         user = new[0]
-        if old is None:
-            heappush(self._expiring, (new[1], tag))
-            tags = self._by_user.get(user)
-            if tags is None:
-                self._by_user[user] = {tag}
-            else:
-                tags.add(tag)
-        elif new[1] > old[1]:
-            heappush(self._expiring, (new[1], tag))
+        self._by_user.setdefault(user, set()).add(tag)
         if new[2]:
             if old is not None and not old[2]:
                 self._refresh(user)
-        else:
-            best = self._best.get(user)
-            if best is None or new[1] > best:
-                self._best[user] = new[1]
-                self._moved(user, new[1])
+        elif new[1] > self._best.get(user, float("-inf")):
+            self._best[user] = new[1]
+            self._counted = None
         return True
 
     def merge(self, other: ORSet) -> None:
         for tag in sorted(other.tags):
             self.put(tag, other.tags[tag])
-
-    def expired_before(self, limit: float) -> list[Tag]:
-        """The tags whose expiry is below ``limit``, sorted (each found in O(log n))."""
-        expiring, tags = self._expiring, self.tags
-        found = []
-        while expiring and expiring[0][0] < limit:
-            expiry, tag = heappop(expiring)
-            state = tags.get(tag)
-            if state is not None and state[1] == expiry:
-                found.append(tag)
-        return sorted(found)
 
     def drop(self, tag: Tag) -> None:
         """Forget a tag altogether (garbage collection)."""
@@ -162,20 +116,10 @@ class ORSet:
             if not state[2]
         ]
         if expiries:
-            self._best[user] = best = max(expiries)
-            self._moved(user, best)
+            self._best[user] = max(expiries)
         else:
             self._best.pop(user, None)
-            self._moved(user, None)
-
-    def _moved(self, user: str, best: float | None) -> None:
-        """The user's best expiry is now ``best`` (None: no tag that is not removed)."""
-        if best is not None and best >= self._at:
-            if self._alive.get(user) != best:
-                self._alive[user] = best
-                heappush(self._ends, (best, user))
-        else:
-            self._alive.pop(user, None)
+        self._counted = None
 
     # -- queries ------------------------------------------------------------------------
 
@@ -192,19 +136,12 @@ class ORSet:
         return sorted(tag for tag in self._by_user.get(user, ()) if not self.tags[tag][2])
 
     def value(self, now: float) -> int:
-        """How many users have a tag neither removed nor expired at ``now``."""
-        alive = self._alive
-        if now < self._at:  # asked about an earlier time: index again
-            self._alive = alive = {u: e for u, e in self._best.items() if e >= now}
-            self._ends = [(e, u) for u, e in alive.items()]
-            heapify(self._ends)
-        self._at = now
-        ends = self._ends
-        while ends and ends[0][0] < now:
-            end, user = heappop(ends)
-            if alive.get(user) == end:
-                del alive[user]
-        return len(alive)
+        counted = self._counted
+        if counted is not None and counted[0] <= now <= counted[1]:
+            return counted[2]
+        live = [expiry for expiry in self._best.values() if expiry >= now]
+        self._counted = (now, min(live, default=float("inf")), len(live))
+        return len(live)
 
     def users(self, now: float) -> list[str]:
         return sorted(user for user, expiry in self._best.items() if expiry >= now)
@@ -224,133 +161,56 @@ class ORSet:
         return ORSet(self.items())
 
 
-class WriterLog:
-    """One writer's updates as a replica holds them: the latest of each tag, in number order.
-
-    ``known``: every update of the writer numbered up to it is held here, or a later update
-    of the same tag is, or it is garbage. Updates above ``known`` may be held too (they
-    arrived ahead of a gap); they are served, but ``known`` rises only over a gap-free
-    range."""
-
-    __slots__ = ("known", "latest", "top")
-
-    def __init__(self) -> None:
-        self.known = 0
-        self.top = 0  # the highest number held or known
-        self.latest: dict[Tag, Row] = {}  # in number order (a dict keeps insertion order)
-
-    def add(self, tag: Tag, row: Row) -> None:
-        """Hold ``row`` unless a later update of its tag is held already."""
-        latest, number = self.latest, row[6]
-        old = latest.get(tag)
-        if old is not None:
-            if old[6] >= number:
-                return
-            del latest[tag]  # re-inserted last
-        if latest and next(reversed(latest.values()))[6] > number:  # behind a later one
-            latest[tag] = row
-            self.latest = dict(sorted(latest.items(), key=lambda item: item[1][6]))
-        else:
-            latest[tag] = row
-        if number > self.top:
-            self.top = number
-
-    def advance(self, known: int) -> None:
-        self.known = known
-        if known > self.top:
-            self.top = known
-
-    def since(self, number: int, tags: dict[Tag, TagState] | None = None) -> list[Row]:
-        """The held updates numbered above ``number``, in order; with ``tags``, only those
-        of tags in it (otherwise a collected tag's updates too, until the next sweep:
-        garbage wherever they arrive). Costs the updates it returns, not the log."""
-        rows = []
-        for tag, row in reversed(self.latest.items()):
-            if row[6] <= number:
-                break
-            if tags is None or tag in tags:
-                rows.append(row)
-        rows.reverse()
-        return rows
-
-    def sweep(self, tags: dict[Tag, TagState]) -> None:
-        """Forget the updates of tags no longer in ``tags`` (garbage collected)."""
-        self.latest = {t: row for t, row in self.latest.items() if t in tags}
+def encode(entries: Iterable[tuple[Tag, TagState]], full: bool) -> bytes:
+    rows = [
+        [tag[0], tag[1], tag[2], user, expiry, int(removed)]
+        for tag, (user, expiry, removed) in sorted(entries)
+    ]
+    return json.dumps({"f": int(full), "t": rows}, separators=(",", ":")).encode()
 
 
-#: A chunk of updates as it travels: [writer, from, to, rows]: every update of the writer
-#: numbered in (from, to] is in rows, or superseded, or garbage (rows may hold later ones).
-Chunk = list[Any]
+def decode(body: bytes) -> tuple[bool, list[tuple[Tag, TagState]]]:
+    data: dict[str, Any] = json.loads(body)
+    entries: list[tuple[Tag, TagState]] = [
+        ((int(node), float(epoch), int(counter)), (str(user), float(expiry), bool(removed)))
+        for node, epoch, counter, user, expiry, removed in data["t"]
+    ]
+    return bool(data["f"]), entries
 
 
-def decode_sync(body: bytes) -> tuple[dict[Writer, int], list[Chunk]]:
-    """A sync's digest and chunks (``S`` then, marshalled, the pair)."""
-    digest, chunks = marshal.loads(body[1:])
-    return digest, chunks
-
-
-def decode_answer(body: bytes) -> list[Chunk]:
-    """An answer's chunks (``U`` then, marshalled, the list)."""
-    chunks: list[Chunk] = marshal.loads(body[1:])
-    return chunks
-
-
-#: decode for ``receive``: a sync is broadcast, so its parse is shared, never to be changed.
-_received_sync = remembering(decode_sync)
+#: decode for ``receive``: its answer is shared, never to be changed.
+_received = remembering(decode)
 
 
 class ORSetReplica:
-    """One node: an :class:`ORSet` with leases, and the updates it holds per writer."""
+    """One node: an :class:`ORSet` with leases, the tags changed since the last sync, and
+    a sync counter that decides when the whole state goes out."""
 
-    def __init__(self, node_id: int, timeout: float) -> None:
+    def __init__(self, node_id: int, timeout: float, full_every: int = 4) -> None:
         if timeout <= 0:
             raise ValueError("the session timeout must be positive")
+        if full_every < 1:
+            raise ValueError("full_every must be at least 1")
         self.node_id = node_id
         self.timeout = timeout
+        self.full_every = full_every
         self.state = ORSet()
-        self.logs: dict[Writer, WriterLog] = {}
-        self.tops: dict[Writer, int] = {}  # each log's ``top``, for a quick answer
+        self.changed: set[Tag] = set()
         self.epoch: float | None = None
-        self.writer = ""  # set with the epoch, at the first update
-        self.counter = 0  # tags added by this incarnation
-        self.number = 0  # updates made by this incarnation
-        self.pushed = 0  # of those, the ones a sync already sent
-        self.swept = 0  # which writer log the next sync sweeps
-        self._digest: dict[Writer, int] | None = None
-
-    # -- updates --------------------------------------------------------------------------
-
-    def _writer(self, now: float) -> Writer:
-        if self.epoch is None:
-            self.epoch = now
-            self.writer = f"{self.node_id}/{now!r}"
-        return self.writer
-
-    def _record(self, tag: Tag, now: float) -> None:
-        """Number the change this incarnation just made to ``tag``."""
-        writer = self._writer(now)
-        self.number += 1
-        user, expiry, removed = self.state.tags[tag]
-        row = (*tag, user, expiry, removed, self.number)
-        log = self.logs.get(writer)
-        if log is None:
-            log = self.logs[writer] = WriterLog()
-        log.add(tag, row)
-        log.advance(self.number)
-        self.tops[writer] = self.number
-        self._digest = None
+        self.counter = 0
+        self.syncs = 0
 
     def _add(self, user: str, now: float) -> None:
-        self._writer(now)
-        assert self.epoch is not None
+        if self.epoch is None:
+            self.epoch = now
         self.counter += 1
         tag = (self.node_id, self.epoch, self.counter)
         self.state.put(tag, (user, now + self.timeout, False))
-        self._record(tag, now)
+        self.changed.add(tag)
 
-    def _set(self, tag: Tag, state: TagState, now: float) -> None:
+    def _set(self, tag: Tag, state: TagState) -> None:
         if self.state.put(tag, state):
-            self._record(tag, now)
+            self.changed.add(tag)
 
     def login(self, user: str, now: float) -> None:
         self._add(user, now)
@@ -361,110 +221,56 @@ class ORSetReplica:
             self._add(user, now)
             return
         for tag in live:
-            self._set(tag, (user, now + self.timeout, False), now)
+            self._set(tag, (user, now + self.timeout, False))
 
     def logout(self, user: str, now: float) -> None:
         for tag in self.state.observed(user):
             _, expiry, _ = self.state.tags[tag]
-            self._set(tag, (user, expiry, True), now)
+            self._set(tag, (user, expiry, True))
 
     def count(self, now: float) -> int:
         return self.state.value(now)
 
-    # -- garbage --------------------------------------------------------------------------
+    def garbage(self, now: float) -> list[Tag]:
+        """Tags past their expiry by more than a timeout, sorted."""
+        limit = now - self.timeout
+        return sorted(tag for tag, state in self.state.tags.items() if state[1] < limit)
 
     def collect(self, now: float) -> int:
-        """Drop the tags past their expiry by more than a timeout; return how many."""
-        dropped = self.state.expired_before(now - self.timeout)
+        """Drop the garbage tags; return how many."""
+        dropped = self.garbage(now)
         for tag in dropped:
             self.state.drop(tag)
+            self.changed.discard(tag)
         return len(dropped)
-
-    def _sweep_one(self) -> None:
-        """Sweep one writer log (in turn), dropping it when nothing live is left of it."""
-        if not self.logs:
-            return
-        writers = list(self.logs)
-        writer = writers[self.swept % len(writers)]
-        self.swept += 1
-        log = self.logs[writer]
-        log.sweep(self.state.tags)
-        self._digest = None
-        if not log.latest and writer != self.writer:
-            del self.logs[writer], self.tops[writer]
-
-    # -- sync -----------------------------------------------------------------------------
-
-    def digest(self) -> dict[Writer, int]:
-        """``{writer: known}`` for every writer with a live update here (not to be changed)."""
-        if self._digest is None:
-            self._digest = {w: log.known for w, log in self.logs.items() if log.latest}
-        return self._digest
 
     def sync(self, now: float) -> list[Message]:
         self.collect(now)
-        self._sweep_one()
-        chunks: list[Chunk] = []
-        if self.number > self.pushed:
-            rows = self.logs[self.writer].since(self.pushed)
-            chunks.append([self.writer, self.pushed, self.number, rows])
-            self.pushed = self.number
-        body = b"S" + marshal.dumps((self.digest(), chunks))
-        return [Message(self.node_id, None, body, informs=False)]
+        full = self.syncs % self.full_every == 0
+        self.syncs += 1
+        tags = self.state.tags
+        if full:
+            entries = self.state.items()
+        else:
+            entries = [(tag, tags[tag]) for tag in sorted(self.changed) if tag in tags]
+        self.changed.clear()
+        if not entries and not full:
+            return []
+        return [Message(self.node_id, None, encode(entries, full))]
 
     def receive(self, message: Message, now: float) -> list[Message]:
-        body = message.body
-        if body[:1] == b"U":
-            for chunk in decode_answer(body):
-                self._merge(chunk, now)
-            return []
-        digest, chunks = _received_sync(body)
-        for chunk in chunks:
-            self._merge(chunk, now)
-        return [Message(self.node_id, message.src, b"U" + self._answer(digest))]
-
-    def _answer(self, digest: dict[Writer, int]) -> bytes:
-        """The updates held here that ``digest`` says its replica lacks."""
-        chunks: list[Chunk] = []
-        get, logs = digest.get, self.logs
-        for writer in [w for w, top in self.tops.items() if top > get(w, 0)]:
-            log, have = logs[writer], get(writer, 0)
-            # a replica that knows nothing of the writer may have collected all of it
-            rows = log.since(have, None if have else self.state.tags)
-            if rows or have:  # a writer it knows: the range alone lets its ``known`` rise
-                chunks.append([writer, have, max(log.known, have), rows])
-        return marshal.dumps(chunks)
-
-    def _merge(self, chunk: Chunk, now: float) -> None:
-        writer, start, end, rows = chunk
-        log = self.logs.get(writer)
-        known = 0 if log is None else log.known
-        if end <= known and (not rows or rows[-1][6] <= known):
-            return  # nothing new
+        _full, entries = _received(message.body)
         limit = now - self.timeout
         tags, put = self.state.tags, self.state.put
-        for row in rows:
-            number = row[6]
-            if number <= known or row[4] < limit:  # held already; garbage stays out
-                continue
-            tag = (row[0], row[1], row[2])
-            state = (row[3], row[4], row[5])
-            if tags.get(tag) != state:
+        for tag, state in entries:
+            if state[1] >= limit and tags.get(tag) != state:  # garbage stays out
                 put(tag, state)
-            if log is None:
-                log = self.logs[writer] = WriterLog()
-                self._digest = None
-            log.add(tag, row)
-        if start <= known < end and log is not None:
-            log.advance(end)
-            self._digest = None
-        if log is not None:
-            self.tops[writer] = log.top
+        return []
 
 
 class ORSetStrategy(ReplicatedStrategy):
     name = "orset"
-    summary = "Add-wins OR-set of online users with leases; sync by version digests."
+    summary = "Add-wins OR-set of online users with leases, delta sync and periodic full state."
     consistency = Consistency.EVENTUAL
     modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
 

@@ -172,7 +172,7 @@ OPS = st.lists(
 
 def make(cls: type[ReplicatedStrategy], node: int) -> Any:
     if cls is ORSetStrategy:
-        return ORSetReplica(node, timeout=10_000.0)
+        return ORSetReplica(node, timeout=10_000.0, full_every=3)
     if cls is VClockStrategy:
         return VClockReplica(node, full_every=3)
     return cls(StrategyConfig(nodes=3)).replica(node)
