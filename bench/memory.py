@@ -67,7 +67,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import hashlib
 import json
 import statistics
 import subprocess
@@ -228,13 +227,6 @@ def _login_all(targets: Sequence[Node], users: int) -> None:
         targets[i % k].login(f"user-{i}", NOW)
 
 
-def _key(message: Message) -> bytes:
-    """A fingerprint of ``message``: its sender, addressee and bytes."""
-    digest = hashlib.blake2b(message.body, digest_size=16)
-    digest.update(f"{message.src}>{message.dst}".encode())
-    return digest.digest()
-
-
 def _recipients(members: Mapping[int, Replica], message: Message, hub: int | None) -> list[int]:
     """Who gets ``message`` in an exchange among ``members``: its ``dst`` (if a member);
     for a broadcast (``dst`` None) every other member, or only the hub when there is one
@@ -294,23 +286,21 @@ def exchange(
     hub_id = None if hub is None else hub.node_id
     order = [r for r in replicas if r is not hub] + ([hub] if hub is not None else [])
     watched = None if watch is None else watch.node_id
-    heard: set[bytes] = set()
-    caught: set[bytes] = set()
+    heard: set[Message] = set()  # a message is equal to another of the same fields
+    caught: set[Message] = set()
     journal: list[Message] = []
 
     def delivered(target: int, message: Message) -> None:
-        if target == watched:
-            key = _key(message)
-            if key not in caught:
-                caught.add(key)
-                journal.append(message)
+        if target == watched and message not in caught:
+            caught.add(message)
+            journal.append(message)
 
     for _ in range(rounds):
         said: list[Message] = []
         for replica in order:
             for message in replica.sync(now):
                 _deliver(members, message, now, hub_id, said, delivered)
-        new = {_key(message) for message in said} - heard
+        new = set(said) - heard
         heard |= new
         if not new and len({replica.count(now) for replica in replicas}) <= 1:
             break
@@ -518,12 +508,6 @@ def measure_nodes_here(name: str, nodes: int, users_per_node: int) -> dict[str, 
     }
 
 
-def _gossip(replicas: Sequence[Replica], now: float) -> None:
-    """Every replica's messages reach every other one, replies included, until the
-    replicas have nothing more to say (an :func:`exchange` without hub)."""
-    exchange(replicas, now)
-
-
 def measure_churn_here(name: str, retired: int, nodes: int, users_per_node: int) -> dict[str, Any]:
     """The child's work for :func:`measure_churn`."""
     _check_retired(retired)
@@ -549,7 +533,7 @@ def measure_churn_here(name: str, retired: int, nodes: int, users_per_node: int)
         return replica
 
     live = [join(i) for i in range(nodes)]
-    _gossip(live, now)
+    exchange(live, now)
     folds = hasattr(live[0], "retire")
     for step in range(retired):
         now = NOW + step + 1
@@ -557,13 +541,13 @@ def measure_churn_here(name: str, retired: int, nodes: int, users_per_node: int)
         for user in range(users_per_node // 2):
             leaving.logout(f"user-{leaving.node_id}-{user}", now)
         logouts += users_per_node // 2
-        _gossip([leaving, *live], now)  # its last state goes out before it leaves
+        exchange([leaving, *live], now)  # its last state goes out before it leaves
         if folds and live:
             live[0].retire(leaving.node_id, now)  # type: ignore[attr-defined]
         live.append(join(nodes + step))
-        _gossip(live, now)
+        exchange(live, now)
     now += CHURN_SETTLE
-    _gossip(live, now)
+    exchange(live, now)
     counts = sorted({replica.count(now) for replica in live})
     sync_bytes, sync_messages = sync_cost(live, live[0], now)
     messages = catch_up(strategy, ids - 1, live[0], now)

@@ -55,6 +55,39 @@ class FullScan:
             self.reflected[key] = low
 
 
+class Twins:
+    """The incremental :class:`Knowledge` and the :class:`FullScan`, told the same things."""
+
+    def __init__(self, nodes: int) -> None:
+        self.fast, self.slow = Knowledge(nodes), FullScan(nodes)
+
+    def live(self) -> list[int]:
+        return [n for n in range(self.slow.nodes) if self.slow.live[n]]
+
+    def dead(self) -> list[int]:
+        return [n for n in range(self.slow.nodes) if not self.slow.live[n]]
+
+    def accept(self, node: int, now: float) -> None:
+        self.fast.accept(node, now)
+        self.slow.accept(node, now)
+
+    def receive(self, node: int, vector: dict[int, int], now: float) -> None:
+        self.fast.receive(node, vector, now, list)
+        self.slow.receive(node, vector, now)
+
+    def crash(self, node: int, now: float) -> None:
+        self.fast.crash(node, now, [])
+        self.slow.crash(node, now)
+
+    def restart(self, node: int, lost: bool) -> None:
+        self.fast.restart(node, lost, [])
+        self.slow.restart(node, lost)
+
+    def same_marks(self) -> bool:
+        fast, slow = self.fast, self.slow
+        return (fast.reflected, fast.staleness) == (slow.reflected, slow.staleness)
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     nodes=st.integers(1, 5),
@@ -63,31 +96,21 @@ class FullScan:
 def test_the_incremental_mark_is_the_full_scans(
     nodes: int, steps: list[tuple[float, int, int]]
 ) -> None:
-    fast, slow = Knowledge(nodes), FullScan(nodes)
+    twins = Twins(nodes)
     now = 0.0
     for draw, a, b in steps:
         now += 0.25
-        live = [n for n in range(nodes) if slow.live[n]]
-        dead = [n for n in range(nodes) if not slow.live[n]]
+        live, dead = twins.live(), twins.dead()
         if draw < 0.3 and live:
-            node = live[a % len(live)]
-            fast.accept(node, now)
-            slow.accept(node, now)
+            twins.accept(live[a % len(live)], now)
         elif draw < 0.8 and live:
             src, dst = a % nodes, live[b % len(live)]
-            vector = fast.snapshot(src)
-            fast.receive(dst, dict(vector), now, list)
-            slow.receive(dst, dict(vector), now)
+            twins.receive(dst, dict(twins.fast.snapshot(src)), now)
         elif draw < 0.9 and live:  # every node may end up down at once
-            node = live[a % len(live)]
-            fast.crash(node, now, [])
-            slow.crash(node, now)
+            twins.crash(live[a % len(live)], now)
         elif dead:
-            node, lost = dead[a % len(dead)], b % 2 == 0
-            fast.restart(node, lost, [])
-            slow.restart(node, lost)
-        assert fast.reflected == slow.reflected
-        assert fast.staleness == slow.staleness
+            twins.restart(dead[a % len(dead)], b % 2 == 0)
+        assert twins.same_marks()
 
 
 def test_the_mark_rises_after_every_node_was_down_at_once() -> None:
@@ -95,35 +118,23 @@ def test_the_mark_rises_after_every_node_was_down_at_once() -> None:
     for trial in range(1500):
         rng = random.Random(trial)
         nodes = rng.randint(1, 5)
-        fast, slow = Knowledge(nodes), FullScan(nodes)
+        twins = Twins(nodes)
         now = 0.0
         for _ in range(60):
             now += rng.random()
-            live = [n for n in range(nodes) if slow.live[n]]
-            dead = [n for n in range(nodes) if not slow.live[n]]
+            live, dead = twins.live(), twins.dead()
             draw = rng.random()
             if draw < 0.3 and live:
-                node = rng.choice(live)
-                fast.accept(node, now)
-                slow.accept(node, now)
+                twins.accept(rng.choice(live), now)
             elif draw < 0.8 and live:
                 src, dst = rng.randrange(nodes), rng.choice(live)
-                vector = fast.snapshot(src)
-                fast.receive(dst, dict(vector), now, list)
-                slow.receive(dst, dict(vector), now)
+                twins.receive(dst, dict(twins.fast.snapshot(src)), now)
             elif draw < 0.9 and live:
-                node = rng.choice(live)
-                fast.crash(node, now, [])
-                slow.crash(node, now)
+                twins.crash(rng.choice(live), now)
             elif dead:
-                node, lost = rng.choice(dead), rng.random() < 0.5
-                fast.restart(node, lost, [])
-                slow.restart(node, lost)
-            assert (fast.reflected, fast.staleness) == (slow.reflected, slow.staleness), trial
-
-
-def live_now(scan: FullScan) -> list[int]:
-    return [n for n in range(scan.nodes) if scan.live[n]]
+                node = rng.choice(dead)
+                twins.restart(node, rng.random() < 0.5)
+            assert twins.same_marks(), trial
 
 
 def test_late_reordered_and_repeated_snapshots_merge_as_whole_vectors() -> None:
@@ -133,18 +144,16 @@ def test_late_reordered_and_repeated_snapshots_merge_as_whole_vectors() -> None:
     for trial in range(1500):
         rng = random.Random(trial)
         nodes = rng.randint(1, 6)
-        fast, slow = Knowledge(nodes), FullScan(nodes)
+        twins = Twins(nodes)
+        fast, slow = twins.fast, twins.slow
         in_flight: list[tuple[int, dict[int, int]]] = []
         now = 0.0
         for _ in range(80):
             now += rng.random()
-            live = [n for n in range(nodes) if slow.live[n]]
-            dead = [n for n in range(nodes) if not slow.live[n]]
+            live, dead = twins.live(), twins.dead()
             draw = rng.random()
             if draw < 0.25 and live:
-                node = rng.choice(live)
-                fast.accept(node, now)
-                slow.accept(node, now)
+                twins.accept(rng.choice(live), now)
             elif draw < 0.45 and live:
                 src = rng.choice(live)
                 vector = fast.snapshot(src)
@@ -155,19 +164,15 @@ def test_late_reordered_and_repeated_snapshots_merge_as_whole_vectors() -> None:
                 if rng.random() < 0.7:
                     in_flight.remove((dst, vector))
                 if slow.live[dst]:
-                    fast.receive(dst, vector, now, list)
-                    slow.receive(dst, vector, now)
+                    twins.receive(dst, vector, now)
             elif draw < 0.93 and live:
-                node = rng.choice(live)
-                fast.crash(node, now, [])
-                slow.crash(node, now)
+                twins.crash(rng.choice(live), now)
             elif dead:
-                node, lost = rng.choice(dead), rng.random() < 0.5
-                fast.restart(node, lost, [])
-                slow.restart(node, lost)
-            assert (fast.reflected, fast.staleness) == (slow.reflected, slow.staleness), trial
+                node = rng.choice(dead)
+                twins.restart(node, rng.random() < 0.5)
+            assert twins.same_marks(), trial
             assert fast.known == slow.known, trial
             assert [list(k) for k in fast.known] == [list(k) for k in slow.known], trial
             for key, done in slow.reflected.items():  # what the shortcuts rely on
-                lagging = sum(slow.known[n].get(key, 0) <= done for n in live_now(slow))
+                lagging = sum(slow.known[n].get(key, 0) <= done for n in twins.live())
                 assert fast.lagging[key] == lagging, trial
