@@ -8,7 +8,8 @@ whose verdict fails prints the seed and exits 1 (after writing ``--json``, if as
 ``--faults`` names standard scenarios (comma-separated, or ``none``): see
 :mod:`countbench.bench.sim.presets`. With ``--scenario FILE.toml`` the file defines the
 run; ``--faults``, ``--seed``, ``--nodes``, ``--operations`` and ``--fanout`` override it
-when they differ from their defaults (``partition``, 1, 5, 10000, every node).
+when they differ from their defaults (``partition``, 1, 5, 10000, not given);
+``--fanout all`` sets the broadcast back to every other node.
 
 For a strategy whose state lives in a server, ``--faults`` names real faults (``pause``,
 ``kill``; the default is both) and ``--clients``, ``--duration``, ``--timeout``,
@@ -52,7 +53,6 @@ DEFAULTS: dict[str, Any] = {
     "seed": 1,
     "nodes": 5,
     "operations": 10_000,
-    "fanout": None,
 }
 
 
@@ -79,22 +79,37 @@ def _given(name: str, value: Any) -> bool:
     return bool(value != DEFAULTS[name])
 
 
+def parse_fanout(text: str | None) -> int | str | None:
+    """``--fanout``: None when not given, ``"all"``, or a whole number of peers (checked
+    with the scenario)."""
+    if text is None or text.strip() == "all":
+        return None if text is None else "all"
+    try:
+        return int(text)
+    except ValueError:
+        raise SimUsageError(f"--fanout takes a number of peers or 'all', got {text!r}") from None
+
+
 def build_scenario(
     faults: str,
     seed: int,
     nodes: int,
     operations: int,
     scenario_file: Path | None,
-    fanout: int | None = None,
+    fanout: int | str | None = None,
 ) -> Scenario:
-    """The scenario the options describe (see the module docstring)."""
+    """The scenario the options describe (see the module docstring). ``fanout``: None
+    when not given, ``"all"`` for every other node, else the number of peers."""
+    peers = None if fanout == "all" else fanout
     if scenario_file is None:
         return standard_scenario(
-            faults, seed=seed, nodes=nodes, operations=operations, fanout=fanout
+            faults, seed=seed, nodes=nodes, operations=operations, fanout=peers
         )
     base = Scenario.from_toml(scenario_file)
-    given = (("seed", seed), ("nodes", nodes), ("operations", operations), ("fanout", fanout))
-    changes = {name: value for name, value in given if _given(name, value)}
+    given = (("seed", seed), ("nodes", nodes), ("operations", operations))
+    changes: dict[str, Any] = {name: value for name, value in given if _given(name, value)}
+    if fanout is not None:
+        changes["fanout"] = peers
     if changes:
         base = base.with_overrides(**changes)
     if _given("faults", faults):
@@ -123,9 +138,11 @@ def chaos(
         Path | None, typer.Option("--scenario", help="TOML scenario file (see docs).")
     ] = None,
     fanout: Annotated[
-        int | None,
+        str | None,
         typer.Option(
-            "--fanout", help="Simulator: peers each broadcast goes to (default: every node)."
+            "--fanout",
+            help="Simulator: peers each broadcast goes to, or 'all' (default: every node, "
+            "or the scenario file's).",
         ),
     ] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
@@ -176,7 +193,7 @@ def chaos(
         nodes,
         operations,
         scenario_file,
-        fanout,
+        parse_fanout(fanout),
     )
     if json_path is not None:
         try:

@@ -92,11 +92,18 @@ class LockedNode:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A message between replicas. ``dst`` None means every other replica."""
+    """A message between replicas. ``dst`` None means every other replica.
+
+    ``informs`` says what the fault simulator, which tracks who knows which change, may
+    assume of its delivery. True (the default): the receiver then knows every change the
+    sender knew when it sent it (true of a full state and of the answer to a digest; for a
+    delta, an approximation). False: nothing (a question such as a digest or a request,
+    even one that carries a little news along)."""
 
     src: int
     dst: int | None
     body: bytes
+    informs: bool = True
 
 
 class Replica(Node, Protocol):

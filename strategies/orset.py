@@ -1,7 +1,7 @@
-"""``orset``: an add-wins observed-remove set of online users, with leases and delta sync.
+"""``orset``: an add-wins observed-remove set of online users, with leases and digest sync.
 
 Data type. Every login adds a fresh, globally unique *tag* ``(replica, epoch, counter)``
-for the user (``epoch`` is the time of the replica's first tag, so a replica restarted
+for the user (``epoch`` is the time of the replica's first update, so a replica restarted
 without its state never reuses an old tag). A tag's state is ``(user, expiry, removed)``;
 two states of one tag merge to ``(user, max expiry, removed or removed)``, and two sets
 merge tag by tag (a tag missing on one side takes the other side's state). That is a join
@@ -20,30 +20,55 @@ missed the user's session while it was down) adds a fresh tag: a heartbeat is pr
 presence. A logout concurrent with a heartbeat at another replica wins over that heartbeat
 (the heartbeat extended observed tags, it added none).
 
-Garbage collection. At every ``sync(now)`` a replica drops every tag, removed or not, whose
-expiry is more than ``session_timeout`` in the past (``expiry + timeout < now``), and it
-ignores such tags when they arrive again: they are not counted anyway, so dropping them
-changes no count, and it is a function of ``now`` and the state only (deterministic). The
-margin keeps a removed tag's tombstone for a further timeout, so a late copy of the tag's
-add or extension cannot bring it back. State is thus bounded by the tags of the last two
-timeouts, not by history.
+Garbage. A tag state whose expiry is more than a timeout in the past (``expiry + timeout <
+now``) is *garbage*: it is not counted, and a replica drops a tag once its joined state is
+garbage (at ``sync``), and ignores a garbage state of a tag it does not hold. The margin
+keeps a removed tag's tombstone for a further timeout, so a late copy of the tag's add or
+extension cannot bring it back; state is bounded by the tags of the last two timeouts.
 
-Delta sync. ``sync(now)`` broadcasts the tags this replica changed since its previous sync
-(adds, extensions and removals, each as the tag's current state), or nothing when none
-changed; every ``full_every`` syncs (the first included) it broadcasts its whole state
-instead, so a replica that lost deltas (loss, partition, a restart without state)
-converges within ``full_every`` syncs of hearing from every other replica again. Received
-tags are merged and not forwarded.
+Sync: version digests, as in Scuttlebutt (van Renesse et al., 2008). Every change a replica
+makes to a tag is an *update*, numbered by its *writer*, the replica incarnation
+``"replica/epoch"``, and carrying the tag's state after the change. A replica keeps, per
+writer, a log of the writer's latest update of each tag it holds (in number order) and
+``known``: every update of the writer numbered up to it has reached this replica, been
+superseded by a later update of its tag, or become garbage. ``sync(now)`` broadcasts the
+*digest* (``known`` per writer it keeps a log of) and the sender's own updates since its
+previous sync; a receiver merges those and answers with every update it holds that the
+digest says the sender lacks (garbage left out). ``known`` rises only over a gap-free
+range; a range with a gap before it (a push that missed this replica before) is left for
+the next digest to pull whole. A writer's log is forgotten, with its ``known``, once
+nothing in it is live (one log swept per sync), so replica churn does not grow the
+digests. No message carries the whole state: a sync is a digest, one entry per writer, plus
+the sender's news, and an answer is the difference.
 
-Consistency: eventual. Replicas that have received the same tags agree, whatever the order,
-delay or duplication of delivery; the count is of distinct users (a second login of an
-online user does not count twice) and it forgets vanished users after the timeout.
+Why leaving garbage out loses nothing. A receiver that merges an update into a tag and gets
+a state above the update's (it held something the update lacked: a concurrent logout, a
+later extension) publishes the joined state as its own update. So every state a replica
+holds is an update in one of its logs (or is garbage), whatever became of the writer, and
+the join of all of a tag's updates reaches every replica unless it is garbage by then, in
+which case every replica drops the tag. An update travels with the state it carried, never
+the larger one its sender holds now (that would file the sender's additions under another
+writer's number, which a replica that has the number already never asks for again), and a
+range with a gap is not merged (no log here would serve it): review found a lasting
+disagreement each way. The limit of every tombstone scheme remains: a change kept from a
+replica for more than a timeout (a partition longer than the session timeout) can come too
+late, and a logout can then be lost, or a collected tag come back; the replicas still
+agree, on the late state.
+
+Bodies are ``S`` (a sync) or ``U`` (an answer) and a :mod:`marshal` dump (Python's own
+format for tuples, strings and numbers: several times faster than JSON with floats, and
+every replica is countbench on one Python).
+
+Consistency: eventual. Replicas that have received the same updates agree, whatever the
+order, delay or duplication of delivery; the count is of distinct users (a second login of
+an online user does not count twice) and it forgets vanished users after the timeout.
 """
 
 from __future__ import annotations
 
-import json
+import marshal
 from collections.abc import Iterable
+from heapq import heapify, heappop, heappush
 from typing import Any
 
 from .base import Consistency, Message, Mode, Replica, ReplicatedStrategy
@@ -53,6 +78,10 @@ from .gcounter import remembering
 Tag = tuple[int, float, int]
 #: (user, expiry, removed): the state of one tag.
 TagState = tuple[str, float, bool]
+#: ``"replica/epoch"``: one incarnation of a replica, the writer of its updates.
+Writer = str
+#: An update as it travels: (tag, the state the writer's update gave it, its number).
+Row = tuple[Tag, TagState, int]
 
 
 def join(a: TagState, b: TagState) -> TagState:
@@ -64,15 +93,21 @@ def join(a: TagState, b: TagState) -> TagState:
 class ORSet:
     """Tag -> (user, expiry, removed), with per-user indexes for a fast count."""
 
-    __slots__ = ("_best", "_by_user", "_counted", "tags")
+    __slots__ = ("_alive", "_at", "_best", "_by_user", "_ends", "_expiring", "tags")
 
     def __init__(self, tags: Iterable[tuple[Tag, TagState]] = ()) -> None:
         self.tags: dict[Tag, TagState] = {}
         self._by_user: dict[str, set[Tag]] = {}
         self._best: dict[str, float] = {}  # user -> latest expiry of a non-removed tag
-        # (since, until, value): value(now) for since <= now <= until, until ``_best``
-        # changes (``until`` is the earliest expiry at or after ``since``)
-        self._counted: tuple[float, float, int] | None = None
+        # (expiry, tag): for each tag, an entry no later than its expiry (see expired_before)
+        self._expiring: list[tuple[float, Tag]] = []
+        # The count: ``_alive`` holds user -> best expiry for every user whose best expiry
+        # is at or after ``_at`` (the last time asked); ``_ends`` has an entry (end, user)
+        # with end no later than that for each of them (and stale ones), so time passing
+        # pops the users it may end; a user whose expiry rose meanwhile is pushed again.
+        self._at = float("-inf")
+        self._alive: dict[str, float] = {}
+        self._ends: list[tuple[float, str]] = []
         for tag, state in tags:
             self.put(tag, state)
 
@@ -80,24 +115,58 @@ class ORSet:
 
     def put(self, tag: Tag, state: TagState) -> bool:
         """Join ``state`` into tag ``tag``; True when the tag's state changed."""
-        old = self.tags.get(tag)
-        new = state if old is None else join(old, state)
-        if new == old:
-            return False
-        self.tags[tag] = new
-        user = new[0]
-        self._by_user.setdefault(user, set()).add(tag)
-        if new[2]:
-            if old is not None and not old[2]:
-                self._refresh(user)
-        elif new[1] > self._best.get(user, float("-inf")):
+        tags = self.tags
+        old = tags.get(tag)
+        if old is None:
+            new = tags[tag] = state
+            user = state[0]
+            heappush(self._expiring, (state[1], tag))
+            held = self._by_user.get(user)
+            if held is None:
+                self._by_user[user] = {tag}
+            else:
+                held.add(tag)
+            if state[2]:
+                return True
+        else:
+            new = join(old, state)
+            if new == old:
+                return False
+            tags[tag] = new
+            user = new[0]
+            if new[2]:
+                if not old[2]:
+                    self._refresh(user)
+                return True
+        best = self._best.get(user)
+        if best is None or new[1] > best:
             self._best[user] = new[1]
-            self._counted = None
+            if new[1] >= self._at and self._alive.get(user) is None:
+                heappush(self._ends, (new[1], user))
+            if new[1] >= self._at:
+                self._alive[user] = new[1]  # a rise: the user's earlier entry in _ends stays
         return True
 
     def merge(self, other: ORSet) -> None:
         for tag in sorted(other.tags):
             self.put(tag, other.tags[tag])
+
+    def expired_before(self, limit: float) -> list[Tag]:
+        """The tags whose expiry is below ``limit``, sorted. ``_expiring`` holds, for each
+        tag, an entry no later than its expiry: a tag whose expiry rose since its entry was
+        pushed is pushed again when the entry comes up, so an extension costs no push."""
+        expiring, tags = self._expiring, self.tags
+        found = set()
+        while expiring and expiring[0][0] < limit:
+            expiry, tag = heappop(expiring)
+            state = tags.get(tag)
+            if state is None:
+                continue
+            if state[1] < limit:
+                found.add(tag)
+            elif state[1] > expiry:
+                heappush(expiring, (state[1], tag))
+        return sorted(found)
 
     def drop(self, tag: Tag) -> None:
         """Forget a tag altogether (garbage collection)."""
@@ -110,16 +179,29 @@ class ORSet:
         self._refresh(user)
 
     def _refresh(self, user: str) -> None:
+        """The user lost a tag that was not removed: its best expiry may fall."""
         expiries = [
             state[1]
             for state in (self.tags[tag] for tag in self._by_user.get(user, ()))
             if not state[2]
         ]
-        if expiries:
-            self._best[user] = max(expiries)
-        else:
+        if not expiries:
             self._best.pop(user, None)
-        self._counted = None
+            self._alive.pop(user, None)
+            return
+        self._best[user] = best = max(expiries)
+        if best < self._at:
+            self._alive.pop(user, None)
+        elif self._alive.get(user) != best:
+            self._alive[user] = best
+            heappush(self._ends, (best, user))  # a fall needs an entry no later than it
+
+    def trim(self) -> None:
+        """Rebuild ``_ends`` when stale entries dominate it (only ``value`` pops them, so a
+        replica that is never asked its count would grow it with every session)."""
+        if len(self._ends) > 2 * len(self._alive) + 64:
+            self._ends = [(end, user) for user, end in self._alive.items()]
+            heapify(self._ends)
 
     # -- queries ------------------------------------------------------------------------
 
@@ -136,12 +218,24 @@ class ORSet:
         return sorted(tag for tag in self._by_user.get(user, ()) if not self.tags[tag][2])
 
     def value(self, now: float) -> int:
-        counted = self._counted
-        if counted is not None and counted[0] <= now <= counted[1]:
-            return counted[2]
-        live = [expiry for expiry in self._best.values() if expiry >= now]
-        self._counted = (now, min(live, default=float("inf")), len(live))
-        return len(live)
+        """How many users have a tag neither removed nor expired at ``now``."""
+        alive = self._alive
+        if now < self._at:  # asked about an earlier time: index again
+            self._alive = alive = {u: e for u, e in self._best.items() if e >= now}
+            self._ends = [(e, u) for u, e in alive.items()]
+            heapify(self._ends)
+        self._at = now
+        ends = self._ends
+        while ends and ends[0][0] < now:
+            end, user = heappop(ends)
+            best = alive.get(user)
+            if best is None:
+                continue
+            if best < now:
+                del alive[user]
+            elif best > end:
+                heappush(ends, (best, user))
+        return len(alive)
 
     def users(self, now: float) -> list[str]:
         return sorted(user for user, expiry in self._best.items() if expiry >= now)
@@ -161,56 +255,118 @@ class ORSet:
         return ORSet(self.items())
 
 
-def encode(entries: Iterable[tuple[Tag, TagState]], full: bool) -> bytes:
-    rows = [
-        [tag[0], tag[1], tag[2], user, expiry, int(removed)]
-        for tag, (user, expiry, removed) in sorted(entries)
-    ]
-    return json.dumps({"f": int(full), "t": rows}, separators=(",", ":")).encode()
+class WriterLog:
+    """One writer's updates as a replica holds them: for each tag, the writer's latest
+    update of it (its number and the state it carried), in number order.
+
+    Every number held is at most ``known``: updates arrive for the log only in gap-free
+    ranges, so a new one is always the highest, and the dict's insertion order is number
+    order. An update is served with the state it carried, not the larger one this replica
+    may hold now: what a replica adds to it is published as the replica's own update, and
+    travels under its own number."""
+
+    __slots__ = ("known", "latest")
+
+    def __init__(self) -> None:
+        self.known = 0
+        self.latest: dict[Tag, tuple[int, TagState]] = {}
+
+    def add(self, tag: Tag, number: int, state: TagState) -> None:
+        """Hold update ``number``, above every number held, as ``tag``'s latest."""
+        latest = self.latest
+        latest.pop(tag, None)
+        latest[tag] = (number, state)
+
+    def since(self, number: int, tags: dict[Tag, TagState], limit: float) -> list[Row]:
+        """``(tag, state, number)`` for each update held numbered above ``number``, in
+        number order, leaving out those whose state, or whose tag's state in ``tags``, is
+        garbage by ``limit`` or gone. Costs the updates above ``number``, not the log."""
+        rows = []
+        for tag, (held, state) in reversed(self.latest.items()):
+            if held <= number:
+                break
+            if state[1] >= limit and (now := tags.get(tag)) is not None and now[1] >= limit:
+                rows.append((tag, state, held))
+        rows.reverse()
+        return rows
+
+    def sweep(self, tags: dict[Tag, TagState], limit: float) -> None:
+        """Forget the updates whose state, or whose tag's state in ``tags``, is garbage by
+        ``limit`` or gone."""
+        self.latest = {
+            tag: entry
+            for tag, entry in self.latest.items()
+            if entry[1][1] >= limit and (now := tags.get(tag)) is not None and now[1] >= limit
+        }
 
 
-def decode(body: bytes) -> tuple[bool, list[tuple[Tag, TagState]]]:
-    data: dict[str, Any] = json.loads(body)
-    entries: list[tuple[Tag, TagState]] = [
-        ((int(node), float(epoch), int(counter)), (str(user), float(expiry), bool(removed)))
-        for node, epoch, counter, user, expiry, removed in data["t"]
-    ]
-    return bool(data["f"]), entries
+#: A range of updates as it travels: [writer, from, to, rows]: every update of the writer
+#: numbered in (from, to] is in rows, superseded by one in rows, or garbage.
+Chunk = list[Any]
 
 
-#: decode for ``receive``: its answer is shared, never to be changed.
-_received = remembering(decode)
+def decode_sync(body: bytes) -> tuple[dict[Writer, int], list[Chunk]]:
+    """A sync's digest and chunks (``S`` then, marshalled, the pair)."""
+    digest, chunks = marshal.loads(body[1:])
+    return digest, chunks
+
+
+def decode_answer(body: bytes) -> list[Chunk]:
+    """An answer's chunks (``U`` then, marshalled, the list)."""
+    chunks: list[Chunk] = marshal.loads(body[1:])
+    return chunks
+
+
+#: decode for ``receive``: a sync is broadcast, so its parse is shared, never to be changed.
+_received_sync = remembering(decode_sync)
 
 
 class ORSetReplica:
-    """One node: an :class:`ORSet` with leases, the tags changed since the last sync, and
-    a sync counter that decides when the whole state goes out."""
+    """One node: an :class:`ORSet` with leases, and the updates it holds per writer."""
 
-    def __init__(self, node_id: int, timeout: float, full_every: int = 4) -> None:
+    def __init__(self, node_id: int, timeout: float) -> None:
         if timeout <= 0:
             raise ValueError("the session timeout must be positive")
-        if full_every < 1:
-            raise ValueError("full_every must be at least 1")
         self.node_id = node_id
         self.timeout = timeout
-        self.full_every = full_every
         self.state = ORSet()
-        self.changed: set[Tag] = set()
+        self.logs: dict[Writer, WriterLog] = {}
+        self.knowns: dict[Writer, int] = {}  # each log's ``known``
         self.epoch: float | None = None
-        self.counter = 0
-        self.syncs = 0
+        self.writer = ""  # set with the epoch, at the first update
+        self.counter = 0  # tags added by this incarnation
+        self.number = 0  # updates made by this incarnation
+        self.pushed = 0  # of those, the ones a sync already sent
+        self.swept = 0  # which writer log the next sync sweeps
 
-    def _add(self, user: str, now: float) -> None:
+    # -- updates --------------------------------------------------------------------------
+
+    def _begin(self, now: float) -> float:
+        """This incarnation's epoch (the time of its first update)."""
         if self.epoch is None:
             self.epoch = now
-        self.counter += 1
-        tag = (self.node_id, self.epoch, self.counter)
-        self.state.put(tag, (user, now + self.timeout, False))
-        self.changed.add(tag)
+            self.writer = f"{self.node_id}/{now!r}"
+        return self.epoch
 
-    def _set(self, tag: Tag, state: TagState) -> None:
+    def _record(self, tag: Tag, now: float) -> None:
+        """Publish the tag's state here as this incarnation's next update."""
+        self._begin(now)
+        self.number += 1
+        log = self.logs.get(self.writer)
+        if log is None:
+            log = self.logs[self.writer] = WriterLog()
+        log.add(tag, self.number, self.state.tags[tag])
+        log.known = self.knowns[self.writer] = self.number
+
+    def _add(self, user: str, now: float) -> None:
+        self.counter += 1
+        tag = (self.node_id, self._begin(now), self.counter)
+        self.state.put(tag, (user, now + self.timeout, False))
+        self._record(tag, now)
+
+    def _set(self, tag: Tag, state: TagState, now: float) -> None:
         if self.state.put(tag, state):
-            self.changed.add(tag)
+            self._record(tag, now)
 
     def login(self, user: str, now: float) -> None:
         self._add(user, now)
@@ -221,56 +377,119 @@ class ORSetReplica:
             self._add(user, now)
             return
         for tag in live:
-            self._set(tag, (user, now + self.timeout, False))
+            self._set(tag, (user, now + self.timeout, False), now)
 
     def logout(self, user: str, now: float) -> None:
         for tag in self.state.observed(user):
             _, expiry, _ = self.state.tags[tag]
-            self._set(tag, (user, expiry, True))
+            self._set(tag, (user, expiry, True), now)
 
     def count(self, now: float) -> int:
         return self.state.value(now)
 
-    def garbage(self, now: float) -> list[Tag]:
-        """Tags past their expiry by more than a timeout, sorted."""
-        limit = now - self.timeout
-        return sorted(tag for tag, state in self.state.tags.items() if state[1] < limit)
+    # -- garbage --------------------------------------------------------------------------
 
     def collect(self, now: float) -> int:
-        """Drop the garbage tags; return how many."""
-        dropped = self.garbage(now)
+        """Drop the tags whose joined state is garbage; return how many."""
+        dropped = self.state.expired_before(now - self.timeout)
         for tag in dropped:
             self.state.drop(tag)
-            self.changed.discard(tag)
+        self.state.trim()
         return len(dropped)
+
+    def _sweep_one(self, now: float) -> None:
+        """Sweep one writer log (in turn); forget another writer once nothing of it is left."""
+        if not self.logs:
+            return
+        writers = list(self.logs)
+        writer = writers[self.swept % len(writers)]
+        self.swept += 1
+        log = self.logs[writer]
+        log.sweep(self.state.tags, now - self.timeout)
+        if not log.latest and writer != self.writer:
+            del self.logs[writer], self.knowns[writer]
+
+    # -- sync -----------------------------------------------------------------------------
 
     def sync(self, now: float) -> list[Message]:
         self.collect(now)
-        full = self.syncs % self.full_every == 0
-        self.syncs += 1
-        tags = self.state.tags
-        if full:
-            entries = self.state.items()
-        else:
-            entries = [(tag, tags[tag]) for tag in sorted(self.changed) if tag in tags]
-        self.changed.clear()
-        if not entries and not full:
-            return []
-        return [Message(self.node_id, None, encode(entries, full))]
+        self._sweep_one(now)
+        chunks: list[Chunk] = []
+        if self.number > self.pushed:
+            limit = now - self.timeout
+            rows = self.logs[self.writer].since(self.pushed, self.state.tags, limit)
+            chunks.append([self.writer, self.pushed, self.number, rows])
+            self.pushed = self.number
+        body = b"S" + marshal.dumps((self.knowns, chunks))
+        return [Message(self.node_id, None, body, informs=False)]
 
     def receive(self, message: Message, now: float) -> list[Message]:
-        _full, entries = _received(message.body)
+        body = message.body
+        if body[:1] == b"U":
+            knowns = self.knowns
+            for chunk in decode_answer(body):
+                if chunk[2] > knowns.get(chunk[0], 0):  # news in it
+                    self._merge(chunk, now)
+            return []
+        digest, chunks = _received_sync(body)
+        knowns = self.knowns
+        for chunk in chunks:
+            if chunk[2] > knowns.get(chunk[0], 0):
+                self._merge(chunk, now)
+        return [Message(self.node_id, message.src, b"U" + self._answer(digest, now))]
+
+    def _answer(self, digest: dict[Writer, int], now: float) -> bytes:
+        """The updates held here that ``digest`` says its replica lacks."""
+        chunks: list[Chunk] = []
+        get, limit, tags = digest.get, now - self.timeout, self.state.tags
+        for writer, known in sorted(self.knowns.items() - digest.items()):
+            have = get(writer, 0)
+            if known > have:
+                rows = self.logs[writer].since(have, tags, limit)
+                if rows or have:  # a writer it knows: the range alone lets its known rise
+                    chunks.append([writer, have, known, rows])
+        return marshal.dumps(chunks)
+
+    def _merge(self, chunk: Chunk, now: float) -> None:
+        writer, start, end, rows = chunk
+        log = self.logs.get(writer)
+        known = 0 if log is None else log.known
+        if end <= known or start > known:
+            # Every update in it has been here; or a range with a gap before it (a push
+            # that missed this replica before), left to the next digest to pull whole:
+            # merged unlogged, its states would be served by no log here, and lost for good
+            # if their writer restarted empty.
+            return
+        if log is None:
+            log = self.logs[writer] = WriterLog()
+        latest = log.latest
         limit = now - self.timeout
         tags, put = self.state.tags, self.state.put
-        for tag, state in entries:
-            if state[1] >= limit and tags.get(tag) != state:  # garbage stays out
+        republish = []
+        for tag, state, number in rows:
+            if number <= known:
+                continue
+            held = tags.get(tag)
+            if held is None:
+                if state[1] < limit:
+                    continue  # garbage, and nothing here to join it with
                 put(tag, state)
-        return []
+            elif held != state:
+                if held[1] < limit and state[1] < limit:
+                    continue  # the join would be garbage: the next collect drops the tag
+                if put(tag, state) and tags[tag] != state:
+                    republish.append(tag)  # a state no update holds yet
+            if state[1] >= limit:
+                latest.pop(tag, None)  # WriterLog.add, inline
+                latest[tag] = (number, state)
+        log.known = self.knowns[writer] = end
+        for tag in republish:
+            self._record(tag, now)
 
 
 class ORSetStrategy(ReplicatedStrategy):
     name = "orset"
-    summary = "Add-wins OR-set of online users with leases, delta sync and periodic full state."
+    summary = "Add-wins OR-set of online users with leases; sync by version digests."
     consistency = Consistency.EVENTUAL
     modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
 

@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ from countbench.bench.sim import (
 )
 from countbench.bench.sim.result import decode_series, encode_series
 from countbench.reports.plot import run_length_series
-from countbench.strategies.base import Replica
+from countbench.strategies.base import Message, Replica
 from countbench.strategies.pncounter import PNCounterReplica, PNCounterStrategy
 
 SMALL = Scenario(nodes=4, users=150, operations=1500, session_timeout=120.0, seed=3)
@@ -224,6 +225,32 @@ class NodeKeyedStrategy(PNCounterStrategy):
 
     def replica(self, node_id: int) -> Replica:
         return NodeKeyedReplica(node_id)
+
+
+class QuestionOnlyReplica(PNCounterReplica):
+    """A PN-counter replica whose syncs claim to carry nothing (``informs`` False)."""
+
+    def sync(self, now: float) -> list[Message]:
+        return [replace(m, informs=False) for m in super().sync(now)]
+
+
+class QuestionOnlyStrategy(PNCounterStrategy):
+    name = "test-question-only-pncounter"
+    summary = "test only: syncs marked as carrying no state"
+
+    def replica(self, node_id: int) -> Replica:
+        return QuestionOnlyReplica(node_id)
+
+
+def test_a_message_that_informs_nothing_teaches_the_simulator_nothing() -> None:
+    """The values still converge (the state did travel), but staleness, which follows
+    what the messages claim to carry, sees no change reach another node."""
+    plain = run_scenario("pncounter", small(**QUIET))
+    asked = run_scenario(QuestionOnlyStrategy, small(**QUIET))
+    assert plain.final.values == asked.final.values
+    assert plain.staleness.reflected == plain.staleness.changes > 0
+    assert asked.staleness.reflected == 0
+    assert asked.staleness.never == asked.staleness.changes
 
 
 def test_restart_without_persisted_state_loses_only_what_it_never_sent() -> None:

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from countbench.bench.chaos_cli import build_scenario, parse_fanout
 from countbench.bench.sim import Scenario, SimUsageError, run_scenario, standard_scenario
 
 
@@ -54,9 +55,9 @@ def test_each_broadcast_goes_to_fanout_distinct_peers_drawn_by_seed() -> None:
 @given(
     seed=st.integers(0, 10_000),
     fanout=st.integers(1, 3),
-    strategy=st.sampled_from(["pncounter", "gcounter", "compact"]),
+    strategy=st.sampled_from(["pncounter", "gcounter", "compact", "orset"]),
 )
-def test_state_based_counters_converge_by_gossip_under_partitions(
+def test_state_based_designs_converge_by_gossip_under_partitions(
     seed: int, fanout: int, strategy: str
 ) -> None:
     scenario = standard_scenario(
@@ -81,21 +82,39 @@ def test_a_bad_fanout_is_refused(fanout: object) -> None:
         Scenario(fanout=fanout).validate()  # type: ignore[arg-type]
 
 
+def chaos(*args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "countbench.bench.cli", "chaos", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+
 def test_chaos_takes_a_fanout_and_echoes_it(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     args = ["--strategy", "gcounter", "--nodes", "8", "--operations", "600", "--json", str(out)]
-    result = subprocess.run(
-        [sys.executable, "-m", "countbench.bench.cli", "chaos", *args, "--fanout", "2"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = chaos(*args, "--fanout", "2")
     assert result.returncode == 0, result.stderr
     assert "gossip to 2 random peers" in " ".join(result.stdout.split())
     assert json.loads(out.read_text())["scenario"]["fanout"] == 2
-    bad_inputs = (["-s", "pncounter", "--fanout", "0"], ["-s", "redis-incr", "--fanout", "2"])
+    bad_inputs = (
+        ["-s", "pncounter", "--fanout", "0"],
+        ["-s", "pncounter", "--fanout", "some"],
+        ["-s", "redis-incr", "--fanout", "2"],
+    )
     for bad in bad_inputs:
-        cmd = [sys.executable, "-m", "countbench.bench.cli", "chaos", *bad]
-        failed = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        failed = chaos(*bad)
         assert failed.returncode == 2 and failed.stderr.count("\n") == 1
         assert failed.stderr.startswith("countbench: error: ") and "fanout" in failed.stderr
+
+
+def test_fanout_all_sets_a_scenario_files_gossip_back_to_every_node(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text("nodes = 6\noperations = 300\nfanout = 2\n")
+    assert build_scenario("partition", 1, 5, 10_000, path).fanout == 2  # the file's
+    assert build_scenario("partition", 1, 5, 10_000, path, fanout=3).fanout == 3
+    assert build_scenario("partition", 1, 5, 10_000, path, fanout="all").fanout is None
+    assert build_scenario("partition", 1, 5, 10_000, None, fanout="all").fanout is None
+    assert parse_fanout(" all") == "all" and parse_fanout("4") == 4 and parse_fanout(None) is None
+    out = tmp_path / "r.json"
+    args = ["--strategy", "gcounter", "--scenario", str(path), "--json", str(out)]
+    result = chaos(*args, "--fanout", "all")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(out.read_text())["scenario"]["fanout"] is None

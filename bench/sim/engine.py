@@ -334,7 +334,8 @@ class Simulation:
         self.net_count["delivered"] += 1
         replica = self.replicas[dst]
         replies = replica.receive(message, t)
-        self.know.receive(dst, vector, t, self._open_watches)
+        if message.informs:
+            self.know.receive(dst, vector, t, self._open_watches)
         if self.requests:
             self.trace.lines.append(f"{t!r} d {src}>{dst}")
             if replies:

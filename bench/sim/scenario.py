@@ -14,8 +14,8 @@ node, or with ``fanout = k`` (below ``nodes - 1``) to k distinct peers drawn fro
 (Akka Distributed Data gossips to random nodes; Cassandra to one to three peers a second).
 A full-state CRDT then reaches every node through the peers that merged it; a strategy
 that broadcasts only its own deltas or operations relies on whatever else it sends
-(``orset`` and ``vclock``: their periodic full state) or never converges
-(``pncounter-op``). The default convergence budget grows by :attr:`Scenario.spread_rounds`
+(``orset``: the answers to its digests; ``vclock``: its periodic full state) or never
+converges (``pncounter-op``). The default convergence budget grows by :attr:`Scenario.spread_rounds`
 sync intervals. A scenario file::
 
     nodes = 5

@@ -16,11 +16,13 @@ Cost model, to read the times: every node syncs once per ``sync_interval`` of vi
 time and its broadcast reaches ``fanout`` peers (``all``: the other ``nodes - 1``), so a
 run delivers about ``nodes * fanout * (stop + grace) / sync_interval`` messages, each
 merged by the receiver (a full-state CRDT merge is linear in its state: the nodes for a
-counter, the online users for ``orset``). The virtual time the operations span shrinks as
-the users grow (more users, more events a second). The default scenario, 100 users a node
-gossiping to 3 peers, is the shape of a large cluster; ``--users 1000 --fanout all`` is the
-old one, where every node sends its whole state to the 99 others each second, through the
-long virtual span 1,000 users take to make 100,000 operations.
+counter). ``orset`` sends a digest (one entry per writer) and gets an answer back from each
+peer; its cost is the updates themselves: every login, heartbeat and logout changes a tag,
+and each such change is merged once by each of the nodes. The virtual time the operations
+span shrinks as the users grow (more users, more events a second). The default scenario,
+100 users a node gossiping to 3 peers, is the shape of a large cluster; ``--users 1000
+--fanout all`` is the old one, where every node sends its whole state to the 99 others
+each second, through the long virtual span 1,000 users take to make 100,000 operations.
 """
 
 from __future__ import annotations
