@@ -277,27 +277,23 @@ class WriterLog:
         latest.pop(tag, None)
         latest[tag] = (number, state)
 
-    def since(self, number: int, tags: dict[Tag, TagState], limit: float) -> list[Row]:
+    def since(self, number: int, limit: float) -> list[Row]:
         """``(tag, state, number)`` for each update held numbered above ``number``, in
-        number order, leaving out those whose state, or whose tag's state in ``tags``, is
-        garbage by ``limit`` or gone. Costs the updates above ``number``, not the log."""
+        number order, leaving out those whose state is garbage by ``limit``. (Their tags
+        are all held: a replica drops a tag only once its joined state, at least as large
+        as any update's, is garbage.) Costs the updates above ``number``, not the log."""
         rows = []
         for tag, (held, state) in reversed(self.latest.items()):
             if held <= number:
                 break
-            if state[1] >= limit and (now := tags.get(tag)) is not None and now[1] >= limit:
+            if state[1] >= limit:
                 rows.append((tag, state, held))
         rows.reverse()
         return rows
 
-    def sweep(self, tags: dict[Tag, TagState], limit: float) -> None:
-        """Forget the updates whose state, or whose tag's state in ``tags``, is garbage by
-        ``limit`` or gone."""
-        self.latest = {
-            tag: entry
-            for tag, entry in self.latest.items()
-            if entry[1][1] >= limit and (now := tags.get(tag)) is not None and now[1] >= limit
-        }
+    def sweep(self, limit: float) -> None:
+        """Forget the updates whose state is garbage by ``limit``."""
+        self.latest = {tag: entry for tag, entry in self.latest.items() if entry[1][1] >= limit}
 
 
 #: A range of updates as it travels: [writer, from, to, rows]: every update of the writer
@@ -405,7 +401,7 @@ class ORSetReplica:
         writer = writers[self.swept % len(writers)]
         self.swept += 1
         log = self.logs[writer]
-        log.sweep(self.state.tags, now - self.timeout)
+        log.sweep(now - self.timeout)
         if not log.latest and writer != self.writer:
             del self.logs[writer], self.knowns[writer]
 
@@ -416,8 +412,7 @@ class ORSetReplica:
         self._sweep_one(now)
         chunks: list[Chunk] = []
         if self.number > self.pushed:
-            limit = now - self.timeout
-            rows = self.logs[self.writer].since(self.pushed, self.state.tags, limit)
+            rows = self.logs[self.writer].since(self.pushed, now - self.timeout)
             chunks.append([self.writer, self.pushed, self.number, rows])
             self.pushed = self.number
         body = b"S" + marshal.dumps((self.knowns, chunks))
@@ -441,11 +436,11 @@ class ORSetReplica:
     def _answer(self, digest: dict[Writer, int], now: float) -> bytes:
         """The updates held here that ``digest`` says its replica lacks."""
         chunks: list[Chunk] = []
-        get, limit, tags = digest.get, now - self.timeout, self.state.tags
+        get, limit = digest.get, now - self.timeout
         for writer, known in sorted(self.knowns.items() - digest.items()):
             have = get(writer, 0)
             if known > have:
-                rows = self.logs[writer].since(have, tags, limit)
+                rows = self.logs[writer].since(have, limit)
                 if rows or have:  # a writer it knows: the range alone lets its known rise
                     chunks.append([writer, have, known, rows])
         return marshal.dumps(chunks)

@@ -119,18 +119,15 @@ def test_digests_forget_a_writer_once_all_its_updates_are_garbage() -> None:
 
 def test_a_writer_log_serves_in_number_order_and_leaves_garbage_out() -> None:
     log = WriterLog()
-    tags = {(0, 1.0, t): (f"u{t}", expiry, False) for t, expiry in [(1, 60.0), (2, 10.0)]}
-    tags[(0, 1.0, 3)] = ("u3", 70.0, True)
-    updates = [(1, 1, 50.0), (2, 2, 10.0), (1, 5, 60.0), (3, 9, 65.0), (4, 11, 80.0)]
-    for tag, number, expiry in updates:  # tag 4: collected since
-        log.add((0, 1.0, tag), number, (f"u{tag}", expiry, False))
-    assert [n for _, _, n in log.since(0, tags, 0.0)] == [2, 5, 9]
-    assert [n for _, _, n in log.since(2, tags, 0.0)] == [5, 9]
-    assert [n for _, _, n in log.since(0, tags, 20.0)] == [5, 9]  # tag 2 is garbage by 20
-    assert log.since(9, tags, 0.0) == []
-    # the state the update carried, not the larger one held now
-    assert log.since(5, tags, 0.0) == [((0, 1.0, 3), ("u3", 65.0, False), 9)]
-    log.sweep(tags, 62.0)  # tag 1's update is garbage by then; tag 3's is not
+    updates = [(1, 1, 50.0), (2, 2, 10.0), (1, 5, 60.0), (3, 9, 65.0)]
+    for tag, number, expiry in updates:
+        log.add((0, 1.0, tag), number, (f"u{tag}", expiry, tag == 3))
+    assert [n for _, _, n in log.since(0, 0.0)] == [2, 5, 9]
+    assert [n for _, _, n in log.since(2, 0.0)] == [5, 9]
+    assert [n for _, _, n in log.since(0, 20.0)] == [5, 9]  # tag 2's update is garbage by 20
+    assert log.since(9, 0.0) == []
+    assert log.since(5, 0.0) == [((0, 1.0, 3), ("u3", 65.0, True), 9)]  # the state it carried
+    log.sweep(62.0)  # tag 1's update is garbage by then; tag 3's is not
     assert list(log.latest) == [(0, 1.0, 3)]
 
 
