@@ -82,8 +82,10 @@ def _given(name: str, value: Any) -> bool:
 def parse_fanout(text: str | None) -> int | str | None:
     """``--fanout``: None when not given, ``"all"``, or a whole number of peers (checked
     with the scenario)."""
-    if text is None or text.strip() == "all":
-        return None if text is None else "all"
+    if text is None:
+        return None
+    if text.strip() == "all":
+        return "all"
     try:
         return int(text)
     except ValueError:

@@ -417,14 +417,22 @@ def _newcomer(cls: type[Strategy], nodes: int) -> tuple[ReplicatedStrategy, int]
     return strategy, nodes
 
 
+def _caught_up(
+    strategy: ReplicatedStrategy, node_id: int, peer: Replica, now: float
+) -> tuple[int, Replica, list[Message]]:
+    """(traced bytes of a fresh replica ``node_id`` once it holds ``peer``'s state, that
+    replica, and the messages that brought it there: :func:`catch_up`)."""
+    messages = catch_up(strategy, node_id, peer, now)
+    traced, _, replica = _traced(lambda: _take_in(strategy, node_id, messages, now))
+    return traced, replica, messages
+
+
 def _one_replica(
     cls: type[Strategy], nodes: int, peer: Replica, now: float = NOW
 ) -> tuple[int, Replica, ReplicatedStrategy, list[Message]]:
-    """(traced bytes of one fresh replica once it holds ``peer``'s state, that replica,
-    its strategy, and the messages that brought it there: :func:`catch_up`)."""
+    """:func:`_caught_up` for the newcomer of a cluster of ``nodes``, and its strategy."""
     strategy, node_id = _newcomer(cls, nodes)
-    messages = catch_up(strategy, node_id, peer, now)
-    traced, _, replica = _traced(lambda: _take_in(strategy, node_id, messages, now))
+    traced, replica, messages = _caught_up(strategy, node_id, peer, now)
     return traced, replica, strategy, messages
 
 
@@ -550,8 +558,7 @@ def measure_churn_here(name: str, retired: int, nodes: int, users_per_node: int)
     exchange(live, now)
     counts = sorted({replica.count(now) for replica in live})
     sync_bytes, sync_messages = sync_cost(live, live[0], now)
-    messages = catch_up(strategy, ids - 1, live[0], now)
-    state_bytes, _, newcomer = _traced(lambda: _take_in(strategy, ids - 1, messages, now))
+    state_bytes, newcomer, _ = _caught_up(strategy, ids - 1, live[0], now)
     return {
         "strategy": cls.name,
         "kind": "replicated",

@@ -141,9 +141,9 @@ class ORSet:
         best = self._best.get(user)
         if best is None or new[1] > best:
             self._best[user] = new[1]
-            if new[1] >= self._at and self._alive.get(user) is None:
-                heappush(self._ends, (new[1], user))
             if new[1] >= self._at:
+                if self._alive.get(user) is None:
+                    heappush(self._ends, (new[1], user))
                 self._alive[user] = new[1]  # a rise: the user's earlier entry in _ends stays
         return True
 
