@@ -11,6 +11,7 @@ import pytest
 from countbench.bench import memory
 from countbench.bench.memory import ScaleUsageError, measure_churn, measure_memory, measure_nodes
 from countbench.bench.scale_cli import fit_growth, parse_param, scale, scale_curve
+from countbench.bench.sim.speed import IdleReplica
 from countbench.strategies.base import (
     Consistency,
     Message,
@@ -113,23 +114,7 @@ def _pull_strategy() -> type[ReplicatedStrategy]:
     """A replicated strategy whose ``sync`` carries no state: a digest (the users it
     knows) that a peer answers with the users the sender lacks."""
 
-    class PullReplica:
-        def __init__(self, node_id: int) -> None:
-            self.node_id = node_id
-            self.users: set[str] = set()
-
-        def login(self, user: str, now: float) -> None:
-            self.users.add(user)
-
-        def logout(self, user: str, now: float) -> None:
-            self.users.discard(user)
-
-        def heartbeat(self, user: str, now: float) -> None:
-            return None
-
-        def count(self, now: float) -> int:
-            return len(self.users)
-
+    class PullReplica(IdleReplica):  # its users, and a digest of them at each sync
         def sync(self, now: float) -> list[Message]:
             return [Message(self.node_id, None, b"D" + json.dumps(sorted(self.users)).encode())]
 

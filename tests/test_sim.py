@@ -415,13 +415,19 @@ def test_speed_command_times_each_strategy_and_fails_over_the_limit(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("simulator: 3 nodes, 10,000 users, 300 operations")
     assert "broadcast to every node" in lines[0]  # fan-out 3 of 3 nodes: every other node
-    for name, line in zip(("pncounter", "gcounter"), lines[1:], strict=True):
+    idle, *timed = lines[1:]
+    assert idle.strip().startswith("simulator alone: ") and idle.endswith("no strategy work")
+    for name, line in zip(("pncounter", "gcounter"), timed, strict=True):
         seconds = float(line.split(":")[1].split("s")[0])
         assert line.strip().startswith(f"{name}: ") and 0 <= seconds < 60
         assert "deliveries" in line and "verdict PASS" in line
+        # the idle replicas ran the same scenario: the same events, and a message per sync
+        assert line.split(" · ")[1:3] == idle.split(" · ")[1:3]
     # A limit no child process can meet: stopped, reported, exit status 1.
     assert main([*small_run, "--limit", "0.001"]) == 1
-    assert "pncounter: over 0.001s (stopped after" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "simulator alone: over 0.001s (stopped after" in out
+    assert "pncounter: over 0.001s (stopped after" in out
     for bad, words in ((["--nodes", "0"], "nodes"), (["--strategies", "local"], "not replicated")):
         assert main(bad) == 2
         error = capsys.readouterr().err

@@ -12,6 +12,11 @@ lets it finish, to measure its full time). Exit status: 0 when every strategy fi
 within the limit, 1 when one did not, 2 with one ``countbench: error: ...`` line for bad
 input.
 
+Before the strategies it times the simulator alone: the same scenario on idle replicas
+that keep their own users, broadcast an empty message at every sync and merge nothing
+(clients, heartbeats, syncs, routing, the knowledge and error bookkeeping; no strategy
+work). A strategy's time less that is what its own code costs.
+
 Cost model, to read the times: every node syncs once per ``sync_interval`` of virtual
 time and its broadcast reaches ``fanout`` peers (``all``: the other ``nodes - 1``), so a
 run delivers about ``nodes * fanout * (stop + grace) / sync_interval`` messages, each
@@ -34,11 +39,51 @@ import sys
 import time
 from typing import Any, NoReturn
 
+from ...strategies.base import Consistency, Message, Replica, ReplicatedStrategy
 from .errors import SimUsageError
 from .presets import standard_scenario
 from .runner import resolve_strategy, run_scenario
 
 DEFAULT_STRATEGIES = "pncounter,gcounter,compact,orset"
+
+
+class IdleReplica:
+    """Counts the users logged in here and nothing else: each sync broadcasts an empty
+    message, and what arrives is ignored. A yardstick, in no registry: it never converges."""
+
+    def __init__(self, node_id: int) -> None:
+        self.node_id = node_id
+        self.users: set[str] = set()
+
+    def login(self, user: str, now: float) -> None:
+        self.users.add(user)
+
+    def logout(self, user: str, now: float) -> None:
+        self.users.discard(user)
+
+    def heartbeat(self, user: str, now: float) -> None:
+        pass
+
+    def count(self, now: float) -> int:
+        return len(self.users)
+
+    def sync(self, now: float) -> list[Message]:
+        return [Message(self.node_id, None, b"")]
+
+    def receive(self, message: Message, now: float) -> list[Message]:
+        return []
+
+
+class IdleStrategy(ReplicatedStrategy):
+    """:class:`IdleReplica` per node: what the simulator costs without a strategy's work."""
+
+    name = "simulator alone"
+    summary = "idle replicas: an empty broadcast per sync, nothing merged"
+    consistency = Consistency.EVENTUAL
+    modes = frozenset()
+
+    def replica(self, node_id: int) -> Replica:
+        return IdleReplica(node_id)
 
 
 def measure(
@@ -50,12 +95,14 @@ def measure(
     fanout: int | None = None,
     users: int = 1000,
 ) -> dict[str, Any]:
-    """Run one scenario in this process; its wall-clock time and size."""
+    """Run one scenario in this process; its wall-clock time and size
+    (``strategy`` :attr:`IdleStrategy.name`: the simulator alone)."""
     scenario = standard_scenario(
         faults, nodes=nodes, operations=operations, seed=seed, fanout=fanout, users=users
     )
     started = time.perf_counter()
-    result = run_scenario(strategy, scenario, keep_trace=False)
+    chosen = IdleStrategy if strategy == IdleStrategy.name else strategy
+    result = run_scenario(chosen, scenario, keep_trace=False)
     seconds = time.perf_counter() - started
     return {
         "strategy": result.strategy,
@@ -158,21 +205,22 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         over = False
-        for name in names:
+        for name in [IdleStrategy.name, *names]:
             data = _child(name, args, None if args.no_stop else args.limit)
             if data.get("over"):
                 over = True
                 print(f"  {name}: over {args.limit:g}s (stopped after {data['seconds']:.1f}s)")
-            else:
-                late = data["seconds"] > args.limit
-                over |= late
-                print(
-                    f"  {name}: {data['seconds']:.2f}s{' (over the limit)' if late else ''}"
-                    f" · {data['events']:,} events · {data['delivered']:,} deliveries"
-                    f" · {data['virtual_seconds']:,.0f} virtual s"
-                    f" · verdict {'PASS' if data['passed'] else 'FAIL'}",
-                    flush=True,
-                )
+                continue
+            late = data["seconds"] > args.limit
+            over |= late
+            verdict = f"verdict {'PASS' if data['passed'] else 'FAIL'}"
+            print(
+                f"  {name}: {data['seconds']:.2f}s{' (over the limit)' if late else ''}"
+                f" · {data['events']:,} events · {data['delivered']:,} deliveries"
+                f" · {data['virtual_seconds']:,.0f} virtual s"
+                f" · {'no strategy work' if name == IdleStrategy.name else verdict}",
+                flush=True,
+            )
     except SimUsageError as exc:
         print(f"countbench: error: {exc}", file=sys.stderr)
         return 2
