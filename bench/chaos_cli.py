@@ -45,6 +45,7 @@ from .sim import (
     standard_scenario,
     with_standard_faults,
 )
+from .sim.scenario import fanout_peers
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 FAULT_MARK = "▀"
@@ -84,12 +85,8 @@ def parse_fanout(text: str | None) -> int | str | None:
     with the scenario)."""
     if text is None:
         return None
-    if text.strip() == "all":
-        return "all"
-    try:
-        return int(text)
-    except ValueError:
-        raise SimUsageError(f"--fanout takes a number of peers or 'all', got {text!r}") from None
+    peers = fanout_peers(text)
+    return "all" if peers is None else peers
 
 
 def build_scenario(

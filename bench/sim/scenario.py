@@ -52,6 +52,17 @@ from .errors import SimUsageError
 from .faults import Fault, fault_from_mapping
 
 
+def fanout_peers(text: str) -> int | None:
+    """A fan-out as a command line gives it: ``"all"`` (every other node: None) or a whole
+    number of peers (checked with the scenario); anything else is a :class:`SimUsageError`."""
+    if text.strip() == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise SimUsageError(f"--fanout takes a number of peers or 'all', got {text!r}") from None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Scenario:
     nodes: int = 5

@@ -43,6 +43,7 @@ from ...strategies.base import Consistency, Message, Replica, ReplicatedStrategy
 from .errors import SimUsageError
 from .presets import standard_scenario
 from .runner import resolve_strategy, run_scenario
+from .scenario import fanout_peers
 
 DEFAULT_STRATEGIES = "pncounter,gcounter,compact,orset"
 
@@ -142,15 +143,6 @@ def _child(strategy: str, args: argparse.Namespace, limit: float | None) -> dict
     return data
 
 
-def _fanout(text: str) -> int | None:
-    if text == "all":
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of peers or 'all': {text!r}") from None
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise SimUsageError(message)
@@ -169,13 +161,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--fanout",
-        type=_fanout,
-        default=3,
+        default="3",
         help="peers per broadcast, or 'all' for every other node (default 3)",
     )
     parser.add_argument("--limit", type=float, default=60.0, help="seconds (default 60)")
     parser.add_argument("--no-stop", action="store_true", help="let a run over the limit finish")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.fanout = fanout_peers(args.fanout)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
