@@ -21,6 +21,7 @@ of ``aggregate``/``eventual``. A server strategy with a replica twin (``eventual
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,6 +31,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..reports.json_report import ReportPathError, check_output_path, write_json_atomic
+from ..reports.verdicts import describe_bound, over_bound, parse_bound
 from ..strategies.base import ServiceStrategy, Strategy, simulable
 from ..strategies.registry import discover
 from .faults.report import real_chaos
@@ -45,6 +47,7 @@ from .sim import (
     standard_scenario,
     with_standard_faults,
 )
+from .sim.allowed import describe_bounds
 from .sim.scenario import fanout_peers
 
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -159,6 +162,14 @@ def chaos(
     persist: Annotated[
         bool, typer.Option("--persist", help="Real faults: Redis with an fsynced AOF.")
     ] = False,
+    max_error: Annotated[
+        str | None,
+        typer.Option(
+            "--max-error",
+            help="Simulator: also fail when a final count is further than this from the "
+            "users online (a number of users, or a percentage such as 1%).",
+        ),
+    ] = None,
 ) -> None:
     """Run a strategy under faults: error, staleness, convergence, cost, and a verdict.
 
@@ -194,22 +205,59 @@ def chaos(
         scenario_file,
         parse_fanout(fanout),
     )
+    try:
+        bound = None if max_error is None else parse_bound(max_error)
+    except ValueError as exc:
+        raise SimUsageError(str(exc)) from None
     if json_path is not None:
         try:
             check_output_path(json_path, force)
         except ReportPathError as exc:
             raise SimUsageError(str(exc)) from None
-    result = run_scenario(cls, scenario)
+    try:
+        result = run_scenario(cls, scenario)
+    except Exception as exc:  # the strategy's own code raised: a bug of it, not of the run
+        raise StrategyCrashed(cls.name, exc) from None
     out = Console()
     out.print(result_table(result))
     _print_sparkline(out, result)
     _print_verdict(out, result)
+    over = _over_bound(result, bound)
+    if over:
+        out.print(Text(over, style="bold red"))
     if json_path is not None:
         report = {"schema_version": 1, "tool": {"name": "countbench", "command": "chaos"}}
         write_json_atomic(json_path, {**report, **result.to_dict()}, force)
         out.print(f"result written to {json_path}", markup=False, highlight=False)
-    if not result.passed:
+    if not result.passed or over:
         raise typer.Exit(1)
+
+
+class StrategyCrashed(Exception):
+    """The strategy's code raised during a simulated run: one line, exit 1."""
+
+    def __init__(self, name: str, exc: Exception) -> None:
+        where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        at = f" at {Path(where.filename).name}:{where.lineno}" if where else ""
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        super().__init__(
+            f"strategy {name!r} raised {type(exc).__name__}{at}"
+            + (f": {text[:200]}" if text else "")
+        )
+
+
+def _over_bound(result: SimResult, bound: tuple[float, bool] | None) -> str:
+    """A line when a final count is further from the users online than ``--max-error``."""
+    if bound is None:
+        return ""
+    final = result.final
+    worst = max(final.errors, key=abs, default=0)
+    if not over_bound(worst, final.truth, bound):
+        return ""
+    return (
+        f"FAIL --max-error {describe_bound(bound)}: a final count is {worst:+,} from the "
+        f"{final.truth:,} users online"
+    )
 
 
 def _names(faults: str) -> tuple[str, ...]:
@@ -248,6 +296,20 @@ def result_table(r: SimResult) -> Table:
         when = f"{window[0]:g}-{window[1]:g}s" if window else "not applied (after the clients)"
         extra = f" sides {fault['sides']}" if "sides" in fault else ""
         table.add_row(f"fault {fault['type']}", f"{when}{extra}")
+    v, f = r.verdict, r.final
+    table.add_row("specification", f"{v.specification}: {v.meaning}")
+    low, high = f.allowed
+    table.add_row(
+        "final vs specification",
+        f"allowed {describe_bounds(low, high)} · values {f.values} · in spec "
+        + ("all" if all(f.in_spec) else f"{sum(f.in_spec)} of {len(f.in_spec)}")
+        + (f" · {f.lost_changes} change(s) lost in crashes" if f.lost_changes else ""),
+    )
+    for name, e in r.spec_error.items():
+        table.add_row(
+            f"outside spec {'samples' if name == 'all' else name}",
+            f"max {e.max} · mean {e.mean:.3g} · n={e.samples}",
+        )
     for name, e in r.error.items():
         table.add_row(
             f"|count-truth| {name}",
@@ -268,11 +330,11 @@ def result_table(r: SimResult) -> Table:
         table.add_row(
             f"after {w.label}",
             f"drained {_num(w.drained_after)} · agree {_num(w.agree_after)}"
-            f" · = truth {_num(w.truth_after)}",
+            f" · allowed {_num(w.allowed_after)} · = truth {_num(w.truth_after)}",
         )
-    f, o = r.final, r.operations
+    o = r.operations
     table.add_row(
-        "final (after quiescence)",
+        "final vs users online",
         f"truth {f.truth} · values {f.values} · errors {f.errors} · agree {f.agree}",
     )
     table.add_row(
@@ -313,9 +375,25 @@ def _print_sparkline(out: Console, r: SimResult) -> None:
 
 
 def _print_verdict(out: Console, r: SimResult) -> None:
-    v = r.verdict
+    """Both notions: correct against the specification (the verdict), then the error
+    against the users online (reported; judged only with --max-error)."""
+    v, f = r.verdict, r.final
+    worst = max(f.errors, key=abs, default=0)
+    online = (
+        f"error against the users online: final {worst:+,} of {f.truth:,} · max during "
+        f"the run {r.error['all'].max:,}"
+    )
     if v.passed:
-        out.print(Text(f"PASS ({v.rule})", style="bold green"))
-        return
-    out.print(Text(f"FAIL (seed {v.seed}): {'; '.join(v.reasons)}", style="bold red"))
-    out.print(f"rule: {v.rule}", markup=False, highlight=False)
+        out.print(Text(f"PASS, correct against its specification ({v.rule})", style="bold green"))
+    elif v.expected:
+        out.print(
+            Text(
+                f"FAIL, expected (seed {v.seed}): the scenario breaks the specification's "
+                f"assumption ({', '.join(v.outside_assumption)}): {'; '.join(v.reasons)}",
+                style="bold yellow",
+            )
+        )
+    else:
+        out.print(Text(f"FAIL (seed {v.seed}): {'; '.join(v.reasons)}", style="bold red"))
+        out.print(f"rule: {v.rule}", markup=False, highlight=False)
+    out.print(online, markup=False, highlight=False)

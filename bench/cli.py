@@ -20,9 +20,10 @@ from rich.console import Console
 from ..reports import table as tables
 from ..reports.json_report import ReportPathError, check_output_path, write_json_atomic
 from ..reports.load import ReportError
+from ..reports.verdicts import describe_bound, online_error, over_bound, parse_bound, spec_problems
 from ..strategies.base import Mode, ReplicatedStrategy, Strategy
 from ..strategies.registry import UnknownStrategy, describe, discover, resolve
-from .chaos_cli import chaos
+from .chaos_cli import StrategyCrashed, chaos
 from .faults.runner import RealFaultError, RealFaultRunFailed
 from .plot_cli import plot
 from .report_cli import diff, report_app
@@ -121,6 +122,14 @@ SaveOpt = Annotated[
     typer.Option("--save", help="Also keep the report as NAME in .countbench/ (for --baseline)."),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
+MaxErrorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--max-error",
+        help="Fail (exit 1) when a final count is further than this from the users online: "
+        "a number of users, or a percentage such as 1%.",
+    ),
+]
 
 
 SPEC_FIELDS = frozenset(f.name for f in fields(WorkloadSpec))
@@ -400,11 +409,13 @@ def run(
     quiet: QuietOpt = False,
     redis_url: RedisUrlOpt = None,
     real_faults: RealFaultsOpt = False,
+    max_error: MaxErrorOpt = None,
 ) -> None:
     """Benchmark one strategy and print its figures."""
     if strategy.strip() == "all" or "," in strategy:
         raise UsageProblem("run takes one strategy; use `countbench compare` for several")
     spec = _spec(workload, locals())
+    bound = _bound(max_error)
     report = _measure(
         strategy,
         mode,
@@ -425,6 +436,7 @@ def run(
     out.print(tables.operations_detail(result))
     out.print(tables.latency_detail(result))
     _print_written(json, pyperf)
+    _judge(report, bound)
 
 
 @app.command()
@@ -456,9 +468,11 @@ def compare(
     quiet: QuietOpt = False,
     redis_url: RedisUrlOpt = None,
     real_faults: RealFaultsOpt = False,
+    max_error: MaxErrorOpt = None,
 ) -> None:
     """Benchmark several strategies on the same workload: the article's table, measured."""
     spec = _spec(workload, locals())
+    bound = _bound(max_error)
     report = _measure(
         strategies,
         mode,
@@ -476,6 +490,39 @@ def compare(
     _print_services(report)
     _print_comparisons(report)
     _print_written(json, pyperf)
+    _judge(report, bound)
+
+
+def _bound(text: str | None) -> tuple[float, bool] | None:
+    if text is None:
+        return None
+    try:
+        return parse_bound(text)
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
+
+
+def _judge(report: dict[str, Any], bound: tuple[float, bool] | None) -> None:
+    """Exit 1 (after the tables) when a strategy contradicts its own specification, or a
+    final count is further from the users online than ``--max-error``; one line each."""
+    scan = report.get("scan")
+    reports = [point["report"] for point in scan["points"]] if scan else [report]
+    lines: list[str] = []
+    for each in reports:
+        for result in each["results"]:
+            name = result["strategy"]["name"]
+            lines += [f"{name} contradicts its specification: {p}" for p in spec_problems(result)]
+            truth = result["verification"]["truth"]
+            error = online_error(result)
+            if bound is not None and over_bound(error, truth, bound):
+                lines.append(
+                    f"{name}: final count {error:+,} from the {truth:,} users online, "
+                    f"beyond --max-error {describe_bound(bound)}"
+                )
+    for line in dict.fromkeys(lines):
+        err.print(f"countbench: {line}", markup=False, highlight=False, soft_wrap=True)
+    if lines:
+        raise SystemExit(1)
 
 
 class Terminated(Exception):
@@ -527,7 +574,7 @@ def main(argv: list[str] | None = None) -> None:
         fail("interrupted", 130)
     except Terminated:
         fail("terminated", 143)
-    except RealFaultRunFailed as exc:
+    except (RealFaultRunFailed, StrategyCrashed) as exc:
         fail(str(exc), 1)
     except (
         UsageProblem,

@@ -14,26 +14,41 @@ from typing import Any
 
 from ..strategies.base import ServiceStrategy, Strategy, simulable
 from ..strategies.registry import describe
+from ..strategies.spec import SESSIONS, Specification
 from .complexity import measure as measure_complexity
 from .drivers import STREAMS
 from .environment import git_facts, machine_facts, python_facts, tool_version
 from .latency import merge, summarize
 from .plan import Benchmark, Plan
 from .services import needed, provide
+from .sim.allowed import Allowed
 from .timing import Preset, Timing, time_plan
-from .workload import WorkloadSpec
+from .workload import Op, Workload, WorkloadSpec
 
 SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
 class Verification:
-    """Counts after one fault-free pass of the mixed stream and a final sync, against the
-    exact number of users online at that instant."""
+    """Counts after one fault-free pass of the mixed stream and a final sync: against the
+    value the strategy's specification gives for that pass (``allowed``: a count that
+    differs is a bug), and against the exact number of users online at that instant
+    (``truth``: the design's error, expected for some)."""
 
     truth: int
     counts: list[int]
     seconds: float
+    specification: str = SESSIONS.name
+    allowed: tuple[int, int] = (0, 0)  # low, high: what the specification allows
+
+    @property
+    def in_spec(self) -> list[bool]:
+        low, high = self.allowed
+        return [low <= count <= high for count in self.counts]
+
+    @property
+    def correct(self) -> bool:
+        return all(self.in_spec)
 
     @property
     def errors(self) -> list[int]:
@@ -55,6 +70,10 @@ class Verification:
             "max_abs_error": self.max_abs_error,
             "nodes_agree": self.agree,
             "seconds": self.seconds,
+            "specification": self.specification,
+            "allowed": list(self.allowed),
+            "in_spec": self.in_spec,
+            "correct": self.correct,
         }
 
 
@@ -80,7 +99,30 @@ def read_summary(stats: list[dict[str, float]]) -> dict[str, float] | None:
     }
 
 
-def verify(plan: Plan, name: str) -> tuple[Verification, Observed]:
+def specified_value(spec: Specification, workload: Workload) -> tuple[int, int]:
+    """The counts ``spec`` allows after one pass of the mixed stream, read at its end (no
+    operation is refused or lost in that pass: the history is every operation)."""
+    events = sorted(
+        (at, kind, user)
+        for stream in workload.mixed
+        for at, kind, user in zip(stream.times, stream.kinds, stream.users, strict=True)
+        if kind in (Op.LOGIN, Op.LOGOUT, Op.HEARTBEAT)
+    )
+    index = {name: i for i, name in enumerate(sorted({user for _, _, user in events}))}
+    model = Allowed(spec, len(index), workload.spec.session_timeout)
+    for at, kind, user in events:
+        model.advance(at)
+        if kind is Op.LOGIN:
+            model.login(index[user], at)
+        elif kind is Op.LOGOUT:
+            model.logout(index[user], at)
+        else:
+            model.heartbeat(index[user], at)
+    model.advance(workload.end_time)
+    return model.bounds()
+
+
+def verify(plan: Plan, name: str, spec: Specification = SESSIONS) -> tuple[Verification, Observed]:
     """Run one pass of the mixed stream with the plan's driver, timing every operation
     into latency histograms; settle; read every node."""
     start = time.perf_counter()
@@ -92,8 +134,10 @@ def verify(plan: Plan, name: str) -> tuple[Verification, Observed]:
         counts = driver.counts()
         latencies = driver.latencies()
     truth = len(plan.workload.online_after_mixed)
+    allowed = specified_value(spec, plan.workload)
     latency = {kind: summarize(h) for kind, h in sorted(merge(latencies).items())}
-    return Verification(truth, counts, time.perf_counter() - start), Observed(latency, reads)
+    seconds = time.perf_counter() - start
+    return Verification(truth, counts, seconds, spec.name, allowed), Observed(latency, reads)
 
 
 #: The standard scenario behind the Consistency column (see ``countbench chaos``).
@@ -121,6 +165,7 @@ def simulate(cls: type[Strategy], spec: WorkloadSpec) -> dict[str, Any] | None:
         "nodes": scenario.nodes,
         "error": result["error"],
         "staleness": result["staleness"],
+        "spec_error": result["spec_error"],
         "final": result["final"],
         "verdict": result["verdict"],
         "trace_sha256": result["trace"]["sha256"],
@@ -187,7 +232,7 @@ def run_plan(
         checks: dict[str, dict[str, Any] | None] = {}
         for name in plan.strategies:
             progress(f"{name}: checking the count against the truth")
-            verifications[name], observed[name] = verify(plan, name)
+            verifications[name], observed[name] = verify(plan, name, classes[name].specification)
             simulations[name] = simulate(classes[name], plan.spec)
             if real_faults and real_fault_target(classes[name]):
                 progress(f"{name}: pausing and killing its server")

@@ -2,7 +2,12 @@
 
 Columns (:data:`COLUMNS`): strategy, operation, mode, workers, nodes, ops_per_sec,
 ops_per_sec_stdev, mean_s, stdev_s (seconds per operation), n_values (pyperf values
-behind the mean) and max_abs_error (the strategy's final count against the truth).
+behind the mean), max_abs_error (the strategy's final count against the users online),
+specification, correct (``true``/``false`` against the specification in the verification
+pass, empty when the report predates it), simulated_correct (the simulator's verdict:
+``true``, ``false``, ``expected`` for a failure outside the specification's assumptions,
+empty when not simulated) and simulated_final_error (the worst node's final error against
+the users online there).
 Floats are written with Python's ``repr``, so they read back exactly; rows end with
 ``\\n``; a header row comes first.
 """
@@ -13,6 +18,8 @@ import csv
 import io
 from collections.abc import Mapping
 from typing import Any
+
+from .verdicts import EXPECTED, FAIL, PASS, UNKNOWN, simulated_status, verification_status
 
 COLUMNS = (
     "strategy",
@@ -26,7 +33,13 @@ COLUMNS = (
     "stdev_s",
     "n_values",
     "max_abs_error",
+    "specification",
+    "correct",
+    "simulated_correct",
+    "simulated_final_error",
 )
+
+_STATUS = {PASS: "true", FAIL: "false", EXPECTED: "expected", UNKNOWN: "", None: ""}
 
 
 def rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -34,6 +47,15 @@ def rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     their operations as stored: writes, reads, mixed)."""
     out = []
     for result in report["results"]:
+        check, sim = result["verification"], result.get("simulation")
+        verdicts = {
+            "specification": check.get("specification", ""),
+            "correct": _STATUS[verification_status(result)],
+            "simulated_correct": _STATUS[simulated_status(result)],
+            "simulated_final_error": (
+                max(sim["final"]["errors"], key=abs, default=0) if sim else ""
+            ),
+        }
         for name, op in result["operations"].items():
             out.append(
                 {
@@ -48,6 +70,7 @@ def rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "stdev_s": op["stdev"],
                     "n_values": len(op["values"]),
                     "max_abs_error": result["verification"]["max_abs_error"],
+                    **verdicts,
                 }
             )
     return out

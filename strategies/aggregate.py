@@ -35,6 +35,7 @@ from .base import (
     StrategyConfig,
 )
 from .session import LocalSessions, apply
+from .spec import SESSIONS
 
 if TYPE_CHECKING:
     from ..bench.servers.central import AsyncCentralClient, CentralClient
@@ -364,6 +365,7 @@ class AggregateOnDemand(ServiceStrategy):
     name = "aggregate"
     summary = "Each node server counts its own sessions; a read asks all nodes at once and sums."
     consistency = Consistency.EVENTUAL
+    specification = SESSIONS
     modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
     article_approach = "Aggregate on demand"
     service = "nodes"

@@ -6,7 +6,8 @@ passed in by the caller (``now``, in seconds on the caller's clock); no strategy
 clock, starts a thread or opens a socket. That keeps each strategy a plain object that the
 thread, process and asyncio drivers, and the fault simulator, can all run unchanged.
 
-Two kinds of strategy exist:
+Every strategy states its :mod:`specification <.spec>`: what its count means, and so
+which values a correct count may take. Three kinds of strategy exist:
 
 * :class:`SharedStrategy`: every worker acts on one shared primitive (a counter in memory,
   a counter in shared memory). ``open(mode)`` builds that primitive once, in the parent;
@@ -14,6 +15,8 @@ Two kinds of strategy exist:
 * :class:`ReplicatedStrategy`: each node is a :class:`Replica`, a pure state machine that
   takes client events and incoming :class:`Message` s and emits outgoing messages. It is not
   thread-safe; the driver serialises access to each replica and carries its messages.
+* :class:`ServiceStrategy`: the state lives in a server (Redis, the central service);
+  each worker opens its own client to it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar, Protocol, runtime_checkable
+
+from .spec import SESSIONS, Specification
 
 
 class Consistency(StrEnum):
@@ -212,6 +217,9 @@ class Strategy(ABC):
     consistency: ClassVar[Consistency]
     modes: ClassVar[frozenset[Mode]]
     topology: ClassVar[Topology]
+    #: What the count means (:mod:`.spec`), the rule a correct count is judged by. A
+    #: strategy that states none is judged by the strictest, the users in an open session.
+    specification: ClassVar[Specification] = SESSIONS
     #: The row of the reference article's comparison table this strategy corresponds to.
     article_approach: ClassVar[str | None] = None
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .base import AsyncClientNode, ClientNode, Consistency, Mode, ServiceStrategy
+from .spec import SESSIONS
 
 if TYPE_CHECKING:
     from ..bench.servers.central import AsyncCentralClient
@@ -140,6 +141,7 @@ class CentralCounterService(ServiceStrategy):
     name = "central"
     summary = "Central counter service: one server process holds every session; a hop per op."
     consistency = Consistency.STRONG
+    specification = SESSIONS
     modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
     article_approach = "Central service"
     service = "central"

@@ -85,6 +85,7 @@ from typing import Any
 
 from .base import Consistency, Message, Mode, Replica, ReplicatedStrategy
 from .gcounter import entry_id, remembering
+from .spec import BALANCE
 
 #: An entry's key: a replica incarnation, ``(node_id, epoch)`` (see the module docstring).
 Key = tuple[int, float]
@@ -433,6 +434,7 @@ class CompactStrategy(ReplicatedStrategy):
     name = "compact"
     summary = "PN-counter that folds retired replicas' entries away (Akka-style pruning)."
     consistency = Consistency.EVENTUAL
+    specification = BALANCE
     modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
 
     def replica(self, node_id: int) -> Replica:

@@ -34,6 +34,7 @@ from .base import (
     ServiceStrategy,
 )
 from .session import LocalSessions
+from .spec import SESSIONS
 
 
 class CachedTotal:
@@ -108,6 +109,7 @@ class EventualSync(ServiceStrategy):
     name = "eventual"
     summary = "Local counts on node servers; each worker reads a cached total refreshed at syncs."
     consistency = Consistency.EVENTUAL
+    specification = SESSIONS
     modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
     service = "nodes"
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from .base import Consistency, Message, Mode, Replica, ReplicatedStrategy
+from .spec import LOGINS
 
 T = TypeVar("T")
 
@@ -210,6 +211,7 @@ class GCounterStrategy(ReplicatedStrategy):
     name = "gcounter"
     summary = "Grow-only CRDT counter: merges by max, cannot count logouts (over-counts)."
     consistency = Consistency.EVENTUAL
+    specification = LOGINS
     modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
 
     def replica(self, node_id: int) -> Replica:

@@ -21,6 +21,7 @@ import sys
 from typing import Any
 
 from .base import Consistency, LockedNode, Mode, Node, SharedStrategy
+from .spec import BALANCE
 
 
 def gil_enabled() -> bool:
@@ -103,6 +104,7 @@ class LocalCounter(SharedStrategy):
         "One in-process atomic counter shared by all workers (shared memory across processes)."
     )
     consistency = Consistency.STRONG
+    specification = BALANCE
     modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
     article_approach = "Local atomic"
 

@@ -73,6 +73,7 @@ from typing import Any
 
 from .base import Consistency, Message, Mode, Replica, ReplicatedStrategy
 from .gcounter import remembering
+from .spec import SESSIONS_HEARTBEAT_OPENS
 
 #: (replica id, epoch, counter): unique over replicas and over their incarnations.
 Tag = tuple[int, float, int]
@@ -486,6 +487,7 @@ class ORSetStrategy(ReplicatedStrategy):
     name = "orset"
     summary = "Add-wins OR-set of online users with leases; sync by version digests."
     consistency = Consistency.EVENTUAL
+    specification = SESSIONS_HEARTBEAT_OPENS
     modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
 
     def replica(self, node_id: int) -> Replica:

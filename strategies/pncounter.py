@@ -27,6 +27,7 @@ import json
 
 from .base import Consistency, Message, Mode, Replica, ReplicatedStrategy
 from .gcounter import Entry, GCounter, Incarnation, remembering
+from .spec import BALANCE
 
 
 class PNCounter:
@@ -116,6 +117,7 @@ class PNCounterStrategy(ReplicatedStrategy):
     name = "pncounter"
     summary = "State-based PN-counter CRDT: per-replica (P, N), merge by element-wise max."
     consistency = Consistency.EVENTUAL
+    specification = BALANCE
     modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
     article_approach = "CRDT (PN-Counter)"
 

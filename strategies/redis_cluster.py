@@ -61,6 +61,7 @@ from urllib.parse import urlsplit
 from .base import AsyncClientNode, ClientNode, Consistency, Mode, ServiceStrategy
 from .redis_client import Command
 from .redis_zset import COUNT, COUNT_SHA, HEARTBEAT, HEARTBEAT_SHA
+from .spec import SESSIONS
 
 SLOTS = 16384
 #: Shards per master: enough that each master holds several shard keys.
@@ -600,6 +601,7 @@ class RedisClusterSessions(ServiceStrategy):
         "a read sums every shard's trim-and-count."
     )
     consistency = Consistency.EVENTUAL
+    specification = SESSIONS
     modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
     article_approach = "Redis"
     service = "redis-cluster"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .base import AsyncClientNode, ClientNode, Consistency, Mode, ServiceStrategy
 from .redis_client import AsyncRedisClientNode, Command, RedisClientNode
+from .spec import BALANCE
 
 
 class IncrCommands:
@@ -32,6 +33,7 @@ class RedisIncrCounter(ServiceStrategy):
     name = "redis-incr"
     summary = "One Redis integer: INCR on login, DECR on logout (not idempotent under retries)."
     consistency = Consistency.STRONG
+    specification = BALANCE
     modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
     article_approach = "Redis"
     service = "redis"

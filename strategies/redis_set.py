@@ -14,6 +14,7 @@ import math
 
 from .base import AsyncClientNode, ClientNode, Consistency, Mode, ServiceStrategy
 from .redis_client import AsyncRedisClientNode, Command, RedisClientNode
+from .spec import MEMBERS
 
 
 class SetCommands:
@@ -43,6 +44,7 @@ class RedisSetSessions(ServiceStrategy):
         "Redis SADD online set + session key with expiry, SCARD to read (article's flaw kept)."
     )
     consistency = Consistency.STRONG
+    specification = MEMBERS
     modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
     article_approach = "Redis"
     service = "redis"

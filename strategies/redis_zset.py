@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .base import AsyncClientNode, ClientNode, Consistency, Mode, ServiceStrategy
 from .redis_client import AsyncRedisClientNode, Command, RedisClientNode, sha1
+from .spec import SESSIONS
 
 HEARTBEAT = """
 local seen = redis.call('ZSCORE', KEYS[1], ARGV[1])
@@ -56,6 +57,7 @@ class RedisSortedSetSessions(ServiceStrategy):
     name = "redis-zset"
     summary = "Redis sorted set scored by last-seen time; a read drops expired users atomically."
     consistency = Consistency.STRONG
+    specification = SESSIONS
     modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
     article_approach = "Redis"
     service = "redis"

@@ -95,6 +95,7 @@ def describe(cls: type[Strategy]) -> dict[str, Any]:
         "name": cls.name,
         "summary": cls.summary,
         "consistency_claim": str(cls.consistency),
+        "specification": cls.specification.to_dict(),
         "modes": sorted(str(m) for m in cls.modes),
         "topology": str(cls.topology),
         "article_approach": cls.article_approach,

@@ -28,6 +28,7 @@ from __future__ import annotations
 import heapq
 
 from .base import Answer, Consistency, LockedNode, Message, Mode, Node, SharedStrategy
+from .spec import SESSIONS
 
 #: Seconds a front-end waits for the server's answer (virtual seconds in the simulator).
 FORWARD_TIMEOUT = 2.0
@@ -207,6 +208,7 @@ class SessionStrategy(SharedStrategy):
     name = "session"
     summary = "Session tracker: per-user last-seen time, heartbeats, expiry after a timeout."
     consistency = Consistency.STRONG
+    specification = SESSIONS
     # A process-shared session table would be a server of its own: that is `central`.
     modes = frozenset({Mode.THREAD, Mode.ASYNCIO})
 

@@ -38,6 +38,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .base import Consistency, Message, Mode, Replica, ReplicatedStrategy
+from .spec import MEMBERS
 
 Clock = dict[str, int]
 
@@ -210,6 +211,7 @@ class VClockStrategy(ReplicatedStrategy):
     name = "vclock"
     summary = "Per-user login/logout events ordered by vector clocks; concurrent: later wins."
     consistency = Consistency.EVENTUAL
+    specification = MEMBERS
     modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
 
     def replica(self, node_id: int) -> Replica:

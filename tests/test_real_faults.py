@@ -265,7 +265,11 @@ def test_compare_real_faults_fills_the_consistency_column(tmp_path: Path) -> Non
          "--quiet", "--real-faults", "--json", str(out)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    # The kill loses central's acknowledged sessions: a contradiction of its specification,
+    # named on stderr, and exit 1 (after the table and the report).
+    assert result.returncode == 1, result.stderr
+    assert "central contradicts its specification: real faults:" in result.stderr
+    assert "local contradicts" not in result.stderr
     assert "real faults (pause, kill; seed 1)" in result.stdout
     by_name = {r["strategy"]["name"]: r for r in json.loads(out.read_text())["results"]}
     assert by_name["local"]["real_faults"] is None  # nothing on a server to fault

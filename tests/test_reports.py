@@ -201,27 +201,33 @@ def test_markdown_round_trip(quick: Report) -> None:
     assert quick["created"] in head
     assert lines[1] == ""
     assert _cells(lines[2])[:4] == ["Strategy", "Reads/s", "Writes/s", "Mixed/s (50% reads)"]
-    assert _cells(lines[3]) == ["---", "---:", "---:", "---:", "---", "---"]
+    assert _cells(lines[2])[4:] == ["Correct (spec)", "Error vs online", "Complexity"]
+    assert _cells(lines[3]) == ["---", "---:", "---:", "---:", "---", "---", "---"]
     rows = [_cells(line) for line in lines[4 : 4 + len(quick["results"])]]
     assert lines[4 + len(rows)] == ""
     assert lines[-1].startswith("_pyperf")
     for cells, result in zip(rows, quick["results"], strict=True):
-        assert len(cells) == 6
+        assert len(cells) == 7
         assert cells[0] == result["strategy"]["name"]
         for cell, name in zip(cells[1:4], ("reads", "writes", "mixed"), strict=True):
             mean, spread = cell.split(" ± ")
             op = result["operations"][name]
             assert _number(mean) == round(op["ops_per_sec"])
             assert _number(spread) == round(op["ops_per_sec_stdev"])
-        assert cells[4].endswith("of " + f"{result['verification']['truth']:,} ✓")
-        assert cells[5].startswith(f"{result['complexity']['lines']} lines · cc ")
+        spec = result["verification"]["specification"]
+        assert cells[4].startswith(f"{result['strategy']['consistency_claim']} · {spec} ✓")
+        assert cells[5].startswith("+0 of " + f"{result['verification']['truth']:,}")
+        assert cells[6].startswith(f"{result['complexity']['lines']} lines · cc ")
 
 
 def test_markdown_smoke_and_a_wrong_count(smoke: Report) -> None:
     text = to_markdown(smoke)
     assert "_smoke preset: one value per benchmark" in text
     gcounter = next(line for line in text.splitlines() if line.startswith("| gcounter"))
-    assert _cells(gcounter)[4].endswith("✗")
+    # Correct against its own specification (a count of logins), far off the users online.
+    assert _cells(gcounter)[4].startswith("eventual · logins ✓ · simulated ✓")
+    error = _cells(gcounter)[5]
+    assert error.startswith("+") and not error.startswith("+0 ")
 
 
 def test_markdown_escapes_report_text(quick: Report) -> None:

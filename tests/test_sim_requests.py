@@ -214,8 +214,11 @@ def test_session_front_end_cut_from_the_server_loses_operations_and_its_reads_fa
 def test_session_server_losing_its_table_fails_the_strong_claim() -> None:
     crash = CrashFault(start=40, end=50, node=0)
     lost = run_scenario("session", small(faults=(crash,), **QUIET))
-    assert not lost.passed
-    assert "wrong beyond the operations in doubt" in lost.verdict.reasons[0]
+    assert lost.verdict.bug
+    assert any(
+        "outside the allowed values beyond the operations in doubt" in r
+        for r in lost.verdict.reasons
+    )
     persisted = CrashFault(start=40, end=50, node=0, persist=True)
     kept = run_scenario("session", small(faults=(persisted,), **QUIET))
     assert kept.passed, kept.verdict
@@ -243,17 +246,23 @@ class LyingSession(SessionStrategy):
 
 def test_the_strong_rule_catches_a_read_that_returns_a_wrong_value() -> None:
     result = run_scenario(LyingSession, small(**QUIET))
-    assert not result.passed
-    assert "answered read(s) wrong" in result.verdict.reasons[0]
+    assert result.verdict.bug
+    assert any("answered read(s) outside the allowed" in r for r in result.verdict.reasons)
 
 
 @pytest.mark.parametrize("strategy", BOTH)
 def test_every_standard_fault_gives_a_verdict(strategy: str) -> None:
-    names = "partition,isolate,oneway,duplicate,loss,reorder,latency,crash,crash-persist"
+    names = "partition,isolate,oneway,duplicate,loss,reorder,latency,crash-persist"
     scenario = standard_scenario(names, nodes=5, users=200, operations=2500, seed=2)
     result = run_scenario(strategy, scenario.with_overrides(session_timeout=120.0))
     assert result.passed, result.verdict
     assert result.final.agree
+    # A crash without persistence: aggregate's node loses the sessions it alone held,
+    # acknowledged ones, which its specification does not allow; session's crashed node
+    # is a front-end (node 1), which holds none.
+    crashed = standard_scenario(f"{names},crash", nodes=5, users=200, operations=2500, seed=2)
+    result = run_scenario(strategy, crashed.with_overrides(session_timeout=120.0))
+    assert result.passed is (strategy == "session"), result.verdict
 
 
 @pytest.mark.parametrize("strategy", BOTH)

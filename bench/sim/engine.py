@@ -29,7 +29,9 @@ import random
 from typing import Any
 
 from ...strategies.base import Answer, Message, Replica, Replicable, RequestReplica
+from ...strategies.spec import SESSIONS, Counts, Specification
 from ..workload import user_name
+from .allowed import Allowed
 from .clients import ClientOp, client_schedule
 from .clock import EventQueue, Seeds, Trace
 from .faults import CrashFault, Fault, PartitionFault
@@ -40,9 +42,21 @@ from .scenario import Scenario
 from .truth import OPEN, Truth
 
 CLIENT, SYNC, DELIVER, FAULT_ON, FAULT_OFF, SAMPLE, QUIESCE, HEARTBEAT, END = range(9)
-DEADLINE, PROBE, DOUBT = 9, 10, 11  # request replicas only
+DEADLINE, PROBE, DOUBT, IDLE = 9, 10, 11, 12  # request replicas only
 READ_REQUEST, PROBE_REQUEST = -1, -2  # what a pending request is, besides a ClientOp
 KINDS = {ClientOp.LOGIN: "login", ClientOp.LOGOUT: "logout", ClientOp.HEARTBEAT: "heartbeat"}
+#: A count beyond this magnitude is refused as absurd (a float holds integers exactly up to
+#: it, so every metric stays exact) and clamped to it.
+COUNT_LIMIT = 2**53
+
+
+def spec_distance(value: int, low: int, high: int) -> int:
+    """How far ``value`` lies outside ``[low, high]``, signed (0 inside)."""
+    if value > high:
+        return value - high
+    if value < low:
+        return value - low
+    return 0
 
 
 class Applied:
@@ -91,11 +105,19 @@ class Simulation:
         faults_rng = seeds.child("faults")
         self.applied = [Applied(f, self.stop, n, faults_rng) for f in sc.faults]
         self.replicas: list[Replica] = [strategy.replica(i) for i in range(n)]
-        self.counts = [r.count(0.0) for r in self.replicas]
+        self.counts = [self._count(i, 0.0) for i in range(n)]
         self.down = [0] * n
         self.lose_state = [False] * n
         self.active: list[int] = []
         self.truth = Truth(sc.users, sc.session_timeout)
+        self.spec: Specification = getattr(strategy, "specification", SESSIONS)
+        self.allowed = Allowed(self.spec, sc.users, sc.session_timeout)
+        # per origin incarnation (see Knowledge.origin): (login?, user, time) per change
+        self.changes: dict[int, list[tuple[bool, int, float]]] = {}
+        self.survive: dict[int, int] = {}  # origin -> changes not (yet) lost, a prefix
+        self.lost_changes = 0
+        self.invalid: list[str] = []  # absurd counts, described (the first few)
+        self.invalid_count = 0
         self.know = Knowledge(n)
         self.names = [user_name(u) for u in range(sc.users)]
         self.trace = Trace(keep_trace)
@@ -109,6 +131,11 @@ class Simulation:
         self.err = {"all": ErrorAccumulator(), "fault": ErrorAccumulator()}
         self.err["healthy"] = ErrorAccumulator()
         self.read_err = ErrorAccumulator()
+        # the same, against the values the specification allows (0 inside them)
+        self.spec_err = ErrorAccumulator()
+        self.spec_read_err = ErrorAccumulator()
+        self.allowed_since: float | None = None
+        self.final_bounds = (0, 0)
         self.timeline: list[int] = []
         self.timeline_fault: list[bool] = []
         # per node, per grid sample: count - truth, None while the node is down
@@ -125,12 +152,16 @@ class Simulation:
         # request replicas: pending requests, and which users' state may differ from the
         # truth (an operation of theirs in flight, or one that failed: see _doubt)
         self.requests = isinstance(self.replicas[0], RequestReplica)
-        self.pending: dict[int, tuple[int, int, int, int, int, int, int, float]] = {}
+        # request id -> node, what, user, truth, allowed low and high, spec expiries,
+        # users in doubt, entries into doubt (all at the start), start time
+        self.pending: dict[int, tuple[int, int, int, int, int, int, int, int, int, float]] = {}
         self.next_request = 0
         self.outstanding = [0] * sc.users
         self.tainted = [False] * sc.users
         self.touched = [0.0] * sc.users  # client time of the last acknowledged touch
         self.touches = [0] * sc.users  # acknowledged touches so far
+        self.attempts = [0] * sc.users  # operations sent so far (answered or not)
+        self.sessions = self.spec.counts is Counts.SESSIONS
         self.doubtful = self.doubt_entries = 0
         self.reads_partial = self.probe_reads = self.wrong_reads = self.wrong_by = 0
 
@@ -152,10 +183,11 @@ class Simulation:
         if sc.sample_interval <= self.stop:
             q.push(sc.sample_interval, SAMPLE, 1)
         q.push(self.end, END)
-        advance = self.truth.advance
+        advance, settle = self.truth.advance, self.allowed.advance
         while q:
             t, _, kind, arg, payload = q.pop()
             advance(t)
+            settle(t)
             if kind == DELIVER:
                 self._deliver(t, arg, payload)
             elif kind == CLIENT:
@@ -178,9 +210,38 @@ class Simulation:
                 self._probe(t)
             elif kind == DOUBT:
                 self._expirable(arg, payload)
+            elif kind == IDLE:
+                self._idle(arg, payload)
             else:
                 self._finish(t)
                 break
+
+    def _count(self, node: int, t: float) -> int:
+        """``count(t)`` of a node, checked: a value that is not a whole number, or beyond
+        ±COUNT_LIMIT, is recorded as a violation (a line for the verdict) and replaced by
+        the nearest valid value, so no metric overflows."""
+        value = self.replicas[node].count(t)
+        if type(value) is int and -COUNT_LIMIT <= value <= COUNT_LIMIT:
+            return value
+        return self._absurd(node, t, value)
+
+    def _absurd(self, node: int, t: float, value: object) -> int:
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= COUNT_LIMIT:
+            return int(value)  # an int subclass (numpy's, an IntEnum): fine
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            why, fixed = "not a number", 0
+        elif isinstance(value, float) and not value.is_integer():
+            why, fixed = "not a whole number", int(max(-COUNT_LIMIT, min(COUNT_LIMIT, value)))
+        else:
+            why = "beyond ±2**53" if abs(value) > COUNT_LIMIT else "not an int"
+            fixed = int(max(-COUNT_LIMIT, min(COUNT_LIMIT, value)))
+        self.invalid_count += 1
+        if len(self.invalid) < 3:
+            shown = repr(value)
+            if len(shown) > 40:
+                shown = shown[:37] + "..."
+            self.invalid.append(f"node {node} counted {shown} at {t:.6g}s ({why})")
+        return fixed
 
     # -- clients --------------------------------------------------------------------------
 
@@ -198,9 +259,10 @@ class Simulation:
                 trace.append(f"{t!r} r n{target} #{rid}")
                 self._poll(t, target)
             else:
-                value = self.replicas[target].count(t)
+                value = self._count(target, t)
                 self.counts[target] = value
                 self.read_err.add(value - self.truth.online)
+                self.spec_read_err.add(spec_distance(value, *self.allowed.bounds()))
                 trace.append(f"{t!r} r n{target} {value}")
         elif kind is ClientOp.VANISH:
             self.ops["vanish"] += 1
@@ -225,11 +287,9 @@ class Simulation:
         else:
             self.ops["heartbeat"] += 1
             truth.heartbeat(user, t)
-        if self.down[node]:
+        if self.down[node]:  # certainly not applied: not in the accepted history
             self.rejected += 1
             self.trace.lines.append(f"{t!r} c{int(kind)} u{user} n{node} down")
-            if self.requests:
-                self._failed(t, kind, user)
             return
         if self.requests:
             rid = self._request(t, node, int(kind), user, KINDS[kind])
@@ -240,15 +300,28 @@ class Simulation:
         if kind is ClientOp.LOGIN:
             replica.login(name, t)
             self.accepted[0] += 1
-            self.know.accept(node, t)
+            self._change(node, True, user, t)
+            self.allowed.login(user, t)
         elif kind is ClientOp.LOGOUT:
             replica.logout(name, t)
             self.accepted[1] += 1
-            self.know.accept(node, t)
+            self._change(node, False, user, t)
+            self.allowed.logout(user, t)
         else:
             replica.heartbeat(name, t)
-        self.counts[node] = replica.count(t)
+            self.allowed.heartbeat(user, t)
+        self.counts[node] = self._count(node, t)
         self.trace.lines.append(f"{t!r} c{int(kind)} u{user} n{node} {self.counts[node]}")
+
+    def _change(self, node: int, login: bool, user: int, t: float) -> None:
+        """A login or logout accepted by ``node``: known to it, logged under its
+        incarnation (what a restart without state may lose, see ``_restart``)."""
+        key = self.know.origin(node)
+        log = self.changes.get(key)
+        if log is None:
+            log = self.changes[key] = []
+        log.append((login, user, t))
+        self.know.accept(node, t)
 
     def _heartbeat(self, t: float, user: int) -> None:
         """Quiescence: an online user's heartbeat, every heartbeat_interval until ``end``."""
@@ -264,7 +337,8 @@ class Simulation:
             self._poll(t, node)
         else:
             replica.heartbeat(self.names[user], t)
-            self.counts[node] = replica.count(t)
+            self.allowed.heartbeat(user, t)
+            self.counts[node] = self._count(node, t)
             self.trace.lines.append(f"{t!r} h u{user} n{node} {self.counts[node]}")
         following = t + self.sc.heartbeat_interval
         if following < self.end:
@@ -344,7 +418,7 @@ class Simulation:
             if self.quiet:
                 self._check_quiet(t)
             return
-        self.counts[dst] = value = replica.count(t)
+        self.counts[dst] = value = self._count(dst, t)
         self.trace.lines.append(f"{t!r} d {src}>{dst} {value}")
         if replies:
             self._send(t, dst, replies)
@@ -391,12 +465,30 @@ class Simulation:
     def _restart(self, t: float, node: int) -> None:
         lost = self.lose_state[node]
         self.lose_state[node] = False
+        if lost and not self.requests:
+            self._lose(node)
         if lost:
             self.replicas[node] = self.strategy.replica(node)
         self.know.restart(node, lost, self._open_watches())
         if not self.requests:  # a request replica's count is its last read's value
-            self.counts[node] = self.replicas[node].count(t)
+            self.counts[node] = self._count(node, t)
         self.trace.lines.append(f"{t!r} up n{node} {'empty' if lost else 'persisted'}")
+
+    def _lose(self, node: int) -> None:
+        """``node`` restarts without its state: every change that no other node knows of
+        (by the knowledge its messages carried) may be lost, and is indeterminate from now
+        on (see :mod:`.allowed`)."""
+        known = self.know.known
+        others = [k for m, k in enumerate(known) if m != node]
+        for key in known[node]:
+            kept = max((k.get(key, 0) for k in others), default=0)
+            survive = self.survive.get(key, len(self.changes.get(key, ())))
+            if kept >= survive:
+                continue
+            for login, user, at in self.changes[key][kept:survive]:
+                self.allowed.lost(login, user, at)
+                self.lost_changes += 1
+            self.survive[key] = kept
 
     def _open_watches(self) -> list[Watch]:
         watches = [w for w in self.watches if w.drained_after is None]
@@ -414,19 +506,22 @@ class Simulation:
         worst = 0
         live: list[int] = []
         series = self.timeline_nodes
-        for node, replica in enumerate(self.replicas):
+        low, high = self._bounds()
+        spec_err = self.spec_err
+        for node in range(self.n):
             if self.down[node]:
                 series[node].append(None)
                 continue
             if self.requests:
                 value = self.counts[node]
             else:
-                value = self.counts[node] = replica.count(t)
+                value = self.counts[node] = self._count(node, t)
             live.append(value)
             error = value - truth
             series[node].append(error)
             window.add(error)
             every.add(error)
+            spec_err.add(spec_distance(value, low, high))
             if abs(error) > worst:
                 worst = abs(error)
         self.timeline.append(worst)
@@ -439,6 +534,9 @@ class Simulation:
                     w.agree_after = t - w.healed_at
                 if w.sampling and w.truth_after is None and agree and live[0] == truth:
                     w.truth_after = t - w.healed_at
+                inside = agree and low <= live[0] <= high
+                if w.sampling and w.allowed_after is None and inside:
+                    w.allowed_after = t - w.healed_at
         following = (k + 1) * self.sc.sample_interval
         if following <= self.stop:
             self.queue.push(following, SAMPLE, k + 1)
@@ -460,7 +558,7 @@ class Simulation:
         if self.requests:
             self._probe(t)
         else:
-            self.counts = [r.count(t) for r in self.replicas]
+            self.counts = [self._count(i, t) for i in range(self.n)]
         self._check_quiet(t)
 
     def _check_quiet(self, t: float) -> None:
@@ -469,24 +567,38 @@ class Simulation:
         if not agree and not self.requests:
             # The cached counts were each read at that node's last event; a count that
             # changes with time alone (leases expiring) must be compared at one instant.
-            counts = [r.count(t) for r in self.replicas]
+            counts = [self._count(i, t) for i in range(self.n)]
             agree = min(counts) == max(counts)
         if not agree:
-            self.agree_since = self.truth_since = None
+            self.agree_since = self.truth_since = self.allowed_since = None
             return
         if self.agree_since is None:
             self.agree_since = t
+        low, high = self._bounds()
+        if not low <= counts[0] <= high:
+            self.allowed_since = None
+        elif self.allowed_since is None:
+            self.allowed_since = t
         if counts[0] != self.truth.online:
             self.truth_since = None
         elif self.truth_since is None:
             self.truth_since = t
 
+    def _bounds(self) -> tuple[int, int]:
+        """The values the specification allows now; for request replicas widened by the
+        users in doubt (an operation of theirs in flight or failed, see ``_doubt``)."""
+        low, high = self.allowed.bounds()
+        if self.requests:
+            return max(0, low - self.doubtful), high + self.doubtful
+        return low, high
+
     def _finish(self, t: float) -> None:
         if self.requests:
             self.final_values = list(self.counts)
         else:
-            self.final_values = [r.count(t) for r in self.replicas]
+            self.final_values = [self._count(i, t) for i in range(self.n)]
         self.counts = list(self.final_values)
+        self.final_bounds = self._bounds()
         self._check_quiet(t)
         self.in_flight = self.queue.pending(DELIVER)
         self.trace.lines.append(f"{t!r} end {self.truth.online} {self.final_values}")
@@ -502,19 +614,25 @@ class Simulation:
         """Start one request at ``node`` (the caller polls); its id."""
         rid = self.next_request
         self.next_request += 1
-        truth = self.truth
+        low, high = self.allowed.bounds()
         self.pending[rid] = (
             node,
             what,
             user,
-            truth.online,
-            truth.expired,
+            self.truth.online,
+            low,
+            high,
+            self.allowed.expired,
             self.doubtful,
             self.doubt_entries,
             t,
         )
         if what == ClientOp.LOGIN or what == ClientOp.LOGOUT:
             self._doubt(user, 1, None)
+        if what >= 0:
+            self.attempts[user] += 1
+            if self.tainted[user]:
+                self._idle_check(t, user)
         replica = self._replica(node)
         replica.request(rid, kind, self.names[user] if user >= 0 else "", t)
         self.queue.push(t + replica.request_timeout, DEADLINE, rid)
@@ -540,7 +658,7 @@ class Simulation:
         entry = self.pending.pop(answer.request_id, None)
         if entry is None:  # finished already (e.g. by the engine at its deadline)
             return
-        node, what, user, online, expired, doubtful, entries, start = entry
+        node, what, user, online, low, high, expired, doubtful, entries, start = entry
         lines = self.trace.lines
         rid = answer.request_id
         if what >= 0:  # a write
@@ -548,6 +666,12 @@ class Simulation:
             if answer.ok:
                 self.touched[user] = start
                 self.touches[user] += 1
+                if kind is ClientOp.LOGIN:
+                    self.allowed.login(user, start)
+                elif kind is ClientOp.LOGOUT:
+                    self.allowed.logout(user, start)
+                else:
+                    self.allowed.heartbeat(user, start)
                 if kind is not ClientOp.HEARTBEAT:
                     self.accepted[what] += 1
                     self._doubt(user, -1, False)
@@ -557,6 +681,7 @@ class Simulation:
                     self._failed(t, kind, user)
                 else:  # no longer in flight, in doubt from now on: one entry into doubt
                     self._doubt(user, -1, True)
+                    self._idle_check(t, user)
             lines.append(f"{t!r} a #{rid} {'ok' if answer.ok else 'failed'}")
             return
         value = answer.value
@@ -566,16 +691,21 @@ class Simulation:
                 self.rejected += 1
             lines.append(f"{t!r} a #{rid} failed")
             return
+        if type(value) is not int or not -COUNT_LIMIT <= value <= COUNT_LIMIT:
+            value = self._absurd(node, t, value)
         self.counts[node] = value
+        off = spec_distance(value, low, high)
         if what == READ_REQUEST:
             self.read_err.add(value - online)
+            self.spec_read_err.add(off)
             self.reads_partial += answer.partial
         else:
             self.probe_reads += 1
-        # Users whose state at the nodes may differ from the truth during the read: in
-        # doubt at its start, or entering doubt (an operation, an expiry) until now.
-        excuse = doubtful + self.doubt_entries - entries + self.truth.expired - expired
-        excess = abs(value - online) - excuse
+        # Users whose state at the nodes may differ from what the specification gives
+        # during the read: in doubt at its start, or entering doubt (an operation, an
+        # expiry) until now.
+        excuse = doubtful + self.doubt_entries - entries + self.allowed.expired - expired
+        excess = abs(off) - excuse
         if excess > 0:
             self.wrong_reads += 1
             self.wrong_by = max(self.wrong_by, excess)
@@ -612,6 +742,18 @@ class Simulation:
     def _expirable(self, user: int, touches: int) -> None:
         if self.touches[user] == touches:  # no acknowledged touch since the failure
             self._doubt(user, 0, True)
+            self._idle_check(self.truth.last_seen[user], user)
+
+    def _idle_check(self, t: float, user: int) -> None:
+        """Sessions: a user in doubt who sends nothing more for a session timeout (and a
+        request's timeout) has no session left in any ordering of what they sent."""
+        if self.sessions:
+            at = t + self.sc.session_timeout + self._replica(0).request_timeout
+            self.queue.push(at, IDLE, user, self.attempts[user])
+
+    def _idle(self, user: int, attempts: int) -> None:
+        if self.attempts[user] == attempts and self.tainted[user] and not self.outstanding[user]:
+            self._doubt(user, 0, False)
 
     def _probe(self, t: float) -> None:
         """Quiescence: read every live node (not a client read; no cost counted)."""

@@ -37,6 +37,7 @@ class Watch:
     drained_after: float | None = None
     agree_after: float | None = None
     truth_after: float | None = None
+    allowed_after: float | None = None  # ... and lie in the values the spec allows
     sampling: bool = True  # still looking at grid samples for agreement
 
 

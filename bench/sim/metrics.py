@@ -42,10 +42,11 @@ that were reflected; ``never`` counts the changes not reflected everywhere by ``
 **Convergence**. At each heal (a fault ending before ``stop``) and at quiescence a watch
 starts: ``drained_after`` = time until every live node knows every change accepted before
 the heal; ``agree_after`` = time until the first grid sample (before the next fault
-starts) at which all live nodes' counts are equal, ``truth_after`` = ... equal to the
-truth. For quiescence the check runs after every event instead of on the grid, and
-``agree_after`` is the time from ``stop`` to the start of the last stretch of agreement
-that lasts to ``end`` (None when the nodes disagree at ``end``).
+starts) at which all live nodes' counts are equal, ``allowed_after`` = ... equal and
+allowed by the specification, ``truth_after`` = ... equal to the truth. For quiescence
+the check runs after every event instead of on the grid, and ``agree_after`` (and
+``allowed_after``) is the time from ``stop`` to the start of the last stretch of agreement
+(on an allowed value) that lasts to ``end`` (None when the nodes disagree at ``end``).
 
 **Final** (at ``end``): each node's ``count(end)``, its error against ``truth(end)``,
 whether all agree. ``accepted_balance`` = accepted logins - accepted logouts (what an
@@ -59,25 +60,38 @@ and cut ones count; duplicate copies do not) and their body bytes; per operation
 by ``client_operations``. ``metadata_bytes``: the size of what one ``sync()`` returns (sum
 of body sizes), mean and max over every sync of a live node in the whole run.
 
-**Verdict**. Eventual (and approximate) claims pass iff all nodes agree at ``end`` and
-quiescence ``agree_after`` - ``settled`` <= budget, where ``settled`` is how long after
-``stop`` the last vanished session expired in the truth (0 if none did): the truth changes
-until then, and a design whose nodes learn of another node's expiry by message cannot agree
-before it; the final error is reported, not judged. A strong
-claim passes iff every sample, every read and the final count had error 0; for a request
-replica, iff no answered read (client reads and quiescence probes, so the final counts
-too) is wrong beyond the users *in doubt*: a read that started at s with truth T(s) and
-returned v is wrong by ``|v - T(s)| - d``, where d counts the users in doubt at s plus
-those entering doubt and the vanished sessions expiring before the answer. A user is in
-doubt while an operation of theirs is in flight, and after one failed (no answer: its
-effect is unknown, and lost heartbeats let the server expire the session) until a login
-or logout of theirs is acknowledged. This is the Jepsen view: an operation that failed or
-is in flight may or may not have taken effect, and a read that fails is unavailability,
-not a wrong read; what fails the claim is a read that returns a value no ordering of the
-acknowledged operations explains (e.g. the server losing its table in a crash). The error
-figures still show what the lost operations cost. Such a strong claim must also agree at
-``end`` but is not held to the convergence budget (one copy has nothing to converge). A
-request replica with an eventual claim is judged by the eventual rule on those counts.
+**Specification** (:mod:`countbench.strategies.spec`, :mod:`.allowed`). Every strategy
+states what its count means; the *allowed* values at time t are those its specification
+gives for the operations the system accepted by t (a login refused by a down node is not
+among them; an accepted change lost with a crashed incarnation before any other node knew
+it is indeterminate, and widens the interval). ``spec_error`` is, for grid samples
+(``all``) and client reads (``reads``), the signed distance of a count outside the allowed
+interval (0 inside): a fault of the strategy against itself, unlike ``error``, the
+distance from the users actually online, which measures the design.
+
+**Verdict**: *correct against the specification*. Every claim fails on a count that is not
+a whole number within ±2**53 (an absurd count; it is clamped for the metrics), and on a
+final count (at ``end``) outside the allowed interval. A strong claim also fails on any
+sample or read outside it; for a request replica, on an answered read (client reads and
+quiescence probes, so the final counts too) further outside the allowed values at its
+start s than the users *in doubt*: d counts the users in doubt at s plus those entering
+doubt and the sessions the specification expires before the answer. A user is in doubt
+while an operation of theirs is in flight, and after one that got no answer in time (its
+effect is unknown; for a heartbeat, from a session timeout after the user's last
+acknowledged touch, unless one comes) until a login or logout of theirs is acknowledged,
+or, for a sessions specification, until they have sent nothing for a session timeout plus
+a request timeout. An operation refused by a node that was down certainly had no effect.
+This is the Jepsen view: an operation that failed or is in flight may or may not have
+taken effect, a read that fails is unavailability, not a wrong read. Such a strong claim
+must agree at ``end`` but is not held to the convergence budget (one copy has nothing to
+converge). Eventual (and approximate) claims are judged on the end: all nodes agree, and
+quiescence ``allowed_after`` (the start of the last stretch, lasting to ``end``, in which
+all live nodes agree on an allowed value) minus ``settled`` is within the budget, where
+``settled`` is how long after ``stop`` the last session expired (in the specification or
+the truth; 0 if none did). A failure in a scenario that breaks an assumption the
+specification states (exactly-once delivery, with any fault but added latency, or gossip
+fan-out) is ``expected``, not a ``bug``. The error against the users online is reported,
+never judged here (``chaos --max-error`` judges it).
 """
 
 from __future__ import annotations

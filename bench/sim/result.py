@@ -30,6 +30,7 @@ class Convergence:
     drained_after: float | None
     agree_after: float | None
     truth_after: float | None
+    allowed_after: float | None = None  # all nodes agree on a value the spec allows
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,9 @@ class Final:
     errors: list[int]
     max_abs_error: int
     agree: bool
+    allowed: list[int]  # [low, high]: the final values the specification allows
+    in_spec: list[bool]  # per node: its final value is allowed
+    lost_changes: int  # accepted changes lost with a crashed incarnation (indeterminate)
     accepted_balance: int
     vanished: int
     vanished_unexpired: int
@@ -70,6 +74,17 @@ class Verdict:
     rule: str
     reasons: list[str]
     seed: int
+    specification: str = ""
+    meaning: str = ""
+    allowed: list[int] = field(default_factory=list)
+    #: failed, but the scenario breaks an assumption the specification states
+    expected: bool = False
+    outside_assumption: list[str] = field(default_factory=list)
+
+    @property
+    def bug(self) -> bool:
+        """Failed where the specification's assumptions hold: a bug of the strategy."""
+        return not self.passed and not self.expected
 
 
 def encode_series(values: list[int | None]) -> str:
@@ -150,6 +165,8 @@ class SimResult:
     end: float
     operations: Operations
     error: dict[str, ErrorSummary]
+    #: distance of samples (``all``) and reads (``reads``) outside the allowed values
+    spec_error: dict[str, ErrorSummary]
     reads: ErrorSummary
     reads_rejected: int
     staleness: StalenessSummary
@@ -179,6 +196,7 @@ class SimResult:
             "phases": {"stop": self.stop, "end": self.end, "budget": self.scenario.budget},
             "operations": asdict(self.operations),
             "error": {name: asdict(summary) for name, summary in self.error.items()},
+            "spec_error": {name: asdict(s) for name, s in self.spec_error.items()},
             "reads": {
                 **asdict(self.reads),
                 "rejected": self.reads_rejected,

@@ -6,8 +6,10 @@ from typing import cast
 
 from ...strategies.base import Consistency, Replicable, Strategy, StrategyConfig, simulable
 from ...strategies.registry import discover
+from .allowed import describe_bounds
 from .engine import Simulation
 from .errors import SimUsageError
+from .faults import LatencyFault
 from .knowledge import Watch
 from .metrics import StalenessSummary
 from .result import Convergence, Cost, Final, Operations, SimResult, Timeline, Verdict
@@ -61,7 +63,9 @@ def run_scenario(
 
 
 def _convergence(w: Watch) -> Convergence:
-    return Convergence(w.label, w.healed_at, w.drained_after, w.agree_after, w.truth_after)
+    return Convergence(
+        w.label, w.healed_at, w.drained_after, w.agree_after, w.truth_after, w.allowed_after
+    )
 
 
 def _result(cls: type[Strategy], sim: Simulation) -> SimResult:
@@ -77,6 +81,7 @@ def _result(cls: type[Strategy], sim: Simulation) -> SimResult:
         quiet.drained_after,
         None if sim.agree_since is None else sim.agree_since - stop,
         None if sim.truth_since is None else sim.truth_since - stop,
+        None if sim.allowed_since is None else sim.allowed_since - stop,
     )
     ops = sim.ops
     sent = ops["login"] + ops["logout"] + ops["heartbeat"] + ops["read"]
@@ -100,6 +105,7 @@ def _result(cls: type[Strategy], sim: Simulation) -> SimResult:
             quiescence_heartbeats=sim.quiet_heartbeats,
         ),
         error=error,
+        spec_error={"all": sim.spec_err.summary(), "reads": sim.spec_read_err.summary()},
         reads=sim.read_err.summary(),
         reads_rejected=sim.reads_rejected,
         reads_partial=sim.reads_partial,
@@ -113,6 +119,9 @@ def _result(cls: type[Strategy], sim: Simulation) -> SimResult:
             errors=errors,
             max_abs_error=max((abs(e) for e in errors), default=0),
             agree=agree,
+            allowed=list(sim.final_bounds),
+            in_spec=[sim.final_bounds[0] <= v <= sim.final_bounds[1] for v in values],
+            lost_changes=sim.lost_changes,
             accepted_balance=sim.accepted[0] - sim.accepted[1],
             vanished=ops["vanish"],
             vanished_unexpired=truth.pending,
@@ -142,6 +151,18 @@ def _result(cls: type[Strategy], sim: Simulation) -> SimResult:
     )
 
 
+def broken_assumptions(cls: type[Strategy], sc: Scenario) -> list[str]:
+    """What in ``sc`` breaks an assumption the strategy's specification states (empty:
+    none). Exactly-once delivery holds only with every message sent to every peer and
+    faults that at most delay messages."""
+    if not cls.specification.exactly_once:
+        return []
+    broken = [fault.label() for fault in sc.faults if not isinstance(fault, LatencyFault)]
+    if sc.gossip is not None:
+        broken.append(f"gossip to {sc.gossip} peers")
+    return broken
+
+
 def _verdict(
     cls: type[Strategy],
     sc: Scenario,
@@ -150,46 +171,67 @@ def _verdict(
     errors: list[int],
     sim: Simulation,
 ) -> Verdict:
+    """Correct against the specification: see :mod:`.metrics` (Verdict)."""
+    spec = cls.specification
     reasons: list[str] = []
+    if sim.invalid_count:
+        reasons.append(f"{sim.invalid_count} absurd count(s): {'; '.join(sim.invalid)}")
+    low, high = sim.final_bounds
+    allowed = f"{describe_bounds(low, high)} ({spec.name})"
+    outside = [(node, v) for node, v in enumerate(sim.final_values) if not low <= v <= high]
+    if outside:
+        shown = ", ".join(f"node {node} counted {v}" for node, v in outside[:5])
+        more = f" and {len(outside) - 5} more" if len(outside) > 5 else ""
+        reasons.append(f"final count outside the allowed {allowed}: {shown}{more}")
     if cls.consistency is Consistency.STRONG and sim.requests:
         rule = (
-            "strong: every answered read (the final ones included) equals the truth, but for "
-            "users with an operation in flight or failed; failed reads are not wrong"
+            f"strong: every answered read (the final ones included) lies in the values "
+            f"{spec.name} allows, but for users with an operation in flight or failed; "
+            "failed reads are not wrong"
         )
         if sim.wrong_reads:
             reasons.append(
-                f"{sim.wrong_reads} answered read(s) wrong beyond the operations in doubt "
-                f"(worst by {sim.wrong_by})"
+                f"{sim.wrong_reads} answered read(s) outside the allowed values beyond the "
+                f"operations in doubt (worst by {sim.wrong_by})"
             )
     elif cls.consistency is Consistency.STRONG:
-        rule = "strong: every sample, read and final count equals the truth"
-        if sim.err["all"].max:
-            reasons.append(f"a sampled count was off by {sim.err['all'].max}")
-        if sim.read_err.max:
-            reasons.append(f"a read was off by {sim.read_err.max}")
-        if any(errors):
-            reasons.append(f"final counts off by {errors}")
+        rule = f"strong: every sample, read and final count lies in the values {spec.name} allows"
+        if sim.spec_err.max:
+            reasons.append(f"a sampled count was {sim.spec_err.max} outside the allowed values")
+        if sim.spec_read_err.max:
+            reasons.append(f"a read was {sim.spec_read_err.max} outside the allowed values")
     else:
         rule = (
-            f"eventual: all nodes agree within {sc.budget:g}s of quiescence, or of the "
-            "last session expiry after it"
+            f"eventual: after quiescence all nodes agree on a value {spec.name} allows, "
+            f"within {sc.budget:g}s (or of the last session expiry after it)"
         )
     # Sessions that vanished keep expiring after quiescence: a design whose nodes learn of
-    # another's expiry by message is judged from the last one, when the truth settles.
-    settled = max(sim.truth.expired_at - sim.stop, 0.0)
+    # another's expiry by message is judged from the last one, when the allowed value
+    # settles.
+    settled = max(sim.allowed.expired_at - sim.stop, sim.truth.expired_at - sim.stop, 0.0)
     # One copy has nothing to converge: a strong request replica's counts move whenever the
     # server's table does (a session whose heartbeats were lost expiring late), so only
     # its agreement at the end is required.
     timed = not (sim.requests and cls.consistency is Consistency.STRONG)
+    reached = quiescence.allowed_after
     if not agree:
         reasons.append(f"nodes disagree at the end: {sim.final_values}")
-    elif (
-        timed
-        and quiescence.agree_after is not None
-        and quiescence.agree_after - settled > sc.budget
-    ):
-        took = quiescence.agree_after - settled
+    elif timed and not outside and reached is not None and reached - settled > sc.budget:
+        took = reached - settled
         reasons.append(
-            f"nodes agreed only {took:g}s after the truth settled (budget {sc.budget:g}s)"
+            f"nodes reached an allowed value only {took:g}s after it settled "
+            f"(budget {sc.budget:g}s)"
         )
-    return Verdict(not reasons, str(cls.consistency), rule, reasons, sc.seed)
+    broken = broken_assumptions(cls, sc) if reasons else []
+    return Verdict(
+        not reasons,
+        str(cls.consistency),
+        rule,
+        reasons,
+        sc.seed,
+        specification=spec.name,
+        meaning=spec.describe(),
+        allowed=[low, high],
+        expected=bool(broken),
+        outside_assumption=broken,
+    )

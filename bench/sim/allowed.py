@@ -1,0 +1,184 @@
+"""The values a strategy's specification allows, from the operations the system accepted.
+
+:class:`Allowed` replays the accepted history (a login refused by a node that was down is
+not in it) under the strategy's :class:`~countbench.strategies.spec.Specification` and
+gives, at any instant, the interval ``[low, high]`` a correct count must lie in. Without
+indeterminate operations ``low == high``: the one value the specification gives.
+
+An accepted change becomes *indeterminate* when the node incarnation that accepted it
+restarts without its state before any other node knew of it (:meth:`lost`): it may or may
+not have survived. A count operation (``balance``, ``logins``) widens the interval by one
+on the side the change moved it; a user-based one (``members``, ``sessions``) puts the
+user *in doubt*: counted in ``high``, not in ``low``. A ``members`` user leaves doubt at
+their next accepted login or logout; a ``sessions`` (or ``seen``) user once they are
+offline and every touch of theirs (accepted or lost) is older than the session timeout,
+since a lost lease may outlive a later logout until then.
+
+Counts are never negative: both bounds are clamped at 0, as a count is; an estimate's
+``tolerance`` then widens them.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+from ...strategies.spec import Counts, Specification
+
+
+class Allowed:
+    __slots__ = (
+        "_doubt_heap",
+        "_expiry",
+        "counts",
+        "doubt",
+        "doubt_on",
+        "doubtful",
+        "expired",
+        "expired_at",
+        "last_seen",
+        "minus",
+        "online",
+        "open",
+        "opens",
+        "plus",
+        "spec",
+        "timeout",
+        "touched",
+        "value",
+    )
+
+    def __init__(self, spec: Specification, users: int, timeout: float) -> None:
+        self.spec = spec
+        self.counts = spec.counts
+        self.opens = spec.heartbeat_opens
+        self.timeout = timeout
+        self.value = 0  # balance, logins: the count of accepted, surviving changes
+        self.minus = self.plus = 0  # how far below / above it a correct count may be
+        self.open = [False] * users  # members, sessions: the user is counted
+        self.online = 0  # users counted
+        self.doubt = [False] * users
+        self.doubtful = 0  # users in doubt
+        self.doubt_on = 0  # users in doubt and counted
+        self.last_seen = [0.0] * users
+        self.touched = [0.0] * users  # latest touch, accepted or lost
+        self.expired = 0  # sessions closed by the timeout
+        self.expired_at = 0.0  # deadline of the latest such expiry
+        self._expiry: list[tuple[float, int]] = []
+        self._doubt_heap: list[tuple[float, int]] = []
+
+    # -- the accepted history --------------------------------------------------------------
+
+    def login(self, user: int, now: float) -> None:
+        counts = self.counts
+        if counts is Counts.BALANCE or counts is Counts.LOGINS:
+            self.value += 1
+            return
+        self._set(user, True)
+        self.touched[user] = max(self.touched[user], now)
+        if counts is Counts.MEMBERS:
+            self._clear(user)
+        else:
+            self._touch(user, now)
+
+    def logout(self, user: int, now: float) -> None:
+        counts = self.counts
+        if counts is Counts.BALANCE:
+            self.value -= 1
+            return
+        if counts is Counts.LOGINS or counts is Counts.SEEN:
+            return
+        self._set(user, False)
+        self.touched[user] = max(self.touched[user], now)
+        if counts is Counts.MEMBERS:
+            self._clear(user)
+        elif self.doubt[user]:
+            heapq.heappush(self._doubt_heap, (self.touched[user] + self.timeout, user))
+
+    def heartbeat(self, user: int, now: float) -> None:
+        if self.counts is not Counts.SESSIONS and self.counts is not Counts.SEEN:
+            return
+        self.touched[user] = max(self.touched[user], now)
+        if self.open[user]:
+            self._touch(user, now)
+        elif self.opens or self.counts is Counts.SEEN:
+            self._set(user, True)
+            self._touch(user, now)
+
+    def lost(self, login: bool, user: int, now: float) -> None:
+        """An accepted login (``login``) or logout of ``user`` at ``now`` may be lost."""
+        counts = self.counts
+        if counts is Counts.BALANCE or counts is Counts.LOGINS:
+            if login:
+                self.value -= 1
+                self.plus += 1
+            elif counts is Counts.BALANCE:
+                self.value += 1
+                self.minus += 1
+            return
+        self.touched[user] = max(self.touched[user], now)
+        if not self.doubt[user]:
+            self.doubt[user] = True
+            self.doubtful += 1
+            self.doubt_on += self.open[user]
+        if counts is not Counts.MEMBERS and not self.open[user]:
+            heapq.heappush(self._doubt_heap, (self.touched[user] + self.timeout, user))
+
+    def advance(self, now: float) -> None:
+        """Expire every session whose deadline is before ``now``; end the doubts that
+        the timeout has settled."""
+        expiry = self._expiry
+        while expiry and expiry[0][0] < now:
+            deadline, user = heapq.heappop(expiry)
+            if self.open[user] and self.last_seen[user] + self.timeout == deadline:
+                self._set(user, False)
+                self.expired += 1
+                self.expired_at = max(self.expired_at, deadline)
+                if self.doubt[user]:
+                    heapq.heappush(self._doubt_heap, (self.touched[user] + self.timeout, user))
+        pending = self._doubt_heap
+        while pending and pending[0][0] < now:
+            _, user = heapq.heappop(pending)
+            if not self.doubt[user] or self.open[user]:
+                continue
+            settles = self.touched[user] + self.timeout
+            if settles < now:
+                self._clear(user)
+            else:
+                heapq.heappush(pending, (settles, user))
+
+    # -- the answer ------------------------------------------------------------------------
+
+    def bounds(self) -> tuple[int, int]:
+        """``(low, high)``: a correct count lies in between (both included)."""
+        if self.counts is Counts.BALANCE or self.counts is Counts.LOGINS:
+            low, high = self.value - self.minus, self.value + self.plus
+        else:
+            low = self.online - self.doubt_on
+            high = low + self.doubtful
+        return self.spec.widen(max(0, low), max(0, high))
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _set(self, user: int, counted: bool) -> None:
+        if self.open[user] == counted:
+            return
+        self.open[user] = counted
+        step = 1 if counted else -1
+        self.online += step
+        if self.doubt[user]:
+            self.doubt_on += step
+
+    def _touch(self, user: int, now: float) -> None:
+        self.last_seen[user] = now
+        heapq.heappush(self._expiry, (now + self.timeout, user))
+
+    def _clear(self, user: int) -> None:
+        if self.doubt[user]:
+            self.doubt[user] = False
+            self.doubtful -= 1
+            self.doubt_on -= self.open[user]
+
+
+def describe_bounds(low: int, high: int) -> str:
+    """``{5}`` or ``[3, 7]``."""
+    return f"{{{low}}}" if low == high else f"[{low}, {high}]"
