@@ -148,6 +148,14 @@ def chaos(
         ),
     ] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
+    history_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--history",
+            help="Simulator: write every client operation and fault as JSON Lines "
+            "(docs/history.md), for an outside checker.",
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing JSON file.")] = False,
     clients: Annotated[int, typer.Option("--clients", help="Real faults: client processes.")] = 4,
     duration: Annotated[
@@ -182,6 +190,8 @@ def chaos(
     if cls_found is not None and _real_faults_wanted(cls_found, faults):
         if scenario_file is not None or _given("operations", operations) or fanout is not None:
             raise SimUsageError("--scenario, --operations and --fanout are for the simulator")
+        if history_path is not None or max_error is not None:
+            raise SimUsageError("--history and --max-error are for the simulator")
         config = RealFaultConfig(
             strategy=named,
             faults=FAULTS if faults is None else _names(faults),
@@ -209,13 +219,16 @@ def chaos(
         bound = None if max_error is None else parse_bound(max_error)
     except ValueError as exc:
         raise SimUsageError(str(exc)) from None
-    if json_path is not None:
+    outputs = [p for p in (json_path, history_path) if p is not None]
+    if len(outputs) == 2 and json_path.resolve() == history_path.resolve():  # type: ignore[union-attr]
+        raise SimUsageError("--json and --history name the same file")
+    for path in outputs:
         try:
-            check_output_path(json_path, force)
+            check_output_path(path, force)
         except ReportPathError as exc:
             raise SimUsageError(str(exc)) from None
     try:
-        result = run_scenario(cls, scenario)
+        result = run_scenario(cls, scenario, history=history_path is not None)
     except Exception as exc:  # the strategy's own code raised: a bug of it, not of the run
         raise StrategyCrashed(cls.name, exc) from None
     out = Console()
@@ -229,6 +242,9 @@ def chaos(
         report = {"schema_version": 1, "tool": {"name": "countbench", "command": "chaos"}}
         write_json_atomic(json_path, {**report, **result.to_dict()}, force)
         out.print(f"result written to {json_path}", markup=False, highlight=False)
+    if history_path is not None and result.history is not None:
+        result.history.write(history_path, force)
+        out.print(f"history written to {history_path}", markup=False, highlight=False)
     if not result.passed or over:
         raise typer.Exit(1)
 
@@ -320,9 +336,15 @@ def result_table(r: SimResult) -> Table:
         f"max {r.reads.max} · mean {r.reads.mean:.3g} · p99 {r.reads.p99} · "
         f"n={r.reads.samples} · rejected {r.reads_rejected}",
     )
+    for name, st in r.value_staleness.items():
+        table.add_row(
+            f"value staleness {name}",
+            f"p50 {_num(st.p50)} · p90 {_num(st.p90)} · p99 {_num(st.p99)} · max {_num(st.max)}"
+            f" · never allowed {st.never}/{st.changes}",
+        )
     st = r.staleness
     table.add_row(
-        "staleness",
+        "delivery of changes",
         f"p50 {_num(st.p50)} · p90 {_num(st.p90)} · p99 {_num(st.p99)} · max {_num(st.max)}"
         f" · never {st.never}/{st.changes}",
     )

@@ -165,6 +165,7 @@ def simulate(cls: type[Strategy], spec: WorkloadSpec) -> dict[str, Any] | None:
         "nodes": scenario.nodes,
         "error": result["error"],
         "staleness": result["staleness"],
+        "value_staleness": result["value_staleness"],
         "spec_error": result["spec_error"],
         "final": result["final"],
         "verdict": result["verdict"],

@@ -84,7 +84,8 @@ def consistency_cell(result: Mapping[str, Any]) -> Text:
     sim = result.get("simulation")
     status = simulated_status(result)
     if sim and status:
-        stale = sim["staleness"].get("p99")
+        # by value where the report has it (how long ago the spec last allowed the count)
+        stale = sim.get("value_staleness", {}).get("samples", sim["staleness"]).get("p99")
         text.append(f"\nsimulated ({sim['faults'].replace(',', ', ')}; seed {sim['seed']}): spec ")
         _mark(text, status)
         text.append(

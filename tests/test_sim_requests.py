@@ -204,7 +204,10 @@ def test_session_front_end_cut_from_the_server_loses_operations_and_its_reads_fa
     assert all(a != "failed" for node, a in answers if node != 2)
     assert result.reads_rejected == len([1 for node, _ in answers if node == 2]) > 0
     assert result.operations.rejected > result.reads_rejected  # writes lost as well
-    assert result.error["all"].max > 0 and min(result.final.errors) < 0
+    assert result.error["all"].max > 0
+    # When the faults end, the clients whose logins and logouts got no answer send them
+    # again (as reconnecting clients would): the final counts are exact again.
+    assert result.operations.retries > 0 and result.final.errors == [0] * 4
     # Jepsen's view: a failed read is unavailability, not a wrong read, and reads that
     # miss failed writes are explained by them: the strong claim holds.
     assert result.passed, result.verdict

@@ -33,6 +33,8 @@ class Allowed:
         "doubt",
         "doubt_on",
         "doubtful",
+        "ever",
+        "ever_open",
         "expired",
         "expired_at",
         "last_seen",
@@ -54,6 +56,10 @@ class Allowed:
         self.timeout = timeout
         self.value = 0  # balance, logins: the count of accepted, surviving changes
         self.minus = self.plus = 0  # how far below / above it a correct count may be
+        # logins accepted (balance, logins), or users ever counted: no subset of the
+        # accepted operations, lost ones included, gives a higher count (see ceiling)
+        self.ever = 0
+        self.ever_open = [False] * users
         self.open = [False] * users  # members, sessions: the user is counted
         self.online = 0  # users counted
         self.doubt = [False] * users
@@ -72,6 +78,7 @@ class Allowed:
         counts = self.counts
         if counts is Counts.BALANCE or counts is Counts.LOGINS:
             self.value += 1
+            self.ever += 1
             return
         self._set(user, True)
         self.touched[user] = max(self.touched[user], now)
@@ -148,6 +155,11 @@ class Allowed:
 
     # -- the answer ------------------------------------------------------------------------
 
+    def ceiling(self) -> int:
+        """The highest count any subset of the accepted operations could give: a bound
+        every count must respect, however stale or partial its view."""
+        return self.spec.widen(0, self.ever)[1]
+
     def bounds(self) -> tuple[int, int]:
         """``(low, high)``: a correct count lies in between (both included)."""
         if self.counts is Counts.BALANCE or self.counts is Counts.LOGINS:
@@ -163,6 +175,9 @@ class Allowed:
         if self.open[user] == counted:
             return
         self.open[user] = counted
+        if counted and not self.ever_open[user]:
+            self.ever_open[user] = True
+            self.ever += 1
         step = 1 if counted else -1
         self.online += step
         if self.doubt[user]:
@@ -182,3 +197,35 @@ class Allowed:
 def describe_bounds(low: int, high: int) -> str:
     """``{5}`` or ``[3, 7]``."""
     return f"{{{low}}}" if low == high else f"[{low}, {high}]"
+
+
+class ValueAges:
+    """How old a count is, judged by value: the time since the specification last allowed
+    it. ``note(t, low, high)`` is told the allowed interval whenever the caller looks at it
+    (it may have moved since); a value that left the interval at a note is remembered with
+    that note's time."""
+
+    __slots__ = ("high", "left_at", "low")
+
+    def __init__(self) -> None:
+        self.low, self.high = 0, 0
+        self.left_at: dict[int, float] = {}
+
+    def note(self, t: float, low: int, high: int) -> None:
+        old_low, old_high = self.low, self.high
+        if low == old_low and high == old_high:
+            return
+        left = self.left_at
+        for value in range(old_low, min(old_high, low - 1) + 1):
+            left[value] = t
+        for value in range(max(old_low, high + 1), old_high + 1):
+            left[value] = t
+        self.low, self.high = low, high
+
+    def age(self, t: float, value: int) -> float | None:
+        """0 when ``value`` is allowed now, the seconds since it last was, or None when it
+        never was."""
+        if self.low <= value <= self.high:
+            return 0.0
+        left = self.left_at.get(value)
+        return None if left is None else t - left

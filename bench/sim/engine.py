@@ -31,15 +31,16 @@ from typing import Any
 from ...strategies.base import Answer, Message, Replica, Replicable, RequestReplica
 from ...strategies.spec import SESSIONS, Counts, Specification
 from ..workload import user_name
-from .allowed import Allowed
+from .allowed import Allowed, ValueAges
 from .clients import ClientOp, client_schedule
 from .clock import EventQueue, Seeds, Trace
 from .faults import CrashFault, Fault, PartitionFault
+from .history import History
 from .knowledge import Knowledge, Watch
 from .metrics import ErrorAccumulator
 from .network import Network
 from .scenario import Scenario
-from .truth import OPEN, Truth
+from .truth import OPEN, VANISHED, Truth
 
 CLIENT, SYNC, DELIVER, FAULT_ON, FAULT_OFF, SAMPLE, QUIESCE, HEARTBEAT, END = range(9)
 DEADLINE, PROBE, DOUBT, IDLE = 9, 10, 11, 12  # request replicas only
@@ -90,7 +91,13 @@ class Applied:
 class Simulation:
     """One run. Build it, call :meth:`run` once; the report is built by ``runner``."""
 
-    def __init__(self, strategy: Replicable, scenario: Scenario, keep_trace: bool = True) -> None:
+    def __init__(
+        self,
+        strategy: Replicable,
+        scenario: Scenario,
+        keep_trace: bool = True,
+        history: History | None = None,
+    ) -> None:
         sc = self.sc = scenario.validate()
         self.strategy = strategy
         n = self.n = sc.nodes
@@ -105,6 +112,8 @@ class Simulation:
         faults_rng = seeds.child("faults")
         self.applied = [Applied(f, self.stop, n, faults_rng) for f in sc.faults]
         self.replicas: list[Replica] = [strategy.replica(i) for i in range(n)]
+        self.invalid: list[str] = []  # absurd counts, described (the first few)
+        self.invalid_count = 0
         self.counts = [self._count(i, 0.0) for i in range(n)]
         self.down = [0] * n
         self.lose_state = [False] * n
@@ -112,12 +121,14 @@ class Simulation:
         self.truth = Truth(sc.users, sc.session_timeout)
         self.spec: Specification = getattr(strategy, "specification", SESSIONS)
         self.allowed = Allowed(self.spec, sc.users, sc.session_timeout)
-        # per origin incarnation (see Knowledge.origin): (login?, user, time) per change
-        self.changes: dict[int, list[tuple[bool, int, float]]] = {}
+        # The operation history, when one is kept (``hist_ids``: request id -> its index).
+        self.hist = history
+        self.hist_ids: dict[int, int] = {}
+        # per origin incarnation (see Knowledge.origin): (login?, user, time, history
+        # index or -1) per change
+        self.changes: dict[int, list[tuple[bool, int, float, int]]] = {}
         self.survive: dict[int, int] = {}  # origin -> changes not (yet) lost, a prefix
         self.lost_changes = 0
-        self.invalid: list[str] = []  # absurd counts, described (the first few)
-        self.invalid_count = 0
         self.know = Knowledge(n)
         self.names = [user_name(u) for u in range(sc.users)]
         self.trace = Trace(keep_trace)
@@ -135,6 +146,18 @@ class Simulation:
         self.spec_err = ErrorAccumulator()
         self.spec_read_err = ErrorAccumulator()
         self.allowed_since: float | None = None
+        # value staleness (see metrics): ages of sampled counts and of read values
+        self.ages = ValueAges()
+        self.sample_ages: list[float] = []
+        self.read_ages: list[float] = []
+        self.never_allowed = [0, 0]  # samples, reads whose value was never allowed
+        # counts above what any subset of the accepted operations gives (see _ceiling)
+        self.beyond = 0
+        self.beyond_worst: tuple[int, int, int, float] | None = None  # excess, node, value, t
+        # quiescence: the allowed values last seen, and when they last moved (sessions
+        # expiring, or opened again by a heartbeat)
+        self.quiet_bounds = (-1, -1)
+        self.bounds_moved = 0.0
         self.final_bounds = (0, 0)
         self.timeline: list[int] = []
         self.timeline_fault: list[bool] = []
@@ -160,7 +183,13 @@ class Simulation:
         self.tainted = [False] * sc.users
         self.touched = [0.0] * sc.users  # client time of the last acknowledged touch
         self.touches = [0] * sc.users  # acknowledged touches so far
-        self.attempts = [0] * sc.users  # operations sent so far (answered or not)
+        self.attempts = [0] * sc.users  # writes sent so far (answered or not)
+        self.intent: list[ClientOp | None] = [None] * sc.users  # latest login or logout
+        self.retries = 0  # logins and logouts sent again at quiescence (see _reassert)
+        # a login or logout of the user was sent while another was in flight: the order in
+        # which they took effect is unknown (see _answer)
+        self.overlap = [False] * sc.users
+        self.last_attempt = [0.0] * sc.users  # client time of the latest one
         self.sessions = self.spec.counts is Counts.SESSIONS
         self.doubtful = self.doubt_entries = 0
         self.reads_partial = self.probe_reads = self.wrong_reads = self.wrong_by = 0
@@ -209,7 +238,7 @@ class Simulation:
             elif kind == PROBE:
                 self._probe(t)
             elif kind == DOUBT:
-                self._expirable(arg, payload)
+                self._expirable(t, arg, payload)
             elif kind == IDLE:
                 self._idle(arg, payload)
             else:
@@ -237,7 +266,10 @@ class Simulation:
             fixed = int(max(-COUNT_LIMIT, min(COUNT_LIMIT, value)))
         self.invalid_count += 1
         if len(self.invalid) < 3:
-            shown = repr(value)
+            if isinstance(value, int) and value.bit_length() > 64:
+                shown = f"an integer of {value.bit_length()} bits"  # repr() may refuse it
+            else:
+                shown = repr(value)
             if len(shown) > 40:
                 shown = shown[:37] + "..."
             self.invalid.append(f"node {node} counted {shown} at {t:.6g}s ({why})")
@@ -254,6 +286,7 @@ class Simulation:
                 self.reads_rejected += 1
                 self.rejected += 1
                 trace.append(f"{t!r} r n{target} down")
+                self._record(t, f"reader{target}", target, "read", None, "fail")
             elif self.requests:
                 rid = self._request(t, target, READ_REQUEST, -1, "count")
                 trace.append(f"{t!r} r n{target} #{rid}")
@@ -262,12 +295,22 @@ class Simulation:
                 value = self._count(target, t)
                 self.counts[target] = value
                 self.read_err.add(value - self.truth.online)
-                self.spec_read_err.add(spec_distance(value, *self.allowed.bounds()))
+                low, high = self.allowed.bounds()
+                off = spec_distance(value, low, high)
+                self.spec_read_err.add(off)
+                self._age(t, value, low, high, self.read_ages, 1)
+                if value > (ceiling := self._ceiling()):
+                    self._beyond(t, target, value, ceiling)
                 trace.append(f"{t!r} r n{target} {value}")
+                index = self._record(t, f"reader{target}", target, "read", None, "ok", value)
+                if self.hist is not None:
+                    self.hist.judged[index] = off != 0
         elif kind is ClientOp.VANISH:
             self.ops["vanish"] += 1
             self.truth.vanish(target, t)
             trace.append(f"{t!r} v u{target}")
+            if self.hist is not None:
+                self.hist.event("vanish", t, user=self.names[target])
         else:
             self._user_op(t, kind, target)
         if i + 1 < len(sched):
@@ -278,6 +321,8 @@ class Simulation:
     def _user_op(self, t: float, kind: ClientOp, user: int) -> None:
         node = user % self.n
         truth = self.truth
+        if kind is not ClientOp.HEARTBEAT:
+            self.intent[user] = kind
         if kind is ClientOp.LOGIN:
             self.ops["login"] += 1
             truth.login(user, t)
@@ -287,9 +332,13 @@ class Simulation:
         else:
             self.ops["heartbeat"] += 1
             truth.heartbeat(user, t)
+        if self.requests:
+            self._attempt(t, user)
         if self.down[node]:  # certainly not applied: not in the accepted history
             self.rejected += 1
             self.trace.lines.append(f"{t!r} c{int(kind)} u{user} n{node} down")
+            name = self.names[user]
+            self._record(t, name, node, KINDS[kind], name, "fail")
             return
         if self.requests:
             rid = self._request(t, node, int(kind), user, KINDS[kind])
@@ -297,31 +346,51 @@ class Simulation:
             self._poll(t, node)
             return
         replica, name = self.replicas[node], self.names[user]
+        index = self._record(t, name, node, KINDS[kind], name, "ok")
         if kind is ClientOp.LOGIN:
             replica.login(name, t)
             self.accepted[0] += 1
-            self._change(node, True, user, t)
+            self._change(node, True, user, t, index)
             self.allowed.login(user, t)
         elif kind is ClientOp.LOGOUT:
             replica.logout(name, t)
             self.accepted[1] += 1
-            self._change(node, False, user, t)
+            self._change(node, False, user, t, index)
             self.allowed.logout(user, t)
         else:
             replica.heartbeat(name, t)
             self.allowed.heartbeat(user, t)
+        self.ages.note(t, *self.allowed.bounds())
         self.counts[node] = self._count(node, t)
         self.trace.lines.append(f"{t!r} c{int(kind)} u{user} n{node} {self.counts[node]}")
 
-    def _change(self, node: int, login: bool, user: int, t: float) -> None:
+    def _change(self, node: int, login: bool, user: int, t: float, index: int) -> None:
         """A login or logout accepted by ``node``: known to it, logged under its
         incarnation (what a restart without state may lose, see ``_restart``)."""
         key = self.know.origin(node)
         log = self.changes.get(key)
         if log is None:
             log = self.changes[key] = []
-        log.append((login, user, t))
+        log.append((login, user, t, index))
         self.know.accept(node, t)
+
+    def _record(
+        self,
+        t: float,
+        process: str,
+        node: int,
+        kind: str,
+        user: str | None,
+        outcome: str,
+        value: int | None = None,
+    ) -> int:
+        """An operation that finished at once (invoke and complete at ``t``), in the
+        history when one is kept; its index there, or -1."""
+        if self.hist is None:
+            return -1
+        index = self.hist.invoke(t, process, node, kind, user)
+        self.hist.complete(index, t, outcome, value)
+        return index
 
     def _heartbeat(self, t: float, user: int) -> None:
         """Quiescence: an online user's heartbeat, every heartbeat_interval until ``end``."""
@@ -332,11 +401,14 @@ class Simulation:
         replica = self.replicas[node]
         self.quiet_heartbeats += 1
         if self.requests:
+            self._attempt(t, user)
             rid = self._request(t, node, int(ClientOp.HEARTBEAT), user, "heartbeat")
             self.trace.lines.append(f"{t!r} h u{user} n{node} #{rid}")
             self._poll(t, node)
         else:
-            replica.heartbeat(self.names[user], t)
+            name = self.names[user]
+            self._record(t, name, node, "heartbeat", name, "ok")
+            replica.heartbeat(name, t)
             self.allowed.heartbeat(user, t)
             self.counts[node] = self._count(node, t)
             self.trace.lines.append(f"{t!r} h u{user} n{node} {self.counts[node]}")
@@ -444,6 +516,8 @@ class Simulation:
         else:
             self.net.add(fault)
         self.trace.lines.append(f"{t!r} f+ {i} {fault.label()}")
+        if self.hist is not None:
+            self.hist.event("fault", t, event="start", fault=fault.label(), index=i)
 
     def _fault_off(self, t: float, i: int, watch: bool) -> None:
         a = self.applied[i]
@@ -459,14 +533,18 @@ class Simulation:
         else:
             self.net.remove(fault)
         self.trace.lines.append(f"{t!r} f- {i} {fault.label()}")
+        if self.hist is not None:
+            self.hist.event("fault", t, event="end", fault=fault.label(), index=i)
         if watch:
             self.watches.append(self.know.watch(fault.label(), t))
 
     def _restart(self, t: float, node: int) -> None:
         lost = self.lose_state[node]
         self.lose_state[node] = False
+        if self.hist is not None:
+            self.hist.event("restart", t, node=node, state="lost" if lost else "kept")
         if lost and not self.requests:
-            self._lose(node)
+            self._lose(t, node)
         if lost:
             self.replicas[node] = self.strategy.replica(node)
         self.know.restart(node, lost, self._open_watches())
@@ -474,7 +552,7 @@ class Simulation:
             self.counts[node] = self._count(node, t)
         self.trace.lines.append(f"{t!r} up n{node} {'empty' if lost else 'persisted'}")
 
-    def _lose(self, node: int) -> None:
+    def _lose(self, t: float, node: int) -> None:
         """``node`` restarts without its state: every change that no other node knows of
         (by the knowledge its messages carried) may be lost, and is indeterminate from now
         on (see :mod:`.allowed`)."""
@@ -485,9 +563,11 @@ class Simulation:
             survive = self.survive.get(key, len(self.changes.get(key, ())))
             if kept >= survive:
                 continue
-            for login, user, at in self.changes[key][kept:survive]:
+            for login, user, at, index in self.changes[key][kept:survive]:
                 self.allowed.lost(login, user, at)
                 self.lost_changes += 1
+                if self.hist is not None:
+                    self.hist.event("lost", t, op=index)
             self.survive[key] = kept
 
     def _open_watches(self) -> list[Watch]:
@@ -508,6 +588,8 @@ class Simulation:
         series = self.timeline_nodes
         low, high = self._bounds()
         spec_err = self.spec_err
+        ages = self.sample_ages
+        ceiling = self._ceiling()
         for node in range(self.n):
             if self.down[node]:
                 series[node].append(None)
@@ -522,6 +604,9 @@ class Simulation:
             window.add(error)
             every.add(error)
             spec_err.add(spec_distance(value, low, high))
+            self._age(t, value, low, high, ages, 0)
+            if value > ceiling:
+                self._beyond(t, node, value, ceiling)
             if abs(error) > worst:
                 worst = abs(error)
         self.timeline.append(worst)
@@ -556,10 +641,27 @@ class Simulation:
             if following < self.end:
                 self.queue.push(following, HEARTBEAT, user)
         if self.requests:
+            self._reassert(t)
             self._probe(t)
         else:
             self.counts = [self._count(i, t) for i in range(self.n)]
         self._check_quiet(t)
+
+    def _reassert(self, t: float) -> None:
+        """Request replicas, when the faults end: a client whose login or logout got no
+        answer sends it again (as a client reconnecting would), so the users' state is known
+        again for the final counts. A user who vanished sends nothing."""
+        for user, kind in enumerate(self.intent):
+            if kind is None or not self.tainted[user] or self.outstanding[user]:
+                continue
+            if self.truth.state[user] == VANISHED:
+                continue
+            self.retries += 1
+            node = user % self.n
+            self._attempt(t, user)
+            rid = self._request(t, node, int(kind), user, KINDS[kind])
+            self.trace.lines.append(f"{t!r} again c{int(kind)} u{user} n{node} #{rid}")
+            self._poll(t, node)
 
     def _check_quiet(self, t: float) -> None:
         counts = self.counts
@@ -569,12 +671,15 @@ class Simulation:
             # changes with time alone (leases expiring) must be compared at one instant.
             counts = [self._count(i, t) for i in range(self.n)]
             agree = min(counts) == max(counts)
+        low, high = self._bounds()
+        if (low, high) != self.quiet_bounds:
+            self.quiet_bounds = (low, high)
+            self.bounds_moved = t
         if not agree:
             self.agree_since = self.truth_since = self.allowed_since = None
             return
         if self.agree_since is None:
             self.agree_since = t
-        low, high = self._bounds()
         if not low <= counts[0] <= high:
             self.allowed_since = None
         elif self.allowed_since is None:
@@ -583,6 +688,30 @@ class Simulation:
             self.truth_since = None
         elif self.truth_since is None:
             self.truth_since = t
+
+    def _age(self, t: float, value: int, low: int, high: int, into: list[float], kind: int) -> None:
+        """Record how long ago ``value`` was last allowed (see :class:`ValueAges`)."""
+        ages = self.ages
+        ages.note(t, low, high)
+        if low <= value <= high:
+            into.append(0.0)
+            return
+        age = ages.age(t, value)
+        if age is None:
+            self.never_allowed[kind] += 1
+        else:
+            into.append(age)
+
+    def _ceiling(self) -> int:
+        """No correct count, however stale or partial, exceeds this: the most any subset
+        of the accepted operations gives, plus (request replicas) the users in doubt."""
+        return self.allowed.ceiling() + (self.doubtful if self.requests else 0)
+
+    def _beyond(self, t: float, node: int, value: int, ceiling: int) -> None:
+        self.beyond += 1
+        worst = self.beyond_worst
+        if worst is None or value - ceiling > worst[0]:
+            self.beyond_worst = (value - ceiling, node, value, t)
 
     def _bounds(self) -> tuple[int, int]:
         """The values the specification allows now; for request replicas widened by the
@@ -599,6 +728,9 @@ class Simulation:
             self.final_values = [self._count(i, t) for i in range(self.n)]
         self.counts = list(self.final_values)
         self.final_bounds = self._bounds()
+        if self.hist is not None:
+            for node, value in enumerate(self.final_values):
+                self.hist.event("final", t, node=node, value=value)
         self._check_quiet(t)
         self.in_flight = self.queue.pending(DELIVER)
         self.trace.lines.append(f"{t!r} end {self.truth.online} {self.final_values}")
@@ -628,11 +760,14 @@ class Simulation:
             t,
         )
         if what == ClientOp.LOGIN or what == ClientOp.LOGOUT:
+            if self.outstanding[user]:  # overlapping: they may take effect in either order
+                self.overlap[user] = True
             self._doubt(user, 1, None)
-        if what >= 0:
-            self.attempts[user] += 1
-            if self.tainted[user]:
-                self._idle_check(t, user)
+        if self.hist is not None:
+            name = self.names[user] if user >= 0 else None
+            process = name or ("probe" if what == PROBE_REQUEST else f"reader{node}")
+            read = "read" if kind == "count" else kind
+            self.hist_ids[rid] = self.hist.invoke(t, process, node, read, name)
         replica = self._replica(node)
         replica.request(rid, kind, self.names[user] if user >= 0 else "", t)
         self.queue.push(t + replica.request_timeout, DEADLINE, rid)
@@ -661,6 +796,13 @@ class Simulation:
         node, what, user, online, low, high, expired, doubtful, entries, start = entry
         lines = self.trace.lines
         rid = answer.request_id
+        if self.hist is not None:
+            ok = answer.ok and (what >= 0 or answer.value is not None)
+            value = answer.value if ok and what < 0 else None
+            index = self.hist_ids.pop(rid)
+            self.hist.complete(index, t, "ok" if ok else "info", value, answer.partial and ok)
+        else:
+            index = -1
         if what >= 0:  # a write
             kind = ClientOp(what)
             if answer.ok:
@@ -672,9 +814,13 @@ class Simulation:
                     self.allowed.logout(user, start)
                 else:
                     self.allowed.heartbeat(user, start)
+                self.ages.note(t, *self._bounds())
                 if kind is not ClientOp.HEARTBEAT:
                     self.accepted[what] += 1
-                    self._doubt(user, -1, False)
+                    overlapped = self.overlap[user]
+                    self._doubt(user, -1, overlapped)
+                    if overlapped:
+                        self._idle_check(t, user)
             else:
                 self.rejected += 1
                 if kind is ClientOp.HEARTBEAT:
@@ -698,14 +844,19 @@ class Simulation:
         if what == READ_REQUEST:
             self.read_err.add(value - online)
             self.spec_read_err.add(off)
+            self._age(t, value, *self._bounds(), self.read_ages, 1)
             self.reads_partial += answer.partial
         else:
             self.probe_reads += 1
+        if value > (ceiling := self._ceiling()):
+            self._beyond(t, node, value, ceiling)
         # Users whose state at the nodes may differ from what the specification gives
         # during the read: in doubt at its start, or entering doubt (an operation, an
         # expiry) until now.
         excuse = doubtful + self.doubt_entries - entries + self.allowed.expired - expired
         excess = abs(off) - excuse
+        if self.hist is not None:
+            self.hist.judged[index] = excess > 0
         if excess > 0:
             self.wrong_reads += 1
             self.wrong_by = max(self.wrong_by, excess)
@@ -714,10 +865,18 @@ class Simulation:
             self._check_quiet(t)
 
     def _doubt(self, user: int, outstanding: int, taint: bool | None) -> None:
-        """Update whether ``user``'s state at the nodes may differ from the truth: while an
-        operation of theirs is in flight, and from a failed one (its effect unknown, or a
-        session the server may expire for lack of heartbeats) until a login or logout of
-        theirs is acknowledged. A vanished session's expiry is counted when it happens."""
+        """See below; a user's logins/logouts stop overlapping once none is in flight."""
+        self._set_doubt(user, outstanding, taint)
+        if not self.outstanding[user]:
+            self.overlap[user] = False
+
+    def _set_doubt(self, user: int, outstanding: int, taint: bool | None) -> None:
+        """Update whether ``user``'s state at the nodes may differ from what the
+        specification gives: while a login or logout of theirs is in flight, and from one
+        that got no answer (its effect unknown), or a session the server may expire for
+        lack of answered heartbeats, or two that overlapped (either order may have taken
+        effect), until a login or logout of theirs that overlapped none is acknowledged
+        (or, see ``_idle``, the user has been silent for a session timeout)."""
         before = self.outstanding[user] > 0 or self.tainted[user]
         self.outstanding[user] += outstanding
         if taint is not None:
@@ -739,16 +898,24 @@ class Simulation:
         at = max(t, self.touched[user] + self.sc.session_timeout)
         self.queue.push(at, DOUBT, user, self.touches[user])
 
-    def _expirable(self, user: int, touches: int) -> None:
+    def _expirable(self, t: float, user: int, touches: int) -> None:
         if self.touches[user] == touches:  # no acknowledged touch since the failure
             self._doubt(user, 0, True)
-            self._idle_check(self.truth.last_seen[user], user)
+            self._idle_check(t, user)
+
+    def _attempt(self, t: float, user: int) -> None:
+        """A write of ``user``'s is sent (whatever becomes of it)."""
+        self.attempts[user] += 1
+        self.last_attempt[user] = t
+        if self.tainted[user]:
+            self._idle_check(t, user)
 
     def _idle_check(self, t: float, user: int) -> None:
         """Sessions: a user in doubt who sends nothing more for a session timeout (and a
         request's timeout) has no session left in any ordering of what they sent."""
         if self.sessions:
-            at = t + self.sc.session_timeout + self._replica(0).request_timeout
+            wait = self.sc.session_timeout + self._replica(0).request_timeout
+            at = max(t, self.last_attempt[user] + wait)
             self.queue.push(at, IDLE, user, self.attempts[user])
 
     def _idle(self, user: int, attempts: int) -> None:

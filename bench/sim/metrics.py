@@ -29,10 +29,17 @@ cost) every ``sync_interval`` while the answer can come before ``end``; the fina
 are the last probes' values. ``reads`` compares an answered read's value with the truth
 at the read's start; a read that got no answer is not compared (counted in
 ``reads.rejected`` and ``rejected``), a *partial* one (some nodes left out) is, and is
-counted in ``reads.partial``. Writes are accepted when acknowledged. Staleness is not
-measured (no change is replicated: ``changes`` is 0).
+counted in ``reads.partial``. Writes are accepted when acknowledged. Delivery staleness
+is not measured (no change is replicated: ``changes`` is 0); value staleness is.
 
-**Staleness**. A *change* is a login or logout accepted by a live node. It is *reflected*
+**Value staleness** (``value_staleness``), measured from the counts: for every grid
+sample of a live node (``samples``) and every answered client read (``reads``), how many
+seconds ago the specification last allowed that value (0 when it allows it now; ``never``
+counts values it never allowed). The allowed interval is looked at after every accepted
+operation, sample and read, so a value is dated to the first look after it left.
+
+**Delivery staleness** (``staleness``). A *change* is a login or logout accepted by a
+live node. It is *reflected*
 by a node once the node knows it (:mod:`.knowledge`: the change reached it along a chain
 of delivered messages). Its staleness is the time from acceptance to the first instant
 every node live at that instant reflects it. Quantiles are nearest-rank over the changes
@@ -87,11 +94,11 @@ must agree at ``end`` but is not held to the convergence budget (one copy has no
 converge). Eventual (and approximate) claims are judged on the end: all nodes agree, and
 quiescence ``allowed_after`` (the start of the last stretch, lasting to ``end``, in which
 all live nodes agree on an allowed value) minus ``settled`` is within the budget, where
-``settled`` is how long after ``stop`` the last session expired (in the specification or
-the truth; 0 if none did). A failure in a scenario that breaks an assumption the
-specification states (exactly-once delivery, with any fault but added latency, or gossip
-fan-out) is ``expected``, not a ``bug``. The error against the users online is reported,
-never judged here (``chaos --max-error`` judges it).
+``settled`` is how long after ``stop`` the allowed values last moved (a session expiring,
+or opened again by a heartbeat; 0 if they never did). A failure in a scenario that breaks
+an assumption the specification states (exactly-once delivery, with any fault but added
+latency, or gossip fan-out) is ``expected``, not a ``bug``. The error against the users
+online is reported, never judged here (``chaos --max-error`` judges it).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .history import History
 from .metrics import ErrorSummary, StalenessSummary
 from .scenario import Scenario
 
@@ -21,6 +22,8 @@ class Operations:
     # operations sent to a crashed node, or (request replicas) not answered in time
     rejected: int
     quiescence_heartbeats: int
+    # request replicas: logins/logouts without an answer, sent again at quiescence
+    retries: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +173,9 @@ class SimResult:
     reads: ErrorSummary
     reads_rejected: int
     staleness: StalenessSummary
+    #: by value: per sampled count (``samples``) and read value (``reads``), the seconds
+    #: since the specification last allowed it (``never``: it never did)
+    value_staleness: dict[str, StalenessSummary]
     convergence: list[Convergence]
     quiescence: Convergence
     final: Final
@@ -181,6 +187,7 @@ class SimResult:
     trace_lines: int
     trace: list[str] = field(repr=False, compare=False)  # empty unless kept
     reads_partial: int = 0  # answered reads that left out nodes (request replicas)
+    history: History | None = field(default=None, repr=False, compare=False)
 
     @property
     def passed(self) -> bool:
@@ -203,6 +210,7 @@ class SimResult:
                 "partial": self.reads_partial,
             },
             "staleness": asdict(self.staleness),
+            "value_staleness": {k: asdict(v) for k, v in self.value_staleness.items()},
             "convergence": [asdict(c) for c in self.convergence],
             "quiescence": asdict(self.quiescence),
             "final": asdict(self.final),
