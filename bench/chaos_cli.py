@@ -152,7 +152,7 @@ def chaos(
         Path | None,
         typer.Option(
             "--history",
-            help="Simulator: write every client operation and fault as JSON Lines "
+            help="Write every client operation and fault as JSON Lines "
             "(docs/history.md), for an outside checker.",
         ),
     ] = None,
@@ -190,8 +190,8 @@ def chaos(
     if cls_found is not None and _real_faults_wanted(cls_found, faults):
         if scenario_file is not None or _given("operations", operations) or fanout is not None:
             raise SimUsageError("--scenario, --operations and --fanout are for the simulator")
-        if history_path is not None or max_error is not None:
-            raise SimUsageError("--history and --max-error are for the simulator")
+        if max_error is not None:
+            raise SimUsageError("--max-error is for the simulator")
         config = RealFaultConfig(
             strategy=named,
             faults=FAULTS if faults is None else _names(faults),
@@ -203,7 +203,10 @@ def chaos(
             persist=persist,
             nodes=nodes,
         )
-        if not real_chaos(config, str(cls_found.consistency), json_path, force):
+        _distinct(json_path, history_path)
+        spec = cls_found.specification.to_dict()
+        claim = str(cls_found.consistency)
+        if not real_chaos(config, claim, json_path, force, history_path, spec):
             raise typer.Exit(1)
         return
     cls = resolve_strategy(strategy)
@@ -219,10 +222,8 @@ def chaos(
         bound = None if max_error is None else parse_bound(max_error)
     except ValueError as exc:
         raise SimUsageError(str(exc)) from None
-    outputs = [p for p in (json_path, history_path) if p is not None]
-    if len(outputs) == 2 and json_path.resolve() == history_path.resolve():  # type: ignore[union-attr]
-        raise SimUsageError("--json and --history name the same file")
-    for path in outputs:
+    _distinct(json_path, history_path)
+    for path in (p for p in (json_path, history_path) if p is not None):
         try:
             check_output_path(path, force)
         except ReportPathError as exc:
@@ -247,6 +248,13 @@ def chaos(
         out.print(f"history written to {history_path}", markup=False, highlight=False)
     if not result.passed or over:
         raise typer.Exit(1)
+
+
+def _distinct(json_path: Path | None, history_path: Path | None) -> None:
+    if json_path is None or history_path is None:
+        return
+    if json_path.resolve() == history_path.resolve():
+        raise SimUsageError("--json and --history name the same file")
 
 
 class StrategyCrashed(Exception):

@@ -21,7 +21,7 @@ from .environment import git_facts, machine_facts, python_facts, tool_version
 from .latency import merge, summarize
 from .plan import Benchmark, Plan
 from .services import needed, provide
-from .sim.allowed import Allowed
+from .sim.allowed import Allowed, checked_count, shown
 from .timing import Preset, Timing, time_plan
 from .workload import Op, Workload, WorkloadSpec
 
@@ -40,6 +40,7 @@ class Verification:
     seconds: float
     specification: str = SESSIONS.name
     allowed: tuple[int, int] = (0, 0)  # low, high: what the specification allows
+    absurd: tuple[str, ...] = ()  # counts that were no whole number within ±2**53
 
     @property
     def in_spec(self) -> list[bool]:
@@ -48,7 +49,7 @@ class Verification:
 
     @property
     def correct(self) -> bool:
-        return all(self.in_spec)
+        return all(self.in_spec) and not self.absurd
 
     @property
     def errors(self) -> list[int]:
@@ -74,6 +75,7 @@ class Verification:
             "allowed": list(self.allowed),
             "in_spec": self.in_spec,
             "correct": self.correct,
+            **({"absurd": list(self.absurd)} if self.absurd else {}),
         }
 
 
@@ -131,13 +133,21 @@ def verify(plan: Plan, name: str, spec: Specification = SESSIONS) -> tuple[Verif
         # Read statistics of the pass itself, before settle and the final reads.
         reads = read_summary(driver.node_stats())
         driver.settle()
-        counts = driver.counts()
+        raw = driver.counts()
         latencies = driver.latencies()
     truth = len(plan.workload.online_after_mixed)
     allowed = specified_value(spec, plan.workload)
     latency = {kind: summarize(h) for kind, h in sorted(merge(latencies).items())}
     seconds = time.perf_counter() - start
-    return Verification(truth, counts, seconds, spec.name, allowed), Observed(latency, reads)
+    checked = [checked_count(value) for value in raw]
+    counts = [count for count, _ in checked]
+    absurd = tuple(
+        f"node {node} counted {shown(value)} ({why})"
+        for node, (value, (_, why)) in enumerate(zip(raw, checked, strict=True))
+        if why
+    )
+    verification = Verification(truth, counts, seconds, spec.name, allowed, absurd)
+    return verification, Observed(latency, reads)
 
 
 #: The standard scenario behind the Consistency column (see ``countbench chaos``).

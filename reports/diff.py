@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .load import ReportUsageError
+from .verdicts import FAIL, simulated_status, verification_status
 
 ALPHA = 0.05
 MIN_VALUES = 3
@@ -148,7 +149,8 @@ class PairDiff:
 @dataclass(frozen=True)
 class ConsistencyChange:
     """A strategy whose verification changed; ``failure`` when it got worse in a way the
-    gate refuses (exact -> not exact, or nodes agreeing -> not)."""
+    gate refuses (exact -> not exact, nodes agreeing -> not, or correct against its
+    specification -> not, in the verification pass or on the simulator)."""
 
     strategy: str
     base_max_abs_error: int
@@ -156,12 +158,17 @@ class ConsistencyChange:
     base_nodes_agree: bool
     new_nodes_agree: bool
     failure: bool
+    #: (check, base status, new status) for each check whose status against the
+    #: specification changed (see :mod:`.verdicts`)
+    spec: tuple[tuple[str, str, str], ...] = ()
 
     def describe(self) -> str:
         text = f"{self.strategy}: max error {self.base_max_abs_error} -> {self.new_max_abs_error}"
         if self.base_nodes_agree != self.new_nodes_agree:
             agree = {True: "agree", False: "disagree"}
             text += f", nodes {agree[self.base_nodes_agree]} -> {agree[self.new_nodes_agree]}"
+        for check, before, after in self.spec:
+            text += f", {check} correct vs its spec {before} -> {after}"
         return text
 
 
@@ -272,13 +279,28 @@ def _consistency(
     name: str, base: Mapping[str, Any], new: Mapping[str, Any]
 ) -> ConsistencyChange | None:
     b, n = base["verification"], new["verification"]
-    if (b["max_abs_error"], b["nodes_agree"]) == (n["max_abs_error"], n["nodes_agree"]):
+    checks = (("verification", verification_status), ("simulated", simulated_status))
+    spec = tuple(
+        (check, before, after)
+        for check, status in checks
+        if (before := status(base) or "-") != (after := status(new) or "-")
+    )
+    same = (b["max_abs_error"], b["nodes_agree"]) == (n["max_abs_error"], n["nodes_agree"])
+    if same and not spec:
         return None
-    failure = (b["max_abs_error"] == 0 and n["max_abs_error"] > 0) or (
-        b["nodes_agree"] and not n["nodes_agree"]
+    failure = (
+        (b["max_abs_error"] == 0 and n["max_abs_error"] > 0)
+        or (b["nodes_agree"] and not n["nodes_agree"])
+        or any(after == FAIL and before != FAIL for _, before, after in spec)
     )
     return ConsistencyChange(
-        name, b["max_abs_error"], n["max_abs_error"], b["nodes_agree"], n["nodes_agree"], failure
+        name,
+        b["max_abs_error"],
+        n["max_abs_error"],
+        b["nodes_agree"],
+        n["nodes_agree"],
+        failure,
+        spec,
     )
 
 

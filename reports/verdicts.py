@@ -50,7 +50,9 @@ def spec_problems(result: Mapping[str, Any]) -> list[str]:
     """One line per contradiction of the strategy's specification (empty: none found)."""
     problems: list[str] = []
     check = result["verification"]
-    if check.get("correct") is False:
+    if check.get("absurd"):
+        problems.append(f"verification pass: absurd counts: {'; '.join(check['absurd'])}")
+    elif check.get("correct") is False:
         problems.append(
             f"verification pass: counts {check['counts']} where {check['specification']} "
             f"allows {_values(check['allowed'])}"

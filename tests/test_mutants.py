@@ -25,6 +25,9 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_broken_strategies import DropsLogouts  # lost updates: every 100th logout
 
 from countbench.bench.sim import (
     Scenario,
@@ -34,7 +37,7 @@ from countbench.bench.sim import (
     run_scenario,
     standard_scenario,
 )
-from countbench.bench.sim.allowed import describe_bounds
+from countbench.bench.sim.allowed import COUNT_LIMIT, checked_count, describe_bounds, shown
 from countbench.strategies.aggregate import READ_TIMEOUT, AggregateReplica
 from countbench.strategies.base import Consistency, Message, Mode, Replica, ReplicatedStrategy
 from countbench.strategies.eventual import EventualReplica
@@ -73,19 +76,6 @@ def add_into(state: PNCounter, other: PNCounter) -> None:
         state.positive.increment(entry, value)
     for entry, value in other.negative.items():
         state.negative.increment(entry, value)
-
-
-class DropsLogouts(PNCounterReplica):
-    """Lost updates: silently drops every 100th logout it accepts."""
-
-    def __init__(self, node_id: int) -> None:
-        super().__init__(node_id)
-        self.logouts = 0
-
-    def logout(self, user: str, now: float) -> None:
-        self.logouts += 1
-        if self.logouts % 100:
-            super().logout(user, now)
 
 
 class DropsLogins(PNCounterReplica):
@@ -761,3 +751,26 @@ def test_pncounter_op_fails_there_as_expected(seed: int) -> None:
     verdict = run("pncounter-op", seed).verdict
     assert not verdict.passed and verdict.expected and not verdict.bug
     assert any(fault.startswith("duplicate") for fault in verdict.outside_assumption)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.integers(-(2**70), 2**70),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.booleans(),
+        st.text(max_size=3),
+        st.none(),
+    )
+)
+def test_an_absurd_count_is_named_and_clamped(value: object) -> None:
+    """The one check every count goes through (simulator and verification pass): a whole
+    number within ±2**53 passes unchanged; anything else is named, and clamped so no
+    metric overflows."""
+    fixed, why = checked_count(value)
+    assert type(fixed) is int and abs(fixed) <= COUNT_LIMIT
+    valid = isinstance(value, int) and not isinstance(value, bool) and abs(value) <= COUNT_LIMIT
+    assert (why == "") == valid
+    if valid:
+        assert fixed == value
+    assert len(shown(value)) <= 40

@@ -429,6 +429,29 @@ def test_gate_fails_when_a_count_stops_being_exact(
     assert invoke("diff", new, base)[0] == 0
 
 
+def test_gate_fails_when_a_strategy_stops_being_correct_against_its_spec(
+    smoke: Report, tmp_path: Path
+) -> None:
+    """gcounter is never exact against the users online (it cannot count a logout), so
+    only its specification can tell that it broke: a count off its logins, or a
+    simulated verdict that turns into a bug."""
+    base = copy.deepcopy(smoke)
+    gcounter = next(r for r in base["results"] if r["strategy"]["name"] == "gcounter")
+    assert gcounter["verification"]["correct"] and gcounter["verification"]["max_abs_error"]
+    broken = copy.deepcopy(base)
+    result = next(r for r in broken["results"] if r["strategy"]["name"] == "gcounter")
+    result["verification"]["counts"] = [c - 1 for c in result["verification"]["counts"]]
+    result["verification"]["in_spec"] = [False] * len(result["verification"]["counts"])
+    result["verification"]["correct"] = False
+    result["simulation"]["verdict"].update(passed=False, expected=False, reasons=["made up"])
+    old, new = save(tmp_path / "base.json", base), save(tmp_path / "new.json", broken)
+    status, out, _ = invoke("diff", old, new)
+    assert status == 1
+    assert "verification correct vs its spec ✓ -> ✗" in out
+    assert "simulated correct vs its spec ✓ -> ✗" in out
+    assert invoke("diff", new, old)[0] == 0  # getting correct again is no failure
+
+
 def test_gate_never_calls_too_few_values_significant(smoke: Report, tmp_path: Path) -> None:
     base = save(tmp_path / "base.json", smoke)
     slower = save(tmp_path / "slower.json", scaled(smoke, "local", "writes", 2.0))

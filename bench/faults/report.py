@@ -9,8 +9,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ..sim.history import History
 from .history import ReadCheck
-from .runner import RealFaultConfig, RealFaultError, RealFaultResult, run_real_faults
+from .runner import (
+    FaultWindow,
+    RealFaultConfig,
+    RealFaultError,
+    RealFaultResult,
+    run_real_faults,
+)
 
 _EXAMPLES = 10
 
@@ -173,17 +180,81 @@ def print_result(out: Console, result: RealFaultResult, consistency: str) -> Non
     out.print(Text(f"{'PASS' if passed else 'FAIL'}: {summary}", style=style))
 
 
+def history(result: RealFaultResult, consistency: str, specification: dict[str, Any]) -> History:
+    """The run as a history (docs/history.md, ``source: real``): every client operation's
+    invoke and completion (with its attempts), the fault windows and the final read, in
+    time order on the clients' clock; the counter check's verdict in the last line."""
+    config, check = result.config, result.check
+    kept = History(
+        {
+            "source": "real",
+            "strategy": config.strategy,
+            "claim": consistency,
+            "specification": specification,
+            "session_timeout": None,
+            "request_timeout": config.timeout,
+            "requests": True,
+            "nodes": config.nodes,
+            "seed": config.seed,
+            "scenario": {"faults": list(config.faults), "clients": config.clients},
+        }
+    )
+    events: list[tuple[float, int, int, Any]] = []  # time, order at a tie, seq, what
+    ops = [*result.ops, *([result.final] if result.final is not None else [])]
+    for seq, op in enumerate(ops):
+        events.append((op.start, 1, seq, ("invoke", op)))
+        events.append((op.end, 2, seq, ("complete", op)))
+    for i, window in enumerate(result.windows):
+        events.append((window.start, 0, i, ("start", window)))
+        events.append((window.end, 0, i, ("end", window)))
+    indices: dict[int, int] = {}
+    for at, _, seq, (what, item) in sorted(events, key=lambda e: e[:3]):
+        if isinstance(item, FaultWindow):
+            kept.event("fault", at, event=what, fault=item.name, index=seq)
+            continue
+        op, final = item, item is result.final
+        kind = "read" if op.kind == "count" else op.kind
+        if what == "invoke":
+            process = "final" if final else f"client{op.client}"
+            indices[seq] = kept.invoke(at, process, 0, kind, op.user or None)
+        else:
+            kept.complete(indices[seq], at, str(op.outcome), op.value, attempts=op.attempts)
+            if final and op.value is not None:
+                kept.event("final", at, node=0, value=op.value)
+    passed, summary = verdict(result, consistency)
+    final_check = check.final
+    kept.event(
+        "end",
+        max((e[0] for e in events), default=0.0),
+        verdict={
+            "passed": passed,
+            "bug": not passed,
+            "allowed": [final_check.lower, final_check.upper] if final_check else [],
+            "reasons": [] if passed else [summary],
+            "reads_outside": len(check.invalid_reads),
+        },
+    )
+    return kept
+
+
 def real_chaos(
-    config: RealFaultConfig, consistency: str, json_path: Path | None, force: bool
+    config: RealFaultConfig,
+    consistency: str,
+    json_path: Path | None,
+    force: bool,
+    history_path: Path | None = None,
+    specification: dict[str, Any] | None = None,
 ) -> bool:
     """``countbench chaos`` for a service strategy claiming ``consistency``: run, print,
-    write ``json_path``; returns whether the verdict passed. Bad input raises
-    :class:`RealFaultError` before any server starts."""
+    write ``json_path`` (and the history to ``history_path``); returns whether the verdict
+    passed. Bad input raises :class:`RealFaultError` before any server starts."""
     from ...reports.json_report import ReportPathError, check_output_path, write_json_atomic
 
-    if json_path is not None:
+    for path in (json_path, history_path):
+        if path is None:
+            continue
         try:
-            check_output_path(json_path, force)
+            check_output_path(path, force)
         except ReportPathError as exc:
             raise RealFaultError(str(exc)) from None
     err = Console(stderr=True)
@@ -194,4 +265,7 @@ def real_chaos(
         report = {"schema_version": 1, "tool": {"name": "countbench", "command": "chaos"}}
         write_json_atomic(json_path, {**report, **to_dict(result, consistency)}, force)
         out.print(f"result written to {json_path}", markup=False, highlight=False)
+    if history_path is not None:
+        history(result, consistency, specification or {}).write(history_path, force)
+        out.print(f"history written to {history_path}", markup=False, highlight=False)
     return verdict(result, consistency)[0]

@@ -194,6 +194,35 @@ class Allowed:
             self.doubt_on -= self.open[user]
 
 
+#: A count beyond this magnitude is refused as absurd (a float holds integers exactly up to
+#: it, so every metric stays exact) and clamped to it.
+COUNT_LIMIT = 2**53
+
+
+def checked_count(value: object) -> tuple[int, str]:
+    """``(value, "")`` for a whole number within ±COUNT_LIMIT (an int subclass, numpy's
+    or an IntEnum's, included); else the nearest valid value and why ``value`` is absurd
+    (not a number, not a whole number, beyond ±2**53)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) <= COUNT_LIMIT:
+            return int(value), ""
+        return int(max(-COUNT_LIMIT, min(COUNT_LIMIT, value))), "beyond ±2**53"
+    if not isinstance(value, float) or value != value:
+        return 0, "not a number"
+    fixed = int(max(-COUNT_LIMIT, min(COUNT_LIMIT, value)))
+    if not value.is_integer():
+        return fixed, "not a whole number"
+    return fixed, "beyond ±2**53" if abs(value) > COUNT_LIMIT else "not an int"
+
+
+def shown(value: object) -> str:
+    """A short text for any value a count returned (repr() refuses huge ints)."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def describe_bounds(low: int, high: int) -> str:
     """``{5}`` or ``[3, 7]``."""
     return f"{{{low}}}" if low == high else f"[{low}, {high}]"

@@ -31,7 +31,7 @@ from typing import Any
 from ...strategies.base import Answer, Message, Replica, Replicable, RequestReplica
 from ...strategies.spec import SESSIONS, Counts, Specification
 from ..workload import user_name
-from .allowed import Allowed, ValueAges
+from .allowed import COUNT_LIMIT, Allowed, ValueAges, checked_count, shown
 from .clients import ClientOp, client_schedule
 from .clock import EventQueue, Seeds, Trace
 from .faults import CrashFault, Fault, PartitionFault
@@ -46,9 +46,6 @@ CLIENT, SYNC, DELIVER, FAULT_ON, FAULT_OFF, SAMPLE, QUIESCE, HEARTBEAT, END = ra
 DEADLINE, PROBE, DOUBT, IDLE = 9, 10, 11, 12  # request replicas only
 READ_REQUEST, PROBE_REQUEST = -1, -2  # what a pending request is, besides a ClientOp
 KINDS = {ClientOp.LOGIN: "login", ClientOp.LOGOUT: "logout", ClientOp.HEARTBEAT: "heartbeat"}
-#: A count beyond this magnitude is refused as absurd (a float holds integers exactly up to
-#: it, so every metric stays exact) and clamped to it.
-COUNT_LIMIT = 2**53
 
 
 def spec_distance(value: int, low: int, high: int) -> int:
@@ -255,24 +252,11 @@ class Simulation:
         return self._absurd(node, t, value)
 
     def _absurd(self, node: int, t: float, value: object) -> int:
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= COUNT_LIMIT:
-            return int(value)  # an int subclass (numpy's, an IntEnum): fine
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-            why, fixed = "not a number", 0
-        elif isinstance(value, float) and not value.is_integer():
-            why, fixed = "not a whole number", int(max(-COUNT_LIMIT, min(COUNT_LIMIT, value)))
-        else:
-            why = "beyond ±2**53" if abs(value) > COUNT_LIMIT else "not an int"
-            fixed = int(max(-COUNT_LIMIT, min(COUNT_LIMIT, value)))
-        self.invalid_count += 1
-        if len(self.invalid) < 3:
-            if isinstance(value, int) and value.bit_length() > 64:
-                shown = f"an integer of {value.bit_length()} bits"  # repr() may refuse it
-            else:
-                shown = repr(value)
-            if len(shown) > 40:
-                shown = shown[:37] + "..."
-            self.invalid.append(f"node {node} counted {shown} at {t:.6g}s ({why})")
+        fixed, why = checked_count(value)
+        if why:
+            self.invalid_count += 1
+            if len(self.invalid) < 3:
+                self.invalid.append(f"node {node} counted {shown(value)} at {t:.6g}s ({why})")
         return fixed
 
     # -- clients --------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The operation history of a simulated run, as JSON Lines an outside checker can read.
+"""The operation history of a run, as JSON Lines an outside checker can read.
 
 The format is documented in ``docs/history.md`` and its JSON Schema ships as
 ``countbench/reports/history.schema.json``. Lines come in the order the simulator
@@ -49,7 +49,13 @@ class History:
         return index
 
     def complete(
-        self, index: int, t: float, outcome: str, value: int | None = None, partial: bool = False
+        self,
+        index: int,
+        t: float,
+        outcome: str,
+        value: int | None = None,
+        partial: bool = False,
+        attempts: int = 1,
     ) -> None:
         line: dict[str, Any] = {
             "type": "complete",
@@ -60,6 +66,8 @@ class History:
         }
         if partial:
             line["partial"] = True
+        if attempts != 1:
+            line["attempts"] = attempts
         self.lines.append(line)
 
     def event(self, kind: str, t: float, **fields: Any) -> None:
