@@ -186,6 +186,7 @@ def _measure(
     redis_url: str | None,
     scan: str | None,
     real_faults: bool = False,
+    history_path: Path | None = None,
 ) -> dict[str, Any]:
     preset = _preset(*preset_flags)
     if save is not None:
@@ -202,9 +203,13 @@ def _measure(
         if any(issubclass(c, ReplicatedStrategy) for c in classes):
             notes.append(f"process mode runs one node per worker: nodes set to {spec.workers}")
         spec = spec.with_overrides({"nodes": spec.workers})
-    for path in (json_path, pyperf_path):
-        if path is not None:
-            check_output_path(path, force)
+    outputs = [path for path in (json_path, pyperf_path, history_path) if path is not None]
+    if len({path.resolve() for path in outputs}) < len(outputs):
+        raise UsageProblem("--json, --pyperf and --history must name different files")
+    if history_path is not None and scan is not None:
+        raise UsageProblem("--history records one run: it does not take a --param scan")
+    for path in outputs:
+        check_output_path(path, force)
     for note in notes:
         err.print(note, markup=False, highlight=False)
 
@@ -218,8 +223,9 @@ def _measure(
         if mode is Mode.PROCESS:
             point_spec = point_spec.with_overrides({"nodes": point_spec.workers})
         plan = Plan(tuple(c.name for c in classes), mode, point_spec)
+        histories: dict[str, Any] | None = {} if history_path is not None else None
         reports.append(
-            _run_plan_with_progress(plan, preset, classes, quiet, redis_url, real_faults)
+            _run_plan_with_progress(plan, preset, classes, quiet, redis_url, real_faults, histories)
         )
     report = reports[0]
     if points[0][0]:
@@ -239,6 +245,8 @@ def _measure(
         from ..reports.pyperf_export import write_pyperf_suite
 
         write_pyperf_suite(report, pyperf_path, force)
+    if history_path is not None and histories:
+        next(iter(histories.values())).write(history_path, force)
     if save is not None:
         from .baselines import save_report
 
@@ -276,6 +284,7 @@ def _run_plan_with_progress(
     quiet: bool,
     redis_url: str | None,
     real_faults: bool = False,
+    histories: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the plan with a progress bar on a terminal, plain lines elsewhere, or quietly."""
     from .measure import real_fault_target, run_plan
@@ -289,7 +298,9 @@ def _run_plan_with_progress(
     # Bound to the real stderr now: pyperf's output is redirected while it times.
     screen = Console(file=sys.stderr)
     if quiet:
-        report = run_plan(plan, preset, by_name, redis_url=redis_url, real_faults=real_faults)
+        report = run_plan(
+            plan, preset, by_name, redis_url=redis_url, real_faults=real_faults, histories=histories
+        )
     elif not screen.is_terminal:  # CI logs: a plain line per step, no bar
         done = [0]
 
@@ -297,7 +308,7 @@ def _run_plan_with_progress(
             done[0] += 1
             screen.print(f"[{done[0]}/{steps}] {message}", markup=False, highlight=False)
 
-        report = run_plan(plan, preset, by_name, line, redis_url, real_faults)
+        report = run_plan(plan, preset, by_name, line, redis_url, real_faults, histories)
     else:
         from rich.progress import (
             BarColumn,
@@ -326,7 +337,7 @@ def _run_plan_with_progress(
                 started[0] = True
                 bar.update(task, description=message)
 
-            report = run_plan(plan, preset, by_name, progress, redis_url, real_faults)
+            report = run_plan(plan, preset, by_name, progress, redis_url, real_faults, histories)
             bar.advance(task)
     return report
 
@@ -410,6 +421,13 @@ def run(
     redis_url: RedisUrlOpt = None,
     real_faults: RealFaultsOpt = False,
     max_error: MaxErrorOpt = None,
+    history: Annotated[
+        Path | None,
+        typer.Option(
+            "--history",
+            help="Write the verification pass's operations as JSON Lines (docs/history.md).",
+        ),
+    ] = None,
 ) -> None:
     """Benchmark one strategy and print its figures."""
     if strategy.strip() == "all" or "," in strategy:
@@ -429,13 +447,14 @@ def run(
         redis_url,
         param,
         real_faults,
+        history,
     )
     result = report["results"][0]
     _print_services(report)
     _print_comparisons(report)
     out.print(tables.operations_detail(result))
     out.print(tables.latency_detail(result))
-    _print_written(json, pyperf)
+    _print_written(json, pyperf, history)
     _judge(report, bound)
 
 

@@ -8,10 +8,16 @@ the operations queued behind it instead of being recorded by them; these percent
 the service time seen by such clients, and under-state what an open-loop arrival process
 would see during a stall (coordinated omission). Recording costs about a microsecond per
 operation, which is why it is kept out of the throughput figures.
+
+The same pass keeps each call as a history row (kind, user, the workload's time, start and
+end in ``perf_counter_ns``, a read's value): ``countbench run --history`` writes them
+(docs/history.md, ``source: run``).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -36,22 +42,30 @@ def new_histogram() -> HdrHistogram:
     return HdrHistogram(LOWEST_NS, HIGHEST_NS, DIGITS)
 
 
+#: The key of a worker's encoded recorder that holds its history rows, not a histogram.
+HISTORY = "history"
+
+
 class LatencyRecorder:
-    """One worker's histograms, one per operation kind."""
+    """One worker's histograms, one per operation kind, and its history rows."""
 
     def __init__(self) -> None:
         self.histograms = {kind: new_histogram() for kind in KIND_NAMES}
+        self.rows: list[tuple[str, str, float, int, int, object]] = []
 
     def wrap(self, kind: Op, call: Call) -> Call:
         if kind not in self.histograms:
             return call
         record = self.histograms[kind].record_value
         clock = time.perf_counter_ns
+        keep, name = self.rows.append, KIND_NAMES[kind]
 
         def timed(user: str, now: float) -> object:
             start = clock()
             result = call(user, now)
-            record(clock() - start)
+            end = clock()
+            record(end - start)
+            keep((name, user, now, start, end, result))
             return result
 
         return timed
@@ -61,22 +75,43 @@ class LatencyRecorder:
             return call
         record = self.histograms[kind].record_value
         clock = time.perf_counter_ns
+        keep, name = self.rows.append, KIND_NAMES[kind]
 
         async def timed(user: str, now: float) -> object:
             start = clock()
             result = await call(user, now)
-            record(clock() - start)
+            end = clock()
+            record(end - start)
+            keep((name, user, now, start, end, result))
             return result
 
         return timed
 
     def encode(self) -> dict[str, bytes]:
-        """Histograms in HDR's compressed form, to cross a process boundary."""
-        return {
+        """Histograms in HDR's compressed form, and the history rows under
+        :data:`HISTORY` as JSON, to cross a process boundary."""
+        encoded = {
             KIND_NAMES[kind]: h.encode()
             for kind, h in self.histograms.items()
             if h.get_total_count()
         }
+        rows = [
+            (kind, user, now, start, end, value if _plain(value) else None)
+            for kind, user, now, start, end, value in self.rows
+        ]
+        encoded[HISTORY] = json.dumps(rows).encode()
+        return encoded
+
+
+def _plain(value: object) -> bool:
+    """A read's value JSON can carry as it is (a finite number)."""
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+
+
+def history_rows(encoded: Mapping[str, bytes]) -> list[list[Any]]:
+    """One worker's history rows (see :meth:`LatencyRecorder.encode`)."""
+    blob = encoded.get(HISTORY)
+    return list(json.loads(blob)) if blob else []
 
 
 def merge(encoded: Iterable[Mapping[str, bytes]]) -> dict[str, HdrHistogram]:
@@ -85,7 +120,8 @@ def merge(encoded: Iterable[Mapping[str, bytes]]) -> dict[str, HdrHistogram]:
     merged: dict[str, HdrHistogram] = {}
     for per_kind in encoded:
         for name, blob in per_kind.items():
-            merged.setdefault(name, new_histogram()).add(HdrHistogram.decode(blob))
+            if name != HISTORY:
+                merged.setdefault(name, new_histogram()).add(HdrHistogram.decode(blob))
     return merged
 
 

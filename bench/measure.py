@@ -14,14 +14,15 @@ from typing import Any
 
 from ..strategies.base import ServiceStrategy, Strategy, simulable
 from ..strategies.registry import describe
-from ..strategies.spec import SESSIONS, Specification
+from ..strategies.spec import SESSIONS, Counts, Specification
 from .complexity import measure as measure_complexity
 from .drivers import STREAMS
 from .environment import git_facts, machine_facts, python_facts, tool_version
-from .latency import merge, summarize
+from .latency import history_rows, merge, summarize
 from .plan import Benchmark, Plan
 from .services import needed, provide
 from .sim.allowed import Allowed, checked_count, shown
+from .sim.history import History
 from .timing import Preset, Timing, time_plan
 from .workload import Op, Workload, WorkloadSpec
 
@@ -41,6 +42,10 @@ class Verification:
     specification: str = SESSIONS.name
     allowed: tuple[int, int] = (0, 0)  # low, high: what the specification allows
     absurd: tuple[str, ...] = ()  # counts that were no whole number within ±2**53
+    #: False when the specification's value depends on how the workers interleaved: a
+    #: session timeout shorter than the pass's span lets one worker's later ``now``
+    #: expire a session whose heartbeats another worker has yet to send
+    judged: bool = True
 
     @property
     def in_spec(self) -> list[bool]:
@@ -48,8 +53,10 @@ class Verification:
         return [low <= count <= high for count in self.counts]
 
     @property
-    def correct(self) -> bool:
-        return all(self.in_spec) and not self.absurd
+    def correct(self) -> bool | None:
+        if self.absurd:
+            return False
+        return all(self.in_spec) if self.judged else None
 
     @property
     def errors(self) -> list[int]:
@@ -75,6 +82,7 @@ class Verification:
             "allowed": list(self.allowed),
             "in_spec": self.in_spec,
             "correct": self.correct,
+            "judged": self.judged,
             **({"absurd": list(self.absurd)} if self.absurd else {}),
         }
 
@@ -124,7 +132,9 @@ def specified_value(spec: Specification, workload: Workload) -> tuple[int, int]:
     return model.bounds()
 
 
-def verify(plan: Plan, name: str, spec: Specification = SESSIONS) -> tuple[Verification, Observed]:
+def verify(
+    plan: Plan, name: str, spec: Specification = SESSIONS
+) -> tuple[Verification, Observed, list[list[list[Any]]]]:
     """Run one pass of the mixed stream with the plan's driver, timing every operation
     into latency histograms; settle; read every node."""
     start = time.perf_counter()
@@ -146,8 +156,72 @@ def verify(plan: Plan, name: str, spec: Specification = SESSIONS) -> tuple[Verif
         for node, (value, (_, why)) in enumerate(zip(raw, checked, strict=True))
         if why
     )
-    verification = Verification(truth, counts, seconds, spec.name, allowed, absurd)
-    return verification, Observed(latency, reads)
+    times = [t for stream in plan.workload.mixed for t in stream.times[:1]]
+    span = plan.workload.end_time - min(times, default=plan.workload.end_time)
+    expiring = spec.counts in (Counts.SESSIONS, Counts.SEEN)
+    judged = not (expiring and plan.spec.session_timeout < span)
+    verification = Verification(truth, counts, seconds, spec.name, allowed, absurd, judged)
+    rows = [history_rows(worker) for worker in latencies]
+    return verification, Observed(latency, reads), rows
+
+
+def verification_history(
+    plan: Plan, cls: type[Strategy], check: Verification, rows: list[list[list[Any]]]
+) -> History:
+    """The verification pass as a history (docs/history.md, ``source: run``): each
+    worker's calls with their wall-clock invoke and completion (seconds from the first
+    call) and the workload's time (``now``), every count read after the pass, and the
+    check against the specification."""
+    kept = History(
+        {
+            "source": "run",
+            "strategy": cls.name,
+            "claim": str(cls.consistency),
+            "specification": cls.specification.to_dict(),
+            "session_timeout": plan.spec.session_timeout,
+            "request_timeout": None,
+            "requests": False,
+            "nodes": plan.spec.nodes,
+            "seed": plan.spec.seed,
+            "scenario": {"mode": str(plan.mode), **plan.spec.to_dict()},
+        }
+    )
+    calls = sorted(
+        (start, end, worker, kind, user, now, value)
+        for worker, worker_rows in enumerate(rows)
+        for kind, user, now, start, end, value in worker_rows
+    )
+    zero = calls[0][0] if calls else 0
+    events: list[tuple[int, int, int, Any]] = []
+    for seq, call in enumerate(calls):
+        events.append((call[0], 0, seq, call))
+        events.append((call[1], 1, seq, call))
+    indices: dict[int, int] = {}
+    for at, completes, seq, (_, _, worker, kind, user, now, value) in sorted(events):
+        seconds = (at - zero) / 1e9
+        read = kind == "count"
+        if not completes:
+            process, node = f"worker{worker}", worker % plan.spec.nodes
+            index = kept.invoke(seconds, process, node, "read" if read else kind, user or None)
+            kept.lines[-1]["now"] = now
+            indices[seq] = index
+        else:
+            kept.complete(indices[seq], seconds, "ok", value if read else None)
+    end = (max((c[1] for c in calls), default=zero) - zero) / 1e9
+    for node, count in enumerate(check.counts):
+        kept.event("final", end, node=node, value=count)
+    kept.event(
+        "end",
+        end,
+        verdict={
+            "passed": check.correct is not False,
+            "bug": check.correct is False,
+            "judged": check.judged,
+            "allowed": list(check.allowed),
+            "reasons": [] if check.correct else [f"counts {check.counts}", *check.absurd],
+        },
+    )
+    return kept
 
 
 #: The standard scenario behind the Consistency column (see ``countbench chaos``).
@@ -224,10 +298,12 @@ def run_plan(
     progress: Progress = lambda _: None,
     redis_url: str | None = None,
     real_faults: bool = False,
+    histories: dict[str, History] | None = None,
 ) -> dict[str, Any]:
     """Start the servers the plan needs, verify and time every strategy, stop the servers;
     return the report content. With ``real_faults``, each strategy on a server also runs
-    the standard real-fault scenario (:func:`real_fault_check`) on servers of its own."""
+    the standard real-fault scenario (:func:`real_fault_check`) on servers of its own.
+    With ``histories``, each strategy's verification pass is put there as a history."""
     from .servers.redis_server import new_run_id
 
     started = datetime.now(UTC)
@@ -243,7 +319,13 @@ def run_plan(
         checks: dict[str, dict[str, Any] | None] = {}
         for name in plan.strategies:
             progress(f"{name}: checking the count against the truth")
-            verifications[name], observed[name] = verify(plan, name, classes[name].specification)
+            verifications[name], observed[name], rows = verify(
+                plan, name, classes[name].specification
+            )
+            if histories is not None:
+                histories[name] = verification_history(
+                    plan, classes[name], verifications[name], rows
+                )
             simulations[name] = simulate(classes[name], plan.spec)
             if real_faults and real_fault_target(classes[name]):
                 progress(f"{name}: pausing and killing its server")

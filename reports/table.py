@@ -74,6 +74,8 @@ def consistency_cell(result: Mapping[str, Any]) -> Text:
     spec = check.get("specification", "?")
     text = Text(f"{claim} · spec {spec} ")
     _mark(text, verification_status(result))
+    if check.get("judged") is False:
+        text.append(" (not judged: timeout shorter than the pass)", style=DIM)
     if check.get("correct") is False:
         low, high = check["allowed"]
         allows = f"{low:,}" if low == high else f"[{low:,}, {high:,}]"

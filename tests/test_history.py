@@ -183,3 +183,42 @@ def test_a_real_fault_run_writes_a_history_the_checker_agrees_with(tmp_path: Pat
     assert checked.passed == end["passed"] == (done.returncode == 0)
     assert sum(checked.reads.values()) == end["reads_outside"]
     assert list(checked.final_bounds) == end["allowed"]
+
+
+@pytest.mark.parametrize(
+    ("strategy", "mode", "timeout"),
+    [
+        ("pncounter", "process", "1800"),
+        ("session", "asyncio", "1800"),
+        ("gcounter", "thread", "1800"),
+        ("local", "thread", "1800"),
+        ("session", "thread", "60"),  # shorter than the pass: not judged
+    ],
+)
+def test_run_writes_its_verification_pass_and_the_checker_agrees(
+    tmp_path: Path, strategy: str, mode: str, timeout: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COUNTBENCH_")}
+    path = tmp_path / "pass.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "countbench.bench.cli", "run", "--strategy", strategy,
+         "--mode", mode, "--smoke", "--quiet", "--operations", "400",
+         "--session-timeout", timeout, "--history", str(path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    head, end = lines[0], lines[-1]
+    assert head["source"] == "run" and end["type"] == "end" and end["verdict"]["passed"]
+    invokes = [line for line in lines if line["type"] == "invoke"]
+    assert len(invokes) >= 800 and all("now" in line for line in invokes)  # 2 workers x 400
+    checked = history_check.check(lines)
+    assert checked.passed
+    if timeout == "60":
+        assert end["verdict"]["judged"] is False and not checked.finals
+        return
+    assert end["verdict"]["judged"] and list(checked.final_bounds) == end["verdict"]["allowed"]
+    # a count one off the specification: the checker sees it
+    finals = [line for line in lines if line["type"] == "final"]
+    finals[0]["value"] += 1
+    assert not history_check.check(lines).passed
