@@ -15,6 +15,7 @@ from .verdicts import (
     EXPECTED,
     PASS,
     UNKNOWN,
+    allowed_text,
     online_error,
     real_fault_status,
     simulated_status,
@@ -77,8 +78,7 @@ def consistency_cell(result: Mapping[str, Any]) -> Text:
     if check.get("judged") is False:
         text.append(" (not judged: timeout shorter than the pass)", style=DIM)
     if check.get("correct") is False:
-        low, high = check["allowed"]
-        allows = f"{low:,}" if low == high else f"[{low:,}, {high:,}]"
+        allows = allowed_text(check["allowed"])
         text.append(f" (counts {check['counts']}, spec allows {allows})", style="red")
     text.append(f"\nvs online {online_error(result):+,} of {check['truth']:,}")
     if not check["nodes_agree"]:

@@ -55,7 +55,7 @@ def spec_problems(result: Mapping[str, Any]) -> list[str]:
     elif check.get("correct") is False:
         problems.append(
             f"verification pass: counts {check['counts']} where {check['specification']} "
-            f"allows {_values(check['allowed'])}"
+            f"allows {allowed_text(check['allowed'])}"
         )
     if simulated_status(result) == FAIL:
         sim = result["simulation"]
@@ -68,7 +68,8 @@ def spec_problems(result: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _values(allowed: list[int]) -> str:
+def allowed_text(allowed: list[int]) -> str:
+    """``498`` or ``[490, 498]``: the values a specification allows."""
     low, high = allowed
     return f"{low:,}" if low == high else f"[{low:,}, {high:,}]"
 

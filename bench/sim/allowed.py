@@ -36,7 +36,6 @@ class Allowed:
         "ever",
         "ever_open",
         "expired",
-        "expired_at",
         "last_seen",
         "minus",
         "online",
@@ -68,7 +67,6 @@ class Allowed:
         self.last_seen = [0.0] * users
         self.touched = [0.0] * users  # latest touch, accepted or lost
         self.expired = 0  # sessions closed by the timeout
-        self.expired_at = 0.0  # deadline of the latest such expiry
         self._expiry: list[tuple[float, int]] = []
         self._doubt_heap: list[tuple[float, int]] = []
 
@@ -139,7 +137,6 @@ class Allowed:
             if self.open[user] and self.last_seen[user] + self.timeout == deadline:
                 self._set(user, False)
                 self.expired += 1
-                self.expired_at = max(self.expired_at, deadline)
                 if self.doubt[user]:
                     heapq.heappush(self._doubt_heap, (self.touched[user] + self.timeout, user))
         pending = self._doubt_heap

@@ -19,7 +19,6 @@ class Truth:
     __slots__ = (
         "_expiry",
         "expired",
-        "expired_at",
         "last_seen",
         "online",
         "pending",
@@ -34,7 +33,6 @@ class Truth:
         self.online = 0  # users online now
         self.pending = 0  # vanished users not expired yet (online only by their timeout)
         self.expired = 0  # vanished sessions that expired
-        self.expired_at = 0.0  # deadline of the latest expiry so far
         self._expiry: list[tuple[float, int]] = []
 
     def advance(self, now: float) -> None:
@@ -47,7 +45,6 @@ class Truth:
                 self.online -= 1
                 self.pending -= 1
                 self.expired += 1
-                self.expired_at = max(self.expired_at, deadline)
 
     def login(self, user: int, now: float) -> None:
         state = self.state[user]
