@@ -119,3 +119,13 @@ def bench(session: nox.Session) -> None:
         "60",
         success_codes=[0, 1],
     )
+
+
+@nox.session
+def gate(session: nox.Session) -> None:
+    """The gates measured on this machine (issue 15's targets): `countbench gate-check`
+    with its defaults (20 identical and 10 slowed pairs per gate; about 20 minutes)."""
+    session.install(".")
+    out = ROOT / "build" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    session.run("countbench", "gate-check", "--json", str(out / "gate-check.json"), "--force")

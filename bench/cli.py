@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import signal
 import sys
-from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -23,8 +22,46 @@ from ..reports.load import ReportError
 from ..reports.verdicts import describe_bound, online_error, over_bound, parse_bound, spec_problems
 from ..strategies.base import Mode, ReplicatedStrategy, Strategy
 from ..strategies.registry import UnknownStrategy, describe, discover, resolve
+from .ab_cli import ab, gate_check
 from .chaos_cli import StrategyCrashed, chaos
 from .faults.runner import RealFaultError, RealFaultRunFailed
+from .options import (
+    SPEC_FIELDS,
+    AffinityOpt,
+    FastOpt,
+    ForceOpt,
+    HeartbeatOpt,
+    JsonOpt,
+    MaxErrorOpt,
+    MinTimeOpt,
+    ModeOpt,
+    NodesOpt,
+    OpsOpt,
+    ParamOpt,
+    PipelineOpt,
+    PresetOpt,
+    ProcessesOpt,
+    PyperfOpt,
+    QuietOpt,
+    ReadRatioOpt,
+    RealFaultsOpt,
+    RedisUrlOpt,
+    RigorousOpt,
+    SaveOpt,
+    SeedOpt,
+    SessionOpt,
+    SmokeOpt,
+    SyncOpt,
+    TimeoutOpt,
+    UsageProblem,
+    UsersOpt,
+    ValuesOpt,
+    WarmupsOpt,
+    WorkersOpt,
+    WorkloadOpt,
+    controls_from,
+    spec_from,
+)
 from .plot_cli import plot
 from .report_cli import diff, report_app
 from .scale_cli import ScaleUsageError, scale
@@ -43,112 +80,9 @@ out = Console()
 err = Console(stderr=True)
 
 
-class UsageProblem(Exception):
-    """Bad input: reported as one line, exit status 2."""
-
-
 def fail(message: str, status: int = 2) -> NoReturn:
     err.print(f"countbench: error: {message}", markup=False, highlight=False, soft_wrap=True)
     raise SystemExit(status)
-
-
-# Options shared by `run` and `compare`.
-ModeOpt = Annotated[Mode, typer.Option("--mode", "-m", help="How workers run.")]
-WorkersOpt = Annotated[int | None, typer.Option("--workers", "-w", help="Concurrent workers.")]
-NodesOpt = Annotated[int | None, typer.Option("--nodes", "-n", help="Servers (replicas).")]
-UsersOpt = Annotated[int | None, typer.Option("--users", help="Distinct users.")]
-OpsOpt = Annotated[
-    int | None, typer.Option("--operations", help="Client operations per worker per pass.")
-]
-ReadRatioOpt = Annotated[
-    float | None, typer.Option("--read-ratio", help="Share of reads in the mixed workload.")
-]
-SessionOpt = Annotated[
-    float | None, typer.Option("--session-length", help="Mean seconds online (and offline).")
-]
-HeartbeatOpt = Annotated[
-    float | None, typer.Option("--heartbeat-interval", help="Seconds between heartbeats.")
-]
-TimeoutOpt = Annotated[
-    float | None, typer.Option("--session-timeout", help="Seconds of silence before expiry.")
-]
-SyncOpt = Annotated[
-    int | None, typer.Option("--sync-every", help="Operations per worker between syncs.")
-]
-SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed of the workload.")]
-PipelineOpt = Annotated[
-    int | None, typer.Option("--pipeline", help="Operations per round trip (service clients).")
-]
-RedisUrlOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--redis-url",
-        envvar="REDIS_URL",
-        show_envvar=True,
-        help="Use this Redis (redis://, rediss://, unix://) instead of starting one.",
-    ),
-]
-RealFaultsOpt = Annotated[
-    bool,
-    typer.Option(
-        "--real-faults",
-        help="Also pause and kill each strategy's server under client processes "
-        "(pause, kill; 2 clients, 3 s; seeded) and check every read.",
-    ),
-]
-WorkloadOpt = Annotated[
-    Path | None, typer.Option("--workload", help="TOML file of workload fields.")
-]
-FastOpt = Annotated[bool, typer.Option("--fast", help="pyperf's --fast preset.")]
-RigorousOpt = Annotated[bool, typer.Option("--rigorous", help="pyperf's --rigorous preset.")]
-SmokeOpt = Annotated[
-    bool,
-    typer.Option("--smoke", help="One value per benchmark: checks a setup, not for figures."),
-]
-JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")]
-PyperfOpt = Annotated[
-    Path | None,
-    typer.Option("--pyperf", help="Also write the timings as a pyperf suite (compare_to, stats)."),
-]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing report file.")]
-ParamOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--param", help="Scan one workload field: e.g. workers=1,2,4 or read-ratio=0,0.5."
-    ),
-]
-SaveOpt = Annotated[
-    str | None,
-    typer.Option("--save", help="Also keep the report as NAME in .countbench/ (for --baseline)."),
-]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
-MaxErrorOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--max-error",
-        help="Fail (exit 1) when a final count is further than this from the users online: "
-        "a number of users, or a percentage such as 1%.",
-    ),
-]
-
-
-SPEC_FIELDS = frozenset(f.name for f in fields(WorkloadSpec))
-
-
-def _spec(workload: Path | None, options: dict[str, Any]) -> WorkloadSpec:
-    """The workload: the file's (or the defaults), with every option the user gave."""
-    base = WorkloadSpec.from_toml(workload) if workload else WorkloadSpec()
-    return base.with_overrides({k: v for k, v in options.items() if k in SPEC_FIELDS})
-
-
-def _preset(fast: bool, rigorous: bool, smoke: bool) -> Any:
-    from .timing import Preset
-
-    flags = ((Preset.FAST, fast), (Preset.RIGOROUS, rigorous), (Preset.SMOKE, smoke))
-    chosen = [preset for preset, on in flags if on]
-    if len(chosen) > 1:
-        raise UsageProblem(" and ".join(f"--{p}" for p in chosen) + " exclude each other")
-    return chosen[0] if chosen else Preset.QUICK
 
 
 def _classes(names: str, mode: Mode) -> tuple[list[type[Strategy]], list[str]]:
@@ -177,7 +111,7 @@ def _measure(
     names: str,
     mode: Mode,
     spec: WorkloadSpec,
-    preset_flags: tuple[bool, bool, bool],
+    controls: Any,
     json_path: Path | None,
     pyperf_path: Path | None,
     save: str | None,
@@ -188,7 +122,6 @@ def _measure(
     real_faults: bool = False,
     history_path: Path | None = None,
 ) -> dict[str, Any]:
-    preset = _preset(*preset_flags)
     if save is not None:
         from .baselines import check_name
 
@@ -225,7 +158,9 @@ def _measure(
         plan = Plan(tuple(c.name for c in classes), mode, point_spec)
         histories: dict[str, Any] | None = {} if history_path is not None else None
         reports.append(
-            _run_plan_with_progress(plan, preset, classes, quiet, redis_url, real_faults, histories)
+            _run_plan_with_progress(
+                plan, controls, classes, quiet, redis_url, real_faults, histories
+            )
         )
     report = reports[0]
     if points[0][0]:
@@ -279,7 +214,7 @@ def _scan_points(scan: str | None, spec: WorkloadSpec) -> list[tuple[str, Any, W
 
 def _run_plan_with_progress(
     plan: Any,
-    preset: Any,
+    controls: Any,
     classes: list[type[Strategy]],
     quiet: bool,
     redis_url: str | None,
@@ -299,7 +234,12 @@ def _run_plan_with_progress(
     screen = Console(file=sys.stderr)
     if quiet:
         report = run_plan(
-            plan, preset, by_name, redis_url=redis_url, real_faults=real_faults, histories=histories
+            plan,
+            controls,
+            by_name,
+            redis_url=redis_url,
+            real_faults=real_faults,
+            histories=histories,
         )
     elif not screen.is_terminal:  # CI logs: a plain line per step, no bar
         done = [0]
@@ -308,7 +248,7 @@ def _run_plan_with_progress(
             done[0] += 1
             screen.print(f"[{done[0]}/{steps}] {message}", markup=False, highlight=False)
 
-        report = run_plan(plan, preset, by_name, line, redis_url, real_faults, histories)
+        report = run_plan(plan, controls, by_name, line, redis_url, real_faults, histories)
     else:
         from rich.progress import (
             BarColumn,
@@ -337,7 +277,7 @@ def _run_plan_with_progress(
                 started[0] = True
                 bar.update(task, description=message)
 
-            report = run_plan(plan, preset, by_name, progress, redis_url, real_faults, histories)
+            report = run_plan(plan, controls, by_name, progress, redis_url, real_faults, histories)
             bar.advance(task)
     return report
 
@@ -409,6 +349,12 @@ def run(
     seed: SeedOpt = None,
     pipeline: PipelineOpt = None,
     workload: WorkloadOpt = None,
+    preset: PresetOpt = None,
+    processes: ProcessesOpt = None,
+    values: ValuesOpt = None,
+    warmups: WarmupsOpt = None,
+    min_time: MinTimeOpt = None,
+    affinity: AffinityOpt = None,
     fast: FastOpt = False,
     rigorous: RigorousOpt = False,
     smoke: SmokeOpt = False,
@@ -432,13 +378,13 @@ def run(
     """Benchmark one strategy and print its figures."""
     if strategy.strip() == "all" or "," in strategy:
         raise UsageProblem("run takes one strategy; use `countbench compare` for several")
-    spec = _spec(workload, locals())
+    spec = spec_from(workload, locals())
     bound = _bound(max_error)
     report = _measure(
         strategy,
         mode,
         spec,
-        (fast, rigorous, smoke),
+        controls_from(locals()),
         json,
         pyperf,
         save,
@@ -476,6 +422,12 @@ def compare(
     seed: SeedOpt = None,
     pipeline: PipelineOpt = None,
     workload: WorkloadOpt = None,
+    preset: PresetOpt = None,
+    processes: ProcessesOpt = None,
+    values: ValuesOpt = None,
+    warmups: WarmupsOpt = None,
+    min_time: MinTimeOpt = None,
+    affinity: AffinityOpt = None,
     fast: FastOpt = False,
     rigorous: RigorousOpt = False,
     smoke: SmokeOpt = False,
@@ -490,13 +442,13 @@ def compare(
     max_error: MaxErrorOpt = None,
 ) -> None:
     """Benchmark several strategies on the same workload: the article's table, measured."""
-    spec = _spec(workload, locals())
+    spec = spec_from(workload, locals())
     bound = _bound(max_error)
     report = _measure(
         strategies,
         mode,
         spec,
-        (fast, rigorous, smoke),
+        controls_from(locals()),
         json,
         pyperf,
         save,
@@ -553,6 +505,8 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 app.command("diff")(diff)
+app.command("ab")(ab)
+app.command("gate-check")(gate_check)
 app.command("chaos")(chaos)
 app.command("plot")(plot)
 app.command("scale")(scale)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import platform
 import subprocess
 import sys
-from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError, packages_distributions, version
 from pathlib import Path
 from typing import Any
 
@@ -59,24 +62,59 @@ def machine_facts() -> dict[str, Any]:
     }
 
 
+#: Written into an installed package at build time by ``setup.py`` (not in the sources).
+BUILD_INFO = Path(__file__).with_name("build_info.json")
+
+
 def git_facts() -> dict[str, Any] | None:
-    """The commit of the countbench source checkout, when it runs from one."""
+    """The commit countbench runs from: the source checkout's (an editable install, or
+    the sources themselves), else the one ``setup.py`` recorded when the installed wheel
+    was built; None when neither is known."""
     source = Path(__file__).resolve().parent.parent
+    if (source / "pyproject.toml").is_file():
+        facts = _checkout_commit(source)
+        if facts is not None:
+            return facts
     try:
-        commit = subprocess.run(
-            ["git", "-C", str(source), "rev-parse", "HEAD"],
+        built = json.loads(BUILD_INFO.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(built, dict) or not isinstance(built.get("commit"), str):
+        return None
+    return {"commit": built["commit"], "dirty": bool(built.get("dirty")), "source": "build"}
+
+
+def _checkout_commit(source: Path) -> dict[str, Any] | None:
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(source), *args],
             capture_output=True,
             text=True,
             timeout=5,
             check=True,
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return None
-    return {"commit": commit, "dirty": bool(dirty)} if commit else None
+    return {"commit": commit, "dirty": bool(dirty), "source": "checkout"} if commit else None
+
+
+@functools.cache
+def _distributions() -> Mapping[str, list[str]]:
+    return packages_distributions()
+
+
+def strategy_package(cls: type[Any]) -> dict[str, str] | None:
+    """The installed distribution a strategy class comes from, and its version (a
+    plug-in's own package, or countbench for a built-in); None when it is not installed
+    (a class defined in a script)."""
+    top = cls.__module__.split(".")[0]
+    for name in _distributions().get(top, []):
+        try:
+            return {"name": name, "version": version(name)}
+        except PackageNotFoundError:
+            continue
+    return None

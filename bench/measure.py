@@ -17,13 +17,13 @@ from ..strategies.registry import describe
 from ..strategies.spec import SESSIONS, Counts, Specification
 from .complexity import measure as measure_complexity
 from .drivers import STREAMS
-from .environment import git_facts, machine_facts, python_facts, tool_version
+from .environment import git_facts, machine_facts, python_facts, strategy_package, tool_version
 from .latency import history_rows, merge, summarize
 from .plan import Benchmark, Plan
 from .services import needed, provide
 from .sim.allowed import Allowed, checked_count, shown
 from .sim.history import History
-from .timing import Preset, Timing, time_plan
+from .timing import Controls, Timing, time_plan
 from .workload import Op, Workload, WorkloadSpec
 
 SCHEMA_VERSION = 1
@@ -291,9 +291,22 @@ def real_fault_check(cls: type[Strategy], spec: WorkloadSpec) -> dict[str, Any]:
 Progress = Callable[[str], None]
 
 
+def operation_mix(workload: Workload) -> dict[str, int]:
+    """How many client operations of each kind one pass of the mixed stream holds (what
+    Mixed/sec counts: every call a client makes, the heartbeats that some strategies
+    ignore included)."""
+    names = {Op.LOGIN: "login", Op.LOGOUT: "logout", Op.HEARTBEAT: "heartbeat", Op.READ: "read"}
+    mix = dict.fromkeys(names.values(), 0)
+    for stream in workload.mixed:
+        for kind in stream.kinds:
+            if kind in names:
+                mix[names[Op(kind)]] += 1
+    return mix
+
+
 def run_plan(
     plan: Plan,
-    preset: Preset,
+    controls: Controls,
     classes: dict[str, type[Strategy]],
     progress: Progress = lambda _: None,
     redis_url: str | None = None,
@@ -334,7 +347,7 @@ def run_plan(
         def before(benchmark: Benchmark) -> None:
             progress(f"{benchmark.strategy}: timing {benchmark.stream}")
 
-        timings = time_plan(plan, preset, before=before)
+        timings = time_plan(plan, controls, before=before)
     results = []
     for name in plan.strategies:
         cls = classes[name]
@@ -343,7 +356,7 @@ def run_plan(
         }
         results.append(
             {
-                "strategy": describe(cls),
+                "strategy": {**describe(cls), "package": strategy_package(cls)},
                 "mode": str(plan.mode),
                 "workers": plan.spec.workers,
                 "nodes": plan.spec.nodes,
@@ -364,9 +377,11 @@ def run_plan(
         "python": python_facts(),
         "machine": machine_facts(),
         "git": git_facts(),
-        "preset": str(preset),
+        "preset": str(controls.preset),
+        "timing": controls.to_dict(),
         "mode": str(plan.mode),
         "workload": plan.spec.to_dict(),
+        "mix": operation_mix(plan.workload),
         "run_id": run_id,
         "services": run.facts,
         "results": results,

@@ -52,12 +52,18 @@ class Plan:
     run_id: str = "adhoc"
     #: Service name ("redis", "central") -> URL of the server the run uses.
     endpoints: Mapping[str, str] = field(default_factory=dict)
+    #: The streams timed, in this order (all three unless a gate measures fewer).
+    streams: tuple[StreamName, ...] = STREAMS
+    #: A slowdown injected by the harness around every timed loop (0.1: each loop then
+    #: takes 10 % longer, burning CPU); for measuring what a gate detects, never in a
+    #: real report's figures.
+    slowdown: float = 0.0
 
     def benchmarks(self) -> list[Benchmark]:
         return [
             Benchmark(name, stream, self.mode, self.spec.workers)
             for name in self.strategies
-            for stream in STREAMS
+            for stream in self.streams
         ]
 
     def to_json(self) -> str:
@@ -67,6 +73,8 @@ class Plan:
                 "mode": str(self.mode),
                 "spec": self.spec.to_dict(),
                 "run_id": self.run_id,
+                "streams": list(self.streams),
+                "slowdown": self.slowdown,
             },
             separators=(",", ":"),
         )
@@ -80,6 +88,8 @@ class Plan:
             WorkloadSpec().with_overrides(data["spec"]),
             data["run_id"],
             json.loads(os.environ.get(ENDPOINTS_ENV, "{}")),
+            tuple(data.get("streams", STREAMS)),
+            float(data.get("slowdown", 0.0)),
         )
         saved = os.environ.get(WORKLOAD_ENV)
         if saved:

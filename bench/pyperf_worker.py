@@ -20,9 +20,9 @@ os.environ["PYTHONWARNINGS"] = "ignore::UserWarning:multiprocessing.resource_tra
 
 def main() -> None:
     from .plan import Plan
-    from .timing import WORKER_PREFIX, Preset, TimedStream, make_runner, register
+    from .timing import WORKER_PREFIX, Controls, TimedStream, make_runner, register
 
-    runner = make_runner(Preset.QUICK)  # the manager's settings arrive as arguments
+    runner = make_runner(Controls())  # the manager's settings arrive as arguments
     args = runner.parse_args()
     prepared: dict[str, TimedStream] = {}
     timers: list[TimedStream] = []

@@ -29,6 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..reports import table as tables
+from ..reports.article import short
 from ..reports.csv_export import to_csv
 from ..reports.diff import DiffResult, diff_reports, parse_threshold
 from ..reports.load import SCHEMA_VERSION, ReportUsageError, load_report
@@ -97,23 +98,15 @@ def _p(value: float | None) -> str:
     return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
 
 
-def short(value: float) -> str:
-    """7443092 -> '7.44M', 821302 -> '821K', 1001155 -> '1.00M': three significant figures."""
-    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K"), (1.0, "")):
-        if abs(value) >= factor * 0.9995:  # what rounds to 1.00 of this unit or more
-            return f"{value / factor:#.3g}".rstrip(".") + suffix
-    return f"{value:#.3g}".rstrip(".")
-
-
 def diff_table(result: DiffResult) -> Table:
     """One row per (strategy, operation) in both reports; fits 80 columns."""
     table = Table(
-        title=f"countbench diff · ops/s · fail above a {result.fail_above:.1%} slowdown "
-        f"with p < {result.alpha} (Mann-Whitney U)",
+        title=f"countbench diff · ops/s (mean of processes) · fail above a "
+        f"{result.fail_above:.1%} slowdown with p < {result.alpha} (Mann-Whitney U on processes)",
         title_justify="left",
     )
     table.add_column("Benchmark")
-    for column in ("base", "new", "change", "p"):
+    for column in ("base", "new", "change", "procs", "p"):
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("sig.")
     table.add_column("regression", no_wrap=True)
@@ -124,6 +117,7 @@ def diff_table(result: DiffResult) -> Table:
             short(pair.base_ops_per_sec),
             short(pair.new_ops_per_sec),
             Text(f"{pair.change_pct:+.1f}%", style=change_style if pair.significant else ""),
+            f"{pair.n_base}/{pair.n_new}",
             _p(pair.p_value),
             "yes" if pair.significant else "no",
             Text("REGRESSION", style="bold red") if pair.regression else Text("no"),
@@ -156,6 +150,14 @@ def print_diff(result: DiffResult, console: Console) -> None:
         what = [f"{p.strategy} {p.operation} {p.change_pct:+.1f}%" for p in result.regressions]
         what += [c.strategy + " consistency" for c in result.consistency_failures]
         say(f"FAILED: {', '.join(what)}", "bold red")
+    elif result.unjudged:
+        say(
+            f"NOT JUDGED: {result.unjudged}; measure both on one workload, or pass "
+            "--allow-workload-change",
+            "bold yellow",
+        )
+    elif not any(p.p_value is not None for p in result.pairs) and result.pairs:
+        say("ok, but nothing could be judged: not enough independent samples (--preset ci)")
     else:
         say(f"ok: no significant slowdown above {result.fail_above:.1%}, no consistency loss")
 
@@ -176,11 +178,19 @@ def diff(
         str | None,
         typer.Option("--baseline", help="Compare against the report saved with --save NAME."),
     ] = None,
+    allow_workload_change: Annotated[
+        bool,
+        typer.Option(
+            "--allow-workload-change",
+            help="Judge slowdowns even when the two reports ran different workloads.",
+        ),
+    ] = False,
 ) -> None:
     """Compare two reports: exit 1 on a significant slowdown or a lost exact count.
 
     Exit 1 when an operation got slower by more than --fail-above and significantly so
-    (Mann-Whitney U on pyperf's values), or a strategy's count stopped being exact; else 0.
+    (Mann-Whitney U on the worker processes' ops/s), or a strategy's count stopped being
+    exact; 2 when the workloads differ (nothing judged); else 0.
     """
     from .baselines import baseline_path
 
@@ -193,6 +203,6 @@ def diff(
     else:
         raise ReportUsageError("give two reports, BASE.json NEW.json (or --baseline NAME)")
     threshold = parse_threshold(fail_above)
-    result = diff_reports(load_report(base), load_report(new), threshold)
+    result = diff_reports(load_report(base), load_report(new), threshold, allow_workload_change)
     print_diff(result, Console())
-    raise typer.Exit(1 if result.failed else 0)
+    raise typer.Exit(1 if result.failed else 2 if result.unjudged else 0)

@@ -10,9 +10,9 @@ one; ``inner_loops`` is the number of client operations in a loop over all worke
 pyperf's values are seconds per client operation (aggregate over workers) and ops/s is
 their reciprocal.
 
-With the quick preset there is no calibration run (pyperf's: a worker process of its own
-per benchmark, timing as many values as the real run). The manager asks for one worker per
-benchmark with ``--countbench-calibrate``; that worker, once its driver is started, times a
+With the quick and ci presets there is no calibration run (pyperf's: a worker process of
+its own per benchmark, timing as many values as the real run). The manager starts each
+worker with ``--countbench-calibrate``; that worker, once its driver is started, times a
 few loops itself (:meth:`TimedStream.calibrate`) and sets pyperf's loop count from them
 before pyperf times its values. pyperf still does all the timing, in its worker processes,
 the statistics and the JSON; only the loop count comes from countbench's measurement, made
@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from argparse import Namespace
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -41,13 +42,14 @@ from typing import Any
 
 import pyperf
 
+from ..reports.samples import Estimate, estimate
 from .drivers import Driver, StreamName
 from .drivers.base import chunk_ops
 from .plan import Benchmark, Plan
 
 WORKER_MODULE = "countbench.bench.pyperf_worker"
 PLAN_OPTION = "--countbench-plan"
-#: Asks a worker to measure its loop count itself (quick preset).
+#: Asks a worker to measure its loop count itself (quick and ci presets).
 CALIBRATE_OPTION = "--countbench-calibrate"
 
 
@@ -57,23 +59,77 @@ QUICK_MIN_TIME = 0.05
 
 class Preset(StrEnum):
     QUICK = "quick"  # countbench's default: 1 process x 5 values, 50 ms minimum per value
-    FAST = "fast"  # pyperf's --fast
-    RIGOROUS = "rigorous"  # pyperf's --rigorous
+    CI = "ci"  # for a CI gate: 6 processes x 3 values, enough for a ± and a significance
+    FAST = "fast"  # pyperf's --fast: 10 processes x 2 values, pyperf's calibration
+    RIGOROUS = "rigorous"  # pyperf's --rigorous: 40 processes x 3 values
     SMOKE = "smoke"  # pyperf's --debug-single-value: one process, one value; for checks
 
 
-def runner_settings(preset: Preset) -> tuple[dict[str, Any], list[str]]:
-    """Runner constructor keywords and extra pyperf arguments for ``preset``."""
-    if preset is Preset.QUICK:
-        # Starting a worker process costs more than its values here (about 0.4 s), so the
-        # quick preset spends one process per benchmark (its loops: see loops_from_probe).
-        # pyperf needs a loop count to start a worker without its calibration: 1 here, which
-        # the worker replaces with its own measurement (see TimedStream.calibrate).
-        settings = {"processes": 1, "values": 5, "warmups": 1, "min_time": QUICK_MIN_TIME}
-        return settings, ["--loops", "1", CALIBRATE_OPTION]
-    if preset is Preset.SMOKE:
+#: Each preset's pyperf settings (Runner keywords). QUICK and CI measure loop counts in
+#: each worker (see TimedStream.calibrate); FAST and RIGOROUS are pyperf's own presets,
+#: with its calibration run and warm-up calibration (warmups left unset).
+PRESET_SETTINGS: dict[Preset, dict[str, Any]] = {
+    # Starting a worker process costs more than its values here (about 0.4 s), so the
+    # quick preset spends one process per benchmark: no ±, which needs MIN_PROCESSES.
+    Preset.QUICK: {"processes": 1, "values": 5, "warmups": 1, "min_time": QUICK_MIN_TIME},
+    Preset.CI: {"processes": 6, "values": 3, "warmups": 1, "min_time": QUICK_MIN_TIME},
+    Preset.FAST: {"processes": 10, "values": 2, "min_time": 0.1},
+    Preset.RIGOROUS: {"processes": 40, "values": 3, "min_time": 0.1},
+    Preset.SMOKE: {},
+}
+SELF_CALIBRATED = (Preset.QUICK, Preset.CI)
+
+
+@dataclass(frozen=True)
+class Controls:
+    """How pyperf times each benchmark: a preset, and what the user set over it (pyperf's
+    own options: processes, values per process, warm-ups, minimum seconds per value, CPU
+    affinity of the workers). ``python`` runs the workers with another interpreter (the
+    other side of an A/B comparison of two environments)."""
+
+    preset: Preset = Preset.QUICK
+    processes: int | None = None
+    values: int | None = None
+    warmups: int | None = None
+    min_time: float | None = None
+    affinity: str | None = None
+    python: str | None = None
+
+    def overrides(self) -> dict[str, Any]:
+        names = ("processes", "values", "warmups", "min_time")
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+    def settings(self) -> dict[str, Any]:
+        """The Runner keywords: the preset's, then the user's."""
+        return {**PRESET_SETTINGS[self.preset], **self.overrides()}
+
+    @property
+    def self_calibrated(self) -> bool:
+        return self.preset in SELF_CALIBRATED
+
+    def to_dict(self) -> dict[str, Any]:
+        """What the report records: every setting pyperf used, and where loops came from."""
+        return {
+            "preset": str(self.preset),
+            **self.settings(),
+            "affinity": self.affinity,
+            "calibration": "countbench" if self.self_calibrated else "pyperf",
+            "python": self.python,
+        }
+
+
+def runner_settings(controls: Controls) -> tuple[dict[str, Any], list[str]]:
+    """Runner constructor keywords and extra pyperf arguments for ``controls``."""
+    if controls.preset is Preset.SMOKE:
         return {}, ["--debug-single-value"]
-    return {}, [f"--{preset}"]
+    extra = [f"--affinity={controls.affinity}"] if controls.affinity else []
+    if controls.python:
+        extra.append(f"--python={controls.python}")
+    if controls.self_calibrated:
+        # pyperf needs a loop count to start a worker without its calibration: 1 here,
+        # which the worker replaces with its own measurement (see TimedStream.calibrate).
+        extra += ["--loops", "1", CALIBRATE_OPTION]
+    return controls.settings(), extra
 
 
 #: Most chunks a calibration probe runs at once (pyperf's own limit is 2**32 loops).
@@ -109,6 +165,14 @@ def loops_from_probe(driver: Driver, stream: StreamName, min_time: float) -> int
     return max(1, math.ceil(min_time / per_chunk))
 
 
+def burn(seconds: float) -> float:
+    """Keep this CPU busy for ``seconds`` (the injected slowdown); return the time spent."""
+    start = now = time.perf_counter()
+    while now - start < seconds:
+        now = time.perf_counter()
+    return now - start
+
+
 class TimedStream:
     """pyperf's time function for one benchmark, run inside a pyperf worker process.
 
@@ -121,7 +185,8 @@ class TimedStream:
         self.driver: Driver | None = None
 
     def __call__(self, loops: int) -> float:
-        return self.started().run_chunks(self.benchmark.stream, loops)
+        elapsed = self.started().run_chunks(self.benchmark.stream, loops)
+        return elapsed + burn(self.plan.slowdown * elapsed) if self.plan.slowdown else elapsed
 
     def started(self) -> Driver:
         if self.driver is None:
@@ -196,13 +261,13 @@ class Timing:
         return statistics.stdev(self.values) if len(self.values) > 1 else 0.0
 
     @property
-    def ops_per_sec(self) -> float:
-        return 1.0 / self.mean if self.mean > 0 else math.inf
+    def estimate(self) -> Estimate:
+        """The figure from the worker processes (see :mod:`countbench.reports.samples`)."""
+        return estimate({"pyperf": self.pyperf_json, "values": self.values})
 
     @property
-    def ops_per_sec_stdev(self) -> float:
-        # First-order propagation of the stdev of t through 1/t.
-        return self.stdev / (self.mean**2) if self.mean > 0 else 0.0
+    def ops_per_sec(self) -> float:
+        return self.estimate.ops_per_sec
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -211,8 +276,7 @@ class Timing:
             "values": self.values,
             "mean": self.mean,
             "stdev": self.stdev,
-            "ops_per_sec": self.ops_per_sec,
-            "ops_per_sec_stdev": self.ops_per_sec_stdev,
+            **self.estimate.to_dict(),
             "loops": self.loops,
             "inner_loops": self.inner_loops,
             "calibration": self.calibration,
@@ -236,10 +300,10 @@ class Timing:
         )
 
 
-def pyperf_arguments(plan: Plan, preset: Preset, names: list[str] | None = None) -> list[str]:
-    """pyperf's arguments: quiet, the plan, the preset, and the COUNTBENCH_* variables
+def pyperf_arguments(plan: Plan, controls: Controls, names: list[str] | None = None) -> list[str]:
+    """pyperf's arguments: quiet, the plan, the controls, and the COUNTBENCH_* variables
     (the plan's endpoints among them, and ``names``) that workers must inherit."""
-    _, extra = runner_settings(preset)
+    _, extra = runner_settings(controls)
     inherit = sorted(
         {
             *plan.environment(),
@@ -256,12 +320,18 @@ def _add_plan(cmd: list[str], args: Namespace) -> None:
         cmd.append(CALIBRATE_OPTION)
 
 
-def make_runner(preset: Preset) -> pyperf.Runner:
+_RUNNER_CLASSES: list[type[pyperf.Runner]] = []
+
+
+def make_runner(controls: Controls) -> pyperf.Runner:
     """A Runner for one plan. pyperf allows one Runner per class and process (its guard
     against registering benchmarks twice); a ``--param`` scan times one plan per point in
     the same process, so each plan gets a Runner of a fresh subclass."""
-    kwargs, _ = runner_settings(preset)
+    kwargs, _ = runner_settings(controls)
     runner_class: type[pyperf.Runner] = type("PlanRunner", (pyperf.Runner,), {})
+    # pyperf keys its guard on id(class): a class collected after its plan would free its
+    # id for the next one, which pyperf would then take for a second Runner.
+    _RUNNER_CLASSES.append(runner_class)
     runner = runner_class(program_args=("-m", WORKER_MODULE), add_cmdline_args=_add_plan, **kwargs)
     runner.argparser.add_argument(PLAN_OPTION, dest="countbench_plan", required=True)
     runner.argparser.add_argument(
@@ -365,12 +435,12 @@ def _workers_in_their_own_group(workers: _WorkersInTheirOwnGroup) -> Iterator[No
 
 def time_plan(
     plan: Plan,
-    preset: Preset,
+    controls: Controls,
     before: Callable[[Benchmark], None] = lambda _: None,
     after: Callable[[Benchmark, Timing], None] = lambda *_: None,
 ) -> dict[str, Timing]:
     """Time every benchmark of ``plan`` with pyperf; results by benchmark name."""
-    runner = make_runner(preset)
+    runner = make_runner(controls)
     timings: dict[str, Timing] = {}
     current: list[Benchmark] = []
 
@@ -382,12 +452,12 @@ def time_plan(
         if result is None:
             raise RuntimeError(f"pyperf returned no result for {benchmark.name}")
         timings[benchmark.name] = Timing.from_pyperf(result)
-        timings[benchmark.name].calibration = "countbench" if preset is Preset.QUICK else "pyperf"
+        timings[benchmark.name].calibration = "countbench" if controls.self_calibrated else "pyperf"
         after(benchmark, timings[benchmark.name])
 
     with tempfile.TemporaryDirectory(prefix="countbench-") as folder:
         environment = {**plan.environment(), **plan.save_workload(Path(folder) / "workload")}
-        runner.parse_args(pyperf_arguments(plan, preset, sorted(environment)))
+        runner.parse_args(pyperf_arguments(plan, controls, sorted(environment)))
         saved = {name: os.environ.get(name) for name in environment}
         os.environ.update(environment)
         workers = _WorkersInTheirOwnGroup(Path(folder))

@@ -31,3 +31,11 @@ def short_number(value: float) -> str:
         if value >= factor:
             return f"{value / factor:g}{suffix}"
     return f"{value:g}"
+
+
+def short(value: float) -> str:
+    """7443092 -> '7.44M', 821302 -> '821K', 1001155 -> '1.00M': three significant figures."""
+    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K"), (1.0, "")):
+        if abs(value) >= factor * 0.9995:  # what rounds to 1.00 of this unit or more
+            return f"{value / factor:#.3g}".rstrip(".") + suffix
+    return f"{value:#.3g}".rstrip(".")

@@ -1,13 +1,15 @@
 """A report as CSV: one row per strategy and operation, for spreadsheets and scripts.
 
-Columns (:data:`COLUMNS`): strategy, operation, mode, workers, nodes, ops_per_sec,
-ops_per_sec_stdev, mean_s, stdev_s (seconds per operation), n_values (pyperf values
-behind the mean), max_abs_error (the strategy's final count against the users online),
-specification, correct (``true``/``false`` against the specification in the verification
-pass, empty when the report predates it), simulated_correct (the simulator's verdict:
-``true``, ``false``, ``expected`` for a failure outside the specification's assumptions,
-empty when not simulated) and simulated_final_error (the worst node's final error against
-the users online there).
+Columns (:data:`COLUMNS`): strategy, operation, mode, workers, nodes, ops_per_sec (the
+mean over worker processes), ops_per_sec_stdev (between processes), processes, rerun
+(the ± of the tables, empty below 4 processes; see :mod:`.samples`), mean_s, stdev_s
+(seconds per operation, over every value), n_values (pyperf values), max_abs_error (the
+strategy's final count against the users online), specification, correct
+(``true``/``false`` against the specification in the verification pass, empty when the
+report predates it), simulated_correct (the simulator's verdict: ``true``, ``false``,
+``expected`` for a failure outside the specification's assumptions, empty when not
+simulated) and simulated_final_error (the worst node's final error against the users
+online there).
 Floats are written with Python's ``repr``, so they read back exactly; rows end with
 ``\\n``; a header row comes first.
 """
@@ -19,6 +21,7 @@ import io
 from collections.abc import Mapping
 from typing import Any
 
+from .samples import estimate
 from .verdicts import EXPECTED, FAIL, PASS, UNKNOWN, simulated_status, verification_status
 
 COLUMNS = (
@@ -29,6 +32,8 @@ COLUMNS = (
     "nodes",
     "ops_per_sec",
     "ops_per_sec_stdev",
+    "processes",
+    "rerun",
     "mean_s",
     "stdev_s",
     "n_values",
@@ -57,6 +62,7 @@ def rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
             ),
         }
         for name, op in result["operations"].items():
+            figure = estimate(op)
             out.append(
                 {
                     "strategy": result["strategy"]["name"],
@@ -64,8 +70,10 @@ def rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "mode": result["mode"],
                     "workers": result["workers"],
                     "nodes": result["nodes"],
-                    "ops_per_sec": op["ops_per_sec"],
-                    "ops_per_sec_stdev": op["ops_per_sec_stdev"],
+                    "ops_per_sec": figure.ops_per_sec,
+                    "ops_per_sec_stdev": figure.stdev,
+                    "processes": figure.processes,
+                    "rerun": "" if figure.rerun is None else figure.rerun,
                     "mean_s": op["mean"],
                     "stdev_s": op["stdev"],
                     "n_values": len(op["values"]),

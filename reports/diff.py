@@ -10,27 +10,29 @@ workload differ, and reports *consistency regressions*: a strategy whose final c
 exact (``max_abs_error`` 0) and no longer is, or whose nodes agreed and no longer do. A
 regression of either kind makes :attr:`DiffResult.failed` true.
 
-Significance test: the two-sided **Mann-Whitney U test** (Wilcoxon rank-sum) on the
-per-value samples (pyperf's values, seconds per operation), at ``ALPHA`` = 0.05. Why:
+Unit of analysis: the worker process (see :mod:`.samples`). A figure is the mean of its
+processes' ops/s, and the significance test compares the two reports' processes, not
+pyperf's values, which within one process are not independent (treating them as if they
+were made the gate fail on identical code). With fewer than ``MIN_PROCESSES`` processes on
+either side (the quick preset runs one) nothing is called significant, and the pair's
+note says there are not enough independent samples to judge: gate with ``--preset ci``.
 
-* benchmark times are skewed and have outliers (a value hit by a scheduler hiccup); a
+Significance test: the two-sided **Mann-Whitney U test** (Wilcoxon rank-sum) on the
+processes' ops/s, at ``ALPHA`` = 0.05. Why:
+
+* benchmark times are skewed and have outliers (a process hit by a scheduler hiccup); a
   rank test makes no normality assumption, and one outlier moves one rank, not the mean
   and variance a t-test rests on. It is the test Google Benchmark's ``compare.py`` uses.
-* it is invariant under any monotone transform, so testing seconds per operation or
-  ops/s (their reciprocals) gives the same p-value.
 * for small samples its null distribution is exact and cheap: with no ties and at most
-  ``EXACT_LIMIT`` values in all, p comes from the exact distribution of U (counted with
-  the Mann-Whitney recurrence, integers, no approximation). With ties (e.g. a report
-  compared to itself) or more values, the normal approximation with tie correction and a
-  continuity correction is used.
+  ``EXACT_LIMIT`` samples in all, p comes from the exact distribution of U (counted with
+  the Mann-Whitney recurrence, integers, no approximation). With ties or more samples, the
+  normal approximation with tie correction and a continuity correction is used.
 
-Limits, said in each pair's ``note``: with fewer than ``MIN_VALUES`` (3) values on either
-side the test is not run and nothing is called significant (a ``--smoke`` report has one
-value per benchmark). A rank test on n and m values cannot give a two-sided p below
-2 / C(n+m, n): 0.1 for 3 and 3 values, so 3 and 3 is never significant either; 4 and 4
-(0.029) can be, and the default quick preset's 6 and 6 (0.0022) comfortably. pyperf's
-values within one worker process are not fully independent; the test treats them as if
-they were, as pyperf's own ``compare_to`` does.
+A rank test on n and m samples cannot give a two-sided p below 2 / C(n+m, n): 0.029 for 4
+and 4 processes, 0.0022 for the CI preset's 6 and 6.
+
+Two reports of different workloads measure different things: the gate then calls nothing
+a regression (:attr:`DiffResult.unjudged` says why) unless ``allow_workload_change``.
 """
 
 from __future__ import annotations
@@ -41,11 +43,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .load import ReportUsageError
+from .samples import MIN_PROCESSES, estimate, not_enough
 from .verdicts import FAIL, simulated_status, verification_status
 
 ALPHA = 0.05
-MIN_VALUES = 3
-EXACT_LIMIT = 40  # values in both samples together, for the exact distribution of U
+EXACT_LIMIT = 40  # samples on both sides together, for the exact distribution of U
+#: A 1-minute load average this much higher in one report than the other: another job
+#: (one more busy CPU) shared the machine with one of the two runs.
+LOAD_GAP = 1.0
 
 MACHINE_KEYS = (
     "cpu_model",
@@ -138,10 +143,10 @@ class PairDiff:
     base_ops_per_sec: float
     new_ops_per_sec: float
     change_pct: float  # (new - base) / base x 100: negative is slower
-    p_value: float | None  # None: too few values to test
+    p_value: float | None  # None: too few processes to test
     significant: bool
     regression: bool
-    n_base: int
+    n_base: int  # worker processes: the independent samples
     n_new: int
     note: str | None = None  # why a change cannot be called significant, when it cannot
 
@@ -184,10 +189,12 @@ class DiffResult:
     fail_above: float
     alpha: float = ALPHA
     notes: list[str] = field(default_factory=list)
+    #: Why no slowdown may be called a regression (the workloads differ), or None.
+    unjudged: str | None = None
 
     @property
     def regressions(self) -> list[PairDiff]:
-        return [p for p in self.pairs if p.regression]
+        return [] if self.unjudged else [p for p in self.pairs if p.regression]
 
     @property
     def consistency_failures(self) -> list[ConsistencyChange]:
@@ -215,31 +222,29 @@ def parse_threshold(text: str) -> float:
     return value
 
 
-def _pair(
+def pair_diff(
     strategy: str,
     operation: str,
     base: Mapping[str, Any],
     new: Mapping[str, Any],
     fail_above: float,
 ) -> PairDiff:
-    before, after = float(base["ops_per_sec"]), float(new["ops_per_sec"])
+    first, second = estimate(base), estimate(new)
+    before, after = first.ops_per_sec, second.ops_per_sec
     change = (after - before) / before * 100 if before else 0.0
-    x, y = base["values"], new["values"]
+    x, y = first.process_ops_per_sec, second.process_ops_per_sec
     n, m = len(x), len(y)
     p: float | None = None
     note = None
-    if n < MIN_VALUES or m < MIN_VALUES:
-        note = (
-            f"{n} and {m} values: at least {MIN_VALUES} a side are needed to call a "
-            "change significant"
-        )
+    if n < MIN_PROCESSES or m < MIN_PROCESSES:
+        note = not_enough(min(n, m))
     else:
         p = mann_whitney_u(x, y)[1]
         floor = min_p_value(n, m)
         if floor >= ALPHA:
             note = (
-                f"{n} and {m} values: this test cannot give p below {floor:.2g}, "
-                f"so never below {ALPHA}; measure more values"
+                f"{n} and {m} processes: this test cannot give p below {floor:.2g}, "
+                f"so never below {ALPHA}; run more processes"
             )
     significant = p is not None and p < ALPHA
     regression = significant and -change / 100 > fail_above
@@ -256,6 +261,63 @@ def _differences(base: Mapping[str, Any], new: Mapping[str, Any], keys: Sequence
     )
 
 
+def _runs_metadata(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """pyperf's metadata of every worker process of a report (the suite's, then the
+    run's own)."""
+    found = []
+    for result in report["results"]:
+        for operation in result["operations"].values():
+            suite = operation.get("pyperf") or {}
+            common = suite.get("metadata") or {}
+            for benchmark in suite.get("benchmarks") or []:
+                shared = {**common, **(benchmark.get("metadata") or {})}
+                for run in benchmark.get("runs") or []:
+                    found.append({**shared, **(run.get("metadata") or {})})
+    return found
+
+
+def peak_load(report: Mapping[str, Any]) -> float | None:
+    """The highest 1-minute load average pyperf recorded while the report was timed."""
+    loads = [float(m["load_avg_1min"]) for m in _runs_metadata(report) if "load_avg_1min" in m]
+    return max(loads, default=None)
+
+
+def affinity(report: Mapping[str, Any]) -> str | None:
+    """The CPUs the workers were pinned to (``--affinity``), where recorded."""
+    timing = report.get("timing") or {}
+    if timing.get("affinity"):
+        return str(timing["affinity"])
+    pinned = {str(m["cpu_affinity"]) for m in _runs_metadata(report) if "cpu_affinity" in m}
+    return ", ".join(sorted(pinned)) or None
+
+
+def versions(report: Mapping[str, Any]) -> dict[str, str]:
+    """What a report measured, by name: countbench (and its commit), each strategy's
+    package, each server."""
+    tool = report.get("tool") or {}
+    git = report.get("git") or {}
+    found = {"countbench": str(tool.get("version", "?"))}
+    if git.get("commit"):
+        found["countbench"] += f" @ {git['commit'][:12]}" + (" (dirty)" if git.get("dirty") else "")
+    for result in report["results"]:
+        package = result["strategy"].get("package")
+        if package and package.get("name") != "countbench":
+            found[f"{result['strategy']['name']} ({package['name']})"] = str(package["version"])
+    for name, facts in (report.get("services") or {}).items():
+        if isinstance(facts, Mapping) and facts.get("version"):
+            found[f"{name} server"] = str(facts["version"])
+    return found
+
+
+def workload_change(base: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
+    """What differs between the two reports' workloads and modes, or None."""
+    keys = sorted({*base["workload"], *new["workload"]})
+    parts = [_differences(base["workload"], new["workload"], keys)]
+    if base["mode"] != new["mode"]:
+        parts.append(f"mode {base['mode']!r} -> {new['mode']!r}")
+    return "; ".join(p for p in parts if p) or None
+
+
 def _warnings(base: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     warnings = []
     machine = _differences(base["machine"], new["machine"], MACHINE_KEYS)
@@ -264,14 +326,39 @@ def _warnings(base: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     python = _differences(base["python"], new["python"], PYTHON_KEYS)
     if python:
         warnings.append(f"the Pythons differ ({python}): a change may come from the interpreter")
-    if base["mode"] != new["mode"]:
-        warnings.append(f"the modes differ ({base['mode']} -> {new['mode']})")
-    keys = sorted({*base["workload"], *new["workload"]})
-    workload = _differences(base["workload"], new["workload"], keys)
-    if workload:
-        warnings.append(f"the workloads differ ({workload})")
-    if base["preset"] != new["preset"]:
-        warnings.append(f"the presets differ ({base['preset']} -> {new['preset']})")
+    timing = ""
+    if base.get("timing") and new.get("timing"):
+        keys = sorted({*base["timing"], *new["timing"]} - {"python", "preset"})
+        timing = _differences(base["timing"], new["timing"], keys)
+    if base["preset"] != new["preset"] or timing:
+        warnings.append(
+            f"the timing differs (preset {base['preset']} -> {new['preset']}"
+            + (f"; {timing}" if timing else "")
+            + ")"
+        )
+    pinned = affinity(base), affinity(new)
+    if pinned[0] != pinned[1]:
+        warnings.append(
+            f"the CPU affinity differs ({pinned[0] or 'any CPU'} -> {pinned[1] or 'any CPU'}): "
+            "pinned workers share their CPUs with the rest of the run"
+        )
+    loads = peak_load(base), peak_load(new)
+    if loads[0] is not None and loads[1] is not None and abs(loads[0] - loads[1]) >= LOAD_GAP:
+        warnings.append(
+            f"the machine was busier in one run (1-minute load up to {loads[0]:.2f} -> "
+            f"{loads[1]:.2f}): another job may have shared the CPUs"
+        )
+    before, after = versions(base), versions(new)
+    changed = [
+        f"{name} {before.get(name, '-')} -> {after.get(name, '-')}"
+        for name in dict.fromkeys([*before, *after])
+        if name != "countbench" and before.get(name) != after.get(name)
+    ]
+    tool_versions = [v.split(" @ ")[0] for v in (before["countbench"], after["countbench"])]
+    if tool_versions[0] != tool_versions[1]:
+        changed.insert(0, f"countbench {tool_versions[0]} -> {tool_versions[1]}")
+    if changed:
+        warnings.append(f"the versions differ ({'; '.join(changed)})")
     return warnings
 
 
@@ -304,10 +391,17 @@ def _consistency(
     )
 
 
-def diff_reports(base: Mapping[str, Any], new: Mapping[str, Any], fail_above: float) -> DiffResult:
+def diff_reports(
+    base: Mapping[str, Any],
+    new: Mapping[str, Any],
+    fail_above: float,
+    allow_workload_change: bool = False,
+) -> DiffResult:
     """Compare two valid reports (see :func:`countbench.reports.load.load_report`).
 
     ``fail_above`` is the largest tolerated fall of ops/s, as a fraction (0.1 = 10 %).
+    When the workloads (or modes) differ, no slowdown is a regression unless
+    ``allow_workload_change``.
     Pairs come in the base report's order (strategies, then operations). Raises
     ``ValueError`` for a ``fail_above`` outside [0, 1)."""
     if not (math.isfinite(fail_above) and 0 <= fail_above < 1):
@@ -323,13 +417,21 @@ def diff_reports(base: Mapping[str, Any], new: Mapping[str, Any], fail_above: fl
         for operation, stats in before["operations"].items():
             if operation in after["operations"]:
                 other = after["operations"][operation]
-                pairs.append(_pair(name, operation, stats, other, fail_above))
+                pairs.append(pair_diff(name, operation, stats, other, fail_above))
         change = _consistency(name, before, after)
         if change is not None:
             consistency.append(change)
     notes = []
     if not pairs:
         notes.append("no strategy is in both reports: nothing to compare")
+    before, after = versions(base)["countbench"], versions(new)["countbench"]
+    notes.append(f"compared: countbench {before} -> {after}")
+    changed = workload_change(base, new)
+    unjudged = None
+    if changed and not allow_workload_change:
+        unjudged = f"the workloads differ ({changed})"
+    elif changed:
+        notes.append(f"the workloads differ ({changed}); judged anyway (told to)")
     return DiffResult(
         pairs=pairs,
         only_in_base=[name for name in base_results if name not in new_results],
@@ -338,4 +440,5 @@ def diff_reports(base: Mapping[str, Any], new: Mapping[str, Any], fail_above: fl
         warnings=_warnings(base, new),
         fail_above=fail_above,
         notes=notes,
+        unjudged=unjudged,
     )

@@ -1,7 +1,8 @@
 """A report as a Markdown table, for a pull-request comment or a CI job summary.
 
 :func:`to_markdown` renders the comparison of ``countbench compare`` (one row per strategy:
-reads/s, writes/s and mixed/s as mean ± standard deviation, whether the counts were
+reads/s, writes/s and mixed/s as the median of the worker processes ± the rerun margin
+(see :mod:`.samples`), whether the counts were
 correct against the strategy's specification (and on the simulator and under real faults,
 where run), the final count's error against the users online, and the measured
 complexity) under one header line naming the mode,
@@ -16,7 +17,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .table import unstable
+from .samples import rate_text, spread_note
+from .table import mix_text, unstable
 from .verdicts import online_error, real_fault_status, simulated_status, verification_status
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
@@ -25,11 +27,6 @@ _SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
 def escape(text: str) -> str:
     """``text`` with Markdown's special characters backslash-escaped and newlines as spaces."""
     return _SPECIAL.sub(r"\\\1", " ".join(text.split()))
-
-
-def rate(operation: Mapping[str, Any]) -> str:
-    """'1,001,155 ± 122,143': ops/s, mean ± standard deviation."""
-    return f"{operation['ops_per_sec']:,.0f} ± {operation['ops_per_sec_stdev']:,.0f}"
 
 
 def spec_cell(result: Mapping[str, Any]) -> str:
@@ -101,11 +98,10 @@ def note(report: Mapping[str, Any]) -> str:
 def to_markdown(report: Mapping[str, Any]) -> str:
     """``report`` (a valid report) as Markdown: header line, blank line, table, blank line,
     note line; ends with a newline."""
-    ratio = report["workload"]["read_ratio"]
     lines = [
         header(report),
         "",
-        f"| Strategy | Reads/s | Writes/s | Mixed/s ({ratio:.0%} reads) | Correct (spec) "
+        f"| Strategy | Reads/s | Writes/s | Mixed/s ({escape(mix_text(report))}) | Correct (spec) "
         "| Error vs online | Complexity |",
         "| --- | ---: | ---: | ---: | --- | --- | --- |",
     ]
@@ -113,13 +109,13 @@ def to_markdown(report: Mapping[str, Any]) -> str:
         operations = result["operations"]
         cells = [
             escape(result["strategy"]["name"]),
-            rate(operations["reads"]),
-            rate(operations["writes"]),
-            rate(operations["mixed"]),
+            rate_text(operations["reads"]),
+            rate_text(operations["writes"]),
+            rate_text(operations["mixed"]),
             spec_cell(result),
             error_cell(result),
             complexity_cell(result),
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", note(report)]
+    lines += ["", f"_{escape(spread_note(report))}_", "", note(report)]
     return "\n".join(lines) + "\n"

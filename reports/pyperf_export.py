@@ -36,6 +36,28 @@ def _benchmark(name: str, operation: Mapping[str, Any]) -> Any:
     return benchmark
 
 
+def _metadata(report: Mapping[str, Any], result: Mapping[str, Any]) -> dict[str, str]:
+    """What was compared, as pyperf metadata on every run (``python -m pyperf show
+    --metadata`` prints it): countbench's version and commit, the strategy's package, the
+    servers' versions, the workload and the timing preset."""
+    git = report.get("git") or {}
+    package = result["strategy"].get("package") or {}
+    found = {
+        "countbench_version": str(report["tool"]["version"]),
+        "countbench_commit": str(git.get("commit") or "unknown")
+        + (" (dirty)" if git.get("dirty") else ""),
+        "countbench_strategy_package": f"{package.get('name', '?')} {package.get('version', '?')}",
+        "countbench_workload": json.dumps(
+            {"mode": report["mode"], **report["workload"]}, separators=(",", ":"), sort_keys=True
+        ),
+        "countbench_preset": str(report["preset"]),
+    }
+    for name, facts in (report.get("services") or {}).items():
+        if isinstance(facts, Mapping) and facts.get("version"):
+            found[f"countbench_{name}_version"] = str(facts["version"])
+    return found
+
+
 def pyperf_suite(report: Mapping[str, Any]) -> Any:
     """A ``pyperf.BenchmarkSuite`` of every operation of every strategy of ``report`` (a
     valid report, see :func:`countbench.reports.load.validate`), in report order.
@@ -50,7 +72,9 @@ def pyperf_suite(report: Mapping[str, Any]) -> Any:
             if name in names:
                 raise ReportError(f"two benchmarks are named {name!r}; pyperf needs each once")
             names.add(name)
-            benchmarks.append(_benchmark(name, operation))
+            benchmark = _benchmark(name, operation)
+            benchmark.update_metadata(_metadata(report, result))
+            benchmarks.append(benchmark)
     if not benchmarks:
         raise ReportError("the report holds no benchmark")
     return pyperf.BenchmarkSuite(benchmarks)

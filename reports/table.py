@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .article import ARTICLE_TABLE, ArticleRow, short_number
+from .samples import estimate, rate_text, spread_note
 from .verdicts import (
     EXPECTED,
     PASS,
@@ -45,11 +46,6 @@ def strategy_list(rows: Iterable[Mapping[str, Any]]) -> Table:
     return table
 
 
-def ops(operation: Mapping[str, Any]) -> str:
-    """'7,916,888 ± 116,700' ops/s."""
-    return f"{operation['ops_per_sec']:,.0f} ± {operation['ops_per_sec_stdev']:,.0f}"
-
-
 def _article(result: Mapping[str, Any]) -> ArticleRow | None:
     approach = result["strategy"].get("article_approach")
     return ARTICLE_TABLE.get(approach) if approach else None
@@ -65,6 +61,20 @@ def _with_article(measured: str, article: str | None) -> Text:
 def _mark(text: Text, status: str) -> None:
     style = {PASS: "green", EXPECTED: "yellow", UNKNOWN: DIM}.get(status, "bold red")
     text.append(status, style=style)
+
+
+def mix_text(report: Mapping[str, Any]) -> str:
+    """'50% reads, 39% heartbeats, 11% logins/logouts': what one Mixed/sec operation is
+    (from the report's measured mix; the read ratio alone in reports without one)."""
+    mix: Mapping[str, int] = report.get("mix") or {}
+    total = sum(mix.values())
+    if not total:
+        return f"{report['workload']['read_ratio']:.0%} reads"
+    writes = mix.get("login", 0) + mix.get("logout", 0)
+    return (
+        f"{mix.get('read', 0) / total:.0%} reads, {mix.get('heartbeat', 0) / total:.0%} "
+        f"heartbeats, {writes / total:.0%} logins/logouts"
+    )
 
 
 def consistency_cell(result: Mapping[str, Any]) -> Text:
@@ -155,13 +165,14 @@ def comparison(report: Mapping[str, Any]) -> Table:
         caption = f"pyperf found these unstable: {', '.join(warned)} (see `run` or the JSON report)"
     else:
         caption = "pyperf raised no stability warning"
+    caption = f"{spread_note(report)}\n{caption}"
     table = Table(
         title=title, title_justify="left", show_lines=True, caption=caption, caption_justify="left"
     )
     table.add_column("Approach", style="bold")
     table.add_column("Reads/sec", justify="right")
     table.add_column("Writes/sec", justify="right")
-    table.add_column(f"Mixed/sec ({spec['read_ratio']:.0%} reads)", justify="right")
+    table.add_column(f"Mixed/sec ({mix_text(report)})", justify="right")
     table.add_column("Consistency (correct vs its spec; error vs online)")
     table.add_column("Complexity (measured)")
     for result in report["results"]:
@@ -170,11 +181,15 @@ def comparison(report: Mapping[str, Any]) -> Table:
         approach = Text(strategy["name"])
         if strategy.get("article_approach"):
             approach.append(f"\n{strategy['article_approach']}", style=DIM)
+        reads, writes = (
+            row and short_number(row.reads_per_sec),
+            row and short_number(row.writes_per_sec),
+        )
         table.add_row(
             approach,
-            _with_article(ops(operations["reads"]), row and short_number(row.reads_per_sec)),
-            _with_article(ops(operations["writes"]), row and short_number(row.writes_per_sec)),
-            ops(operations["mixed"]),
+            _with_article(rate_text(operations["reads"]), reads),
+            _with_article(rate_text(operations["writes"]), writes),
+            rate_text(operations["mixed"]),
             consistency_cell(result),
             complexity_cell(result),
         )
@@ -187,17 +202,24 @@ def operations_detail(result: Mapping[str, Any]) -> Table:
     table.add_column("Operation")
     table.add_column("ops/s", justify="right")
     table.add_column("time per op", justify="right")
-    table.add_column("values x loops x ops", justify="right")
+    table.add_column("processes x values x loops x ops", justify="right")
     table.add_column("pyperf warnings")
     for name, op in result["operations"].items():
         table.add_row(
             name,
-            ops(op),
+            rate_text(op),
             f"{op['mean'] * 1e9:,.0f} ns ± {op['stdev'] * 1e9:,.0f}",
-            f"{len(op['values'])} x {op['loops']} x {op['inner_loops']:,}",
+            _sampling(op),
             Text("; ".join(op["warnings"]) or "none", style="yellow" if op["warnings"] else DIM),
         )
     return table
+
+
+def _sampling(operation: Mapping[str, Any]) -> str:
+    """'6 x 3 x 265 x 2,000': processes x values per process x loops x operations."""
+    processes = max(estimate(operation).processes, 1)
+    per_process = len(operation["values"]) // processes
+    return f"{processes} x {per_process} x {operation['loops']} x {operation['inner_loops']:,}"
 
 
 def latency_detail(result: Mapping[str, Any]) -> Table:

@@ -49,12 +49,22 @@ class AtomicCounter:
         return None
 
     def count(self, now: float) -> int:
-        # repr(count(5)) == "count(5)": the next value, i.e. how many were taken so far.
         return _next_value(self._logins) - _next_value(self._logouts)
 
 
-def _next_value(counter: itertools.count[int]) -> int:
+def _repr_value(counter: itertools.count[int]) -> int:
+    # repr(count(5)) == "count(5)": the next value, i.e. how many were taken so far.
     return int(repr(counter)[6:-1])
+
+
+def _reduce_value(counter: itertools.count[int]) -> int:
+    # count(5).__reduce__() == (count, (5,)): the same number, without formatting and
+    # parsing text (a fifth of the time here); deprecated from Python 3.12, gone in 3.14.
+    return int(counter.__reduce__()[1][0])
+
+
+#: The cheapest way this interpreter has to read an ``itertools.count`` atomically.
+_next_value = _reduce_value if sys.version_info < (3, 12) else _repr_value
 
 
 class PlainCounter:

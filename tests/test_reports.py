@@ -1,11 +1,11 @@
 """Saved reports: loading and validation, the exporters (JSON, Markdown, CSV, pyperf), the
 ``diff`` gate, and the one-line errors of the report commands.
 
-Two real reports are made once per module, in a subprocess: one with the default quick
-preset (6 pyperf values per benchmark, enough for the significance test) and one smoke
-report (1 value). Every report a test writes is validated against the schema. The
-commands are run through a small Typer app that registers them as ``bench/cli.py`` does,
-and maps report errors to exit status 2 as its ``main()`` does.
+Two real reports are made once per module, in a subprocess: one with the quick preset
+over 4 worker processes (``--processes 4``: the fewest the significance test and the ±
+use) and one smoke report (1 process, 1 value). Every report a test writes is validated
+against the schema. The commands are run through a small Typer app that registers them as
+``bench/cli.py`` does, and maps report errors to exit status 2 as its ``main()`` does.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from countbench.reports.json_report import ReportPathError, write_json_atomic
 from countbench.reports.load import ReportError, ReportUsageError, load_report, schema
 from countbench.reports.markdown import to_markdown
 from countbench.reports.pyperf_export import write_pyperf_suite
+from countbench.reports.samples import MIN_PROCESSES, estimate
 
 CLI = [sys.executable, "-m", "countbench.bench.cli"]
 SMALL = ["--quiet", "--operations", "500", "--users", "60"]
@@ -75,11 +76,11 @@ def _measure(path: Path, *args: str) -> Report:
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Paths of real reports: 'quick' (local, pncounter; default preset) and 'smoke'
-    (local, gcounter; one value per benchmark, gcounter over-counts)."""
+    """Paths of real reports: 'quick' (local, pncounter; quick preset, 4 processes) and
+    'smoke' (local, gcounter; one value per benchmark, gcounter over-counts)."""
     folder = tmp_path_factory.mktemp("reports")
     paths = {"quick": folder / "quick.json", "smoke": folder / "smoke.json"}
-    _measure(paths["quick"], ",".join(STRATEGIES))
+    _measure(paths["quick"], ",".join(STRATEGIES), "--processes", "4", "--values", "2")
     _measure(paths["smoke"], "local,gcounter", "--smoke")
     return paths
 
@@ -109,28 +110,28 @@ def operation(report: Report, strategy: str, name: str) -> dict[str, Any]:
 
 def scaled(report: Report, strategy: str, name: str, factor: float) -> Report:
     """A copy of ``report`` where every time of one operation is ``factor`` times longer
-    (the pyperf benchmark too), with mean, stdev and ops/s recomputed from the values."""
+    (the pyperf benchmark too), with its figures recomputed from the values."""
     out = copy.deepcopy(report)
     op = operation(out, strategy, name)
     op["values"] = [v * factor for v in op["values"]]
     op["mean"] = statistics.fmean(op["values"])
     op["stdev"] = statistics.stdev(op["values"]) if len(op["values"]) > 1 else 0.0
-    op["ops_per_sec"] = 1 / op["mean"]
-    op["ops_per_sec_stdev"] = op["stdev"] / op["mean"] ** 2
     for run in op["pyperf"]["benchmarks"][0]["runs"]:
         if "values" in run:
             run["values"] = [v * factor for v in run["values"]]
         run["warmups"] = [[loops, v * factor] for loops, v in run.get("warmups", [])]
+    op.update(estimate(op).to_dict())
     return out
 
 
 def tightest(report: Report) -> tuple[str, str]:
-    """The (strategy, operation) whose values spread least (max / min)."""
-    spread = {
-        (r["strategy"]["name"], name): max(op["values"]) / min(op["values"])
+    """The (strategy, operation) whose processes spread least (max / min ops/s)."""
+    rates = {
+        (r["strategy"]["name"], name): estimate(op).process_ops_per_sec
         for r in report["results"]
         for name, op in r["operations"].items()
     }
+    spread = {key: max(found) / min(found) for key, found in rates.items()}
     return min(spread, key=spread.__getitem__)
 
 
@@ -200,7 +201,10 @@ def test_markdown_round_trip(quick: Report) -> None:
         assert fact in head
     assert quick["created"] in head
     assert lines[1] == ""
-    assert _cells(lines[2])[:4] == ["Strategy", "Reads/s", "Writes/s", "Mixed/s (50% reads)"]
+    assert _cells(lines[2])[:3] == ["Strategy", "Reads/s", "Writes/s"]
+    mix = quick["mix"]
+    reads, beats = (round(100 * mix[k] / sum(mix.values())) for k in ("read", "heartbeat"))
+    assert _cells(lines[2])[3].startswith(f"Mixed/s ({reads}% reads, {beats}% heartbeats, ")
     assert _cells(lines[2])[4:] == ["Correct (spec)", "Error vs online", "Complexity"]
     assert _cells(lines[3]) == ["---", "---:", "---:", "---:", "---", "---", "---"]
     rows = [_cells(line) for line in lines[4 : 4 + len(quick["results"])]]
@@ -213,7 +217,7 @@ def test_markdown_round_trip(quick: Report) -> None:
             mean, spread = cell.split(" ± ")
             op = result["operations"][name]
             assert _number(mean) == round(op["ops_per_sec"])
-            assert _number(spread) == round(op["ops_per_sec_stdev"])
+            assert _number(spread) == round(op["rerun"])
         spec = result["verification"]["specification"]
         assert cells[4].startswith(f"{result['strategy']['consistency_claim']} · {spec} ✓")
         assert cells[5].startswith("+0 of " + f"{result['verification']['truth']:,}")
@@ -250,6 +254,8 @@ def test_csv_round_trip(quick: Report, smoke: Report) -> None:
             assert int(row["nodes"]) == result["nodes"]
             assert float(row["ops_per_sec"]) == op["ops_per_sec"]
             assert float(row["ops_per_sec_stdev"]) == op["ops_per_sec_stdev"]
+            assert int(row["processes"]) == op["processes"]
+            assert row["rerun"] == ("" if op["rerun"] is None else repr(op["rerun"]))
             assert float(row["mean_s"]) == op["mean"]
             assert float(row["stdev_s"]) == op["stdev"]
             assert int(row["n_values"]) == len(op["values"])
@@ -294,6 +300,10 @@ def test_pyperf_export_works_with_pyperf(quick: Report, tmp_path: Path) -> None:
     for bench in suite.get_benchmarks():
         s, o = bench.get_name().split(".")[:2]
         assert list(bench.get_values()) == operation(quick, s, o)["values"]
+        metadata = bench.get_metadata()  # what was compared travels with the timings
+        assert metadata["countbench_version"] == quick["tool"]["version"]
+        assert metadata["countbench_strategy_package"].startswith("countbench ")
+        assert json.loads(metadata["countbench_workload"])["users"] == 60
     slowed = pyperf.BenchmarkSuite.load(str(b)).get_benchmark(f"{strategy}.{name}.thread.w2")
     assert list(slowed.get_values()) == operation(load_report(slower), strategy, name)["values"]
 
@@ -374,9 +384,9 @@ def test_gate_passes_a_report_compared_to_itself(reports: dict[str, Path], quick
 
 def test_gate_fails_a_significant_30_percent_slowdown(quick: Report, tmp_path: Path) -> None:
     strategy, name = tightest(quick)
-    values = operation(quick, strategy, name)["values"]
-    if max(values) / min(values) >= 1 / 0.7:
-        pytest.skip("this machine is too noisy: every operation's values spread over 43%")
+    rates = estimate(operation(quick, strategy, name)).process_ops_per_sec
+    if max(rates) / min(rates) >= 1 / 0.7:
+        pytest.skip("this machine is too noisy: every operation's processes spread over 43%")
     base = save(tmp_path / "base.json", quick)
     slower = save(tmp_path / "slower.json", scaled(quick, strategy, name, 1 / 0.7))
     status, out, error = invoke("diff", base, slower, "--fail-above", "10%")
@@ -386,8 +396,9 @@ def test_gate_fails_a_significant_30_percent_slowdown(quick: Report, tmp_path: P
     (regression,) = result.regressions
     assert (regression.strategy, regression.operation) == (strategy, name)
     assert math.isclose(regression.change_pct, -30.0)
-    n = len(values)
-    assert regression.p_value == min_p_value(n, n)  # every new value slower than every old
+    n = len(rates)
+    assert n == MIN_PROCESSES
+    assert regression.p_value == min_p_value(n, n)  # every new process slower than every old
     # The same slowdown under a 35% threshold, or the other way round (faster), passes.
     assert invoke("diff", base, slower, "--fail-above", "0.35")[0] == 0
     assert invoke("diff", slower, base)[0] == 0
@@ -457,7 +468,8 @@ def test_gate_never_calls_too_few_values_significant(smoke: Report, tmp_path: Pa
     slower = save(tmp_path / "slower.json", scaled(smoke, "local", "writes", 2.0))
     status, out, _ = invoke("diff", base, slower)
     assert status == 0
-    assert "note: 1 and 1 values: at least 3 a side are needed" in out
+    assert "note: not enough independent samples to judge: 1 worker process, at least 4" in out
+    assert "nothing could be judged" in out
     result = diff_reports(smoke, load_report(slower), 0.1)
     pair = next(p for p in result.pairs if (p.strategy, p.operation) == ("local", "writes"))
     assert (pair.p_value, pair.significant, pair.regression) == (None, False, False)
@@ -466,14 +478,83 @@ def test_gate_never_calls_too_few_values_significant(smoke: Report, tmp_path: Pa
     assert result.consistency == []
 
 
-def test_gate_three_values_a_side_are_tested_but_cannot_reach_alpha(quick: Report) -> None:
+def test_gate_three_processes_a_side_are_not_enough(quick: Report) -> None:
     few = copy.deepcopy(quick)
     for result in few["results"]:
         for op in result["operations"].values():
-            op["values"] = op["values"][:3]
+            runs = op["pyperf"]["benchmarks"][0]["runs"]
+            del runs[3:]
     pair = diff_reports(few, scaled(few, "local", "reads", 10.0), 0.1).pairs[1]
-    assert (pair.strategy, pair.operation, pair.p_value) == ("local", "reads", 0.1)
-    assert not pair.significant and pair.note is not None and "cannot give p below 0.1" in pair.note
+    assert (pair.strategy, pair.operation, pair.n_base, pair.n_new) == ("local", "reads", 3, 3)
+    assert pair.p_value is None and not pair.significant and not pair.regression
+    assert pair.note is not None and "not enough independent samples" in pair.note
+
+
+def _processes(report: Report, name: str, rates: list[float], spread: float = 0.001) -> None:
+    """Make every operation of strategy ``name`` timed by one process per rate, each with
+    five values within ``spread`` of its own rate (tight values, far-apart processes)."""
+    result = next(r for r in report["results"] if r["strategy"]["name"] == name)
+    for op in result["operations"].values():
+        runs = []
+        for rate in rates:
+            values = [1 / rate * (1 + spread * k) for k in (-2, -1, 0, 1, 2)]
+            runs.append({"values": values, "warmups": [[1, values[0]]], "metadata": {}})
+        op["pyperf"]["benchmarks"][0]["runs"] = runs
+        op["values"] = [v for run in runs for v in run["values"]]
+        op.update(estimate(op).to_dict())
+
+
+def test_gate_does_not_take_one_process_values_as_independent(quick: Report) -> None:
+    """Identical code whose processes fall in two modes (hash seed, memory layout): the
+    values of each process agree closely, so the old gate, testing the 5 values of one
+    process a side, saw a sure slowdown of 16%. On processes the gate sees 4 against 4
+    that overlap: no regression."""
+    base, new = copy.deepcopy(quick), copy.deepcopy(quick)
+    _processes(base, "local", [1.9e6, 1.9e6, 1.9e6, 1.6e6])
+    _processes(new, "local", [1.6e6, 1.6e6, 1.9e6, 1.6e6])
+    first = [operation(r, "local", "writes")["values"][:5] for r in (base, new)]
+    assert mann_whitney_u(*first)[1] < 0.01  # what the old gate saw of one process a side
+    result = diff_reports(base, new, 0.1)
+    writes = next(p for p in result.pairs if (p.strategy, p.operation) == ("local", "writes"))
+    assert writes.change_pct < -8 and writes.p_value is not None and writes.p_value > ALPHA
+    assert not result.failed
+    # The same gap in every process is a regression.
+    _processes(new, "local", [1.6e6, 1.6e6, 1.6e6, 1.6e6])
+    _processes(base, "local", [1.9e6, 1.9e6, 1.9e6, 1.9e6])
+    assert [
+        p.operation for p in diff_reports(base, new, 0.1).regressions if p.strategy == "local"
+    ] == list(OPERATIONS)
+
+
+def test_gate_does_not_judge_different_workloads(quick: Report, tmp_path: Path) -> None:
+    strategy, name = tightest(quick)
+    base = save(tmp_path / "base.json", quick)
+    other = scaled(quick, strategy, name, 2.0)
+    other["workload"]["users"] += 1
+    new = save(tmp_path / "new.json", other)
+    status, out, _ = invoke("diff", base, new)
+    assert status == 2 and "NOT JUDGED: the workloads differ (users 60 -> 61)" in out
+    assert "REGRESSION" in out  # the table still shows what it saw
+    status, out, _ = invoke("diff", base, new, "--allow-workload-change")
+    assert status == 1 and f"FAILED: {strategy} {name} -50.0%" in out
+
+
+def test_diff_warns_of_load_affinity_and_versions(quick: Report) -> None:
+    other = copy.deepcopy(quick)
+    for result in other["results"]:
+        for op in result["operations"].values():
+            for run in op["pyperf"]["benchmarks"][0]["runs"]:
+                run.setdefault("metadata", {})["load_avg_1min"] = 9.5
+    other["timing"]["affinity"] = "1"
+    other["results"][0]["strategy"]["package"] = {"name": "countbench-x", "version": "2.0"}
+    other["tool"]["version"] = "9.9.9"
+    text = " | ".join(diff_reports(quick, other, 0.1).warnings)
+    assert "the machine was busier in one run (1-minute load up to " in text
+    assert "-> 9.50)" in text
+    assert "the CPU affinity differs (any CPU -> 1)" in text
+    assert "countbench 0.1.0 -> 9.9.9" in text
+    assert "local (countbench-x) - -> 2.0" in text
+    assert diff_reports(quick, copy.deepcopy(quick), 0.1).warnings == []
 
 
 def test_diff_lists_one_sided_strategies_and_warns_of_other_machines(
@@ -489,7 +570,7 @@ def test_diff_lists_one_sided_strategies_and_warns_of_other_machines(
     text = " | ".join(result.warnings)
     assert "the machines differ (cpu_model " in text and "'Other CPU 9000'" in text
     assert "the Pythons differ (version " in text and "'3.13.1'" in text
-    assert "the presets differ (quick -> smoke)" in text
+    assert "the timing differs (preset quick -> smoke; " in text
     assert not result.failed
 
 

@@ -1,0 +1,157 @@
+"""The gates measure themselves on the machine they run on (``countbench gate-check``).
+
+For one strategy and one stream, on this machine, now:
+
+* **A/B gate** (``countbench ab``): ``pairs`` A/B runs of identical code (how often the
+  gate cries wolf), and ``slowed_pairs`` A/B runs per slowdown where the harness makes B
+  that much slower (how often it sees it);
+* **stored-baseline gate** (``countbench diff`` of two reports): the same with whole
+  runs of the timing ``controls`` (the CI preset by default) made one after another,
+  judged by the rule ``diff`` uses; and how often a run's ± covers the gap to the next
+  identical run.
+
+A slowdown of 10 % makes every timed loop take 10 % longer (see ``TimedStream``): ops/s
+fall by 1 - 1/1.1, 9.1 %. All the runs are made in one seeded random order, so a drift of
+the machine during the check spreads over every condition instead of biasing one.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..reports.diff import pair_diff
+from ..reports.samples import estimate
+from ..strategies.base import Mode
+from ..strategies.registry import discover
+from .ab import Side, run_ab
+from .drivers import StreamName
+from .plan import Plan
+from .services import needed, provide
+from .timing import Controls, Preset, Timing, time_plan
+from .workload import WorkloadSpec
+
+DEFAULT_SLOWDOWNS = (0.10, 0.20, 0.50)
+CI_CONTROLS = Controls(Preset.CI)
+
+
+@dataclass
+class GateOutcome:
+    """One gate's record: verdicts of identical pairs, and of slowed pairs by slowdown."""
+
+    identical: list[bool] = field(default_factory=list)  # True: the gate failed the pair
+    slowed: dict[float, list[bool]] = field(default_factory=dict)  # True: detected
+    changes: dict[float, list[float]] = field(default_factory=dict)  # measured change, %
+
+    def false_alarms(self) -> tuple[int, int]:
+        return sum(self.identical), len(self.identical)
+
+    def detected(self, slowdown: float) -> tuple[int, int]:
+        found = self.slowed.get(slowdown, [])
+        return sum(found), len(found)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "false_alarms": list(self.false_alarms()),
+            "detected": {f"{s:g}": list(self.detected(s)) for s in sorted(self.slowed)},
+            "changes_pct": {f"{s:g}": v for s, v in sorted(self.changes.items())},
+        }
+
+
+@dataclass
+class GateCheck:
+    ab: GateOutcome = field(default_factory=GateOutcome)
+    stored: GateOutcome = field(default_factory=GateOutcome)
+    covered: list[bool] = field(default_factory=list)  # a run's ± covered the next run
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ab": self.ab.to_dict(),
+            "stored": self.stored.to_dict(),
+            "rerun_covered": [sum(self.covered), len(self.covered)],
+            "seconds": self.seconds,
+        }
+
+
+def check_gates(
+    strategy: str,
+    stream: StreamName,
+    mode: Mode,
+    spec: WorkloadSpec,
+    pairs: int,
+    slowed_pairs: int,
+    slowdowns: tuple[float, ...],
+    rounds: int,
+    ab_fail_above: float,
+    diff_fail_above: float,
+    controls: Controls = CI_CONTROLS,
+    seed: int = 1,
+    progress: Callable[[str], None] = lambda _: None,
+    redis_url: str | None = None,
+) -> GateCheck:
+    """Run every pair of the check (see the module's docstring) in one seeded order."""
+    import time
+
+    from .servers.redis_server import new_run_id
+
+    start = time.perf_counter()
+    jobs: list[tuple[str, float, int]] = [("ab", 0.0, i) for i in range(pairs)]
+    jobs += [("ab", s, i) for s in slowdowns for i in range(slowed_pairs)]
+    jobs += [("run", 0.0, i) for i in range(2 * pairs)]
+    jobs += [("run", s, i) for s in slowdowns for i in range(slowed_pairs)]
+    rng = random.Random(seed)
+    rng.shuffle(jobs)
+    result = GateCheck()
+    runs: dict[tuple[float, int], Timing] = {}
+    classes = [discover()[strategy]]
+    run_id = new_run_id()
+    with provide(needed(classes), run_id, spec.session_timeout, spec.nodes, redis_url) as served:
+        for done, (kind, slowdown, index) in enumerate(jobs, 1):
+            progress(f"[{done}/{len(jobs)}] {kind} slowed {slowdown:.0%} #{index + 1}")
+            if kind == "ab":
+                ab = run_ab(
+                    Side(strategy),
+                    Side(strategy, slowdown=slowdown),
+                    mode,
+                    spec,
+                    rounds,
+                    (stream,),
+                    seed=rng.randrange(2**31),
+                    served=(run_id, served),
+                )
+                (change,) = ab.judge(ab_fail_above)
+                outcome = result.ab
+                failed = change.regression
+                measured = change.change_pct
+            else:
+                plan = Plan((strategy,), mode, spec, run_id, served.endpoints, (stream,), slowdown)
+                runs[slowdown, index] = next(iter(time_plan(plan, controls).values()))
+                continue
+            if slowdown:
+                outcome.slowed.setdefault(slowdown, []).append(failed)
+                outcome.changes.setdefault(slowdown, []).append(measured)
+            else:
+                outcome.identical.append(failed)
+    for index in range(pairs):
+        base, new = _operation(runs[0.0, 2 * index]), _operation(runs[0.0, 2 * index + 1])
+        judged = pair_diff(strategy, stream, base, new, diff_fail_above)
+        result.stored.identical.append(judged.regression)
+        first, second = estimate(base), estimate(new)
+        if first.rerun is not None:
+            result.covered.append(abs(first.ops_per_sec - second.ops_per_sec) <= first.rerun)
+    for slowdown in slowdowns:
+        for index in range(slowed_pairs):
+            base = _operation(runs[0.0, 2 * (index % max(pairs, 1))])
+            new = _operation(runs[slowdown, index])
+            judged = pair_diff(strategy, stream, base, new, diff_fail_above)
+            result.stored.slowed.setdefault(slowdown, []).append(judged.regression)
+            result.stored.changes.setdefault(slowdown, []).append(judged.change_pct)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _operation(timing: Timing) -> dict[str, Any]:
+    return {"values": timing.values, "pyperf": timing.pyperf_json}

@@ -1,0 +1,196 @@
+"""Options shared by the measuring commands (``run``, ``compare``, ``ab``, ``gate-check``),
+and how their values become a workload and timing controls. Bad values raise
+:class:`UsageProblem`, one line, exit status 2."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..strategies.base import Mode
+from .workload import WorkloadSpec
+
+
+class UsageProblem(Exception):
+    """Bad input: reported as one line, exit status 2."""
+
+
+# Options shared by `run` and `compare`.
+ModeOpt = Annotated[Mode, typer.Option("--mode", "-m", help="How workers run.")]
+WorkersOpt = Annotated[int | None, typer.Option("--workers", "-w", help="Concurrent workers.")]
+NodesOpt = Annotated[int | None, typer.Option("--nodes", "-n", help="Servers (replicas).")]
+UsersOpt = Annotated[int | None, typer.Option("--users", help="Distinct users.")]
+OpsOpt = Annotated[
+    int | None, typer.Option("--operations", help="Client operations per worker per pass.")
+]
+ReadRatioOpt = Annotated[
+    float | None, typer.Option("--read-ratio", help="Share of reads in the mixed workload.")
+]
+SessionOpt = Annotated[
+    float | None, typer.Option("--session-length", help="Mean seconds online (and offline).")
+]
+HeartbeatOpt = Annotated[
+    float | None, typer.Option("--heartbeat-interval", help="Seconds between heartbeats.")
+]
+TimeoutOpt = Annotated[
+    float | None, typer.Option("--session-timeout", help="Seconds of silence before expiry.")
+]
+SyncOpt = Annotated[
+    int | None, typer.Option("--sync-every", help="Operations per worker between syncs.")
+]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed of the workload.")]
+PipelineOpt = Annotated[
+    int | None, typer.Option("--pipeline", help="Operations per round trip (service clients).")
+]
+RedisUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--redis-url",
+        envvar="REDIS_URL",
+        show_envvar=True,
+        help="Use this Redis (redis://, rediss://, unix://) instead of starting one.",
+    ),
+]
+RealFaultsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--real-faults",
+        help="Also pause and kill each strategy's server under client processes "
+        "(pause, kill; 2 clients, 3 s; seeded) and check every read.",
+    ),
+]
+WorkloadOpt = Annotated[
+    Path | None, typer.Option("--workload", help="TOML file of workload fields.")
+]
+PresetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--preset",
+        help="How hard to time: quick (default: 1 process, no ±), ci (6 processes: a ± and "
+        "a gate), fast, rigorous (pyperf's), smoke (one value).",
+    ),
+]
+ProcessesOpt = Annotated[
+    int | None, typer.Option("--processes", help="pyperf worker processes per benchmark.")
+]
+ValuesOpt = Annotated[int | None, typer.Option("--values", help="Timed values per process.")]
+WarmupsOpt = Annotated[
+    int | None, typer.Option("--warmups", help="Untimed values per process first.")
+]
+MinTimeOpt = Annotated[float | None, typer.Option("--min-time", help="Shortest value, in seconds.")]
+AffinityOpt = Annotated[
+    str | None, typer.Option("--affinity", help="CPUs of the worker processes, e.g. 0 or 0-1.")
+]
+FastOpt = Annotated[bool, typer.Option("--fast", help="pyperf's --fast preset.")]
+RigorousOpt = Annotated[bool, typer.Option("--rigorous", help="pyperf's --rigorous preset.")]
+SmokeOpt = Annotated[
+    bool,
+    typer.Option("--smoke", help="One value per benchmark: checks a setup, not for figures."),
+]
+JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")]
+PyperfOpt = Annotated[
+    Path | None,
+    typer.Option("--pyperf", help="Also write the timings as a pyperf suite (compare_to, stats)."),
+]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing report file.")]
+ParamOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--param", help="Scan one workload field: e.g. workers=1,2,4 or read-ratio=0,0.5."
+    ),
+]
+SaveOpt = Annotated[
+    str | None,
+    typer.Option("--save", help="Also keep the report as NAME in .countbench/ (for --baseline)."),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
+MaxErrorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--max-error",
+        help="Fail (exit 1) when a final count is further than this from the users online: "
+        "a number of users, or a percentage such as 1%.",
+    ),
+]
+
+
+SPEC_FIELDS = frozenset(f.name for f in fields(WorkloadSpec))
+
+
+def spec_from(workload: Path | None, options: dict[str, Any]) -> WorkloadSpec:
+    """The workload: the file's (or the defaults), with every option the user gave."""
+    base = WorkloadSpec.from_toml(workload) if workload else WorkloadSpec()
+    return base.with_overrides({k: v for k, v in options.items() if k in SPEC_FIELDS})
+
+
+LIMITS = {"processes": (1, 1000), "values": (1, 1000), "warmups": (0, 1000)}
+MAX_MIN_TIME = 60.0
+
+
+def controls_from(options: dict[str, Any]) -> Any:
+    """The timing controls: one preset (``--preset`` or its shortcut flags) and pyperf's
+    own options over it; each checked here, before any work."""
+    from .timing import Controls, Preset
+
+    chosen = [(p, f"--{p}") for p in (Preset.FAST, Preset.RIGOROUS, Preset.SMOKE) if options[p]]
+    named = options.get("preset")
+    if named is not None:
+        try:
+            chosen.insert(0, (Preset(named.strip().lower()), f"--preset {named.strip()}"))
+        except ValueError:
+            choices = ", ".join(str(p) for p in Preset)
+            raise UsageProblem(f"--preset {named!r}: choose one of {choices}") from None
+    if len({p for p, _ in chosen}) > 1:
+        raise UsageProblem(" and ".join(label for _, label in chosen) + " exclude each other")
+    preset = chosen[0][0] if chosen else Preset.QUICK
+    for name, (low, high) in LIMITS.items():
+        value = options.get(name)
+        if value is not None and not low <= value <= high:
+            raise UsageProblem(f"--{name} {value}: give {low} to {high}")
+    min_time = options.get("min_time")
+    if min_time is not None and not (0 < min_time <= MAX_MIN_TIME):
+        raise UsageProblem(f"--min-time {min_time}: give seconds above 0, at most {MAX_MIN_TIME:g}")
+    affinity = options.get("affinity")
+    if affinity is not None:
+        affinity = affinity_from(affinity)
+    controls = Controls(
+        preset,
+        options.get("processes"),
+        options.get("values"),
+        options.get("warmups"),
+        min_time,
+        affinity,
+    )
+    if preset is Preset.SMOKE and (controls.overrides() or affinity):
+        raise UsageProblem(
+            "--smoke times one value: it takes no --processes, --values, "
+            "--warmups, --min-time or --affinity"
+        )
+    return controls
+
+
+def affinity_from(text: str) -> str:
+    """'0-1,3' when those CPUs exist and this process may run on them."""
+    import os
+
+    cpus: set[int] = set()
+    try:
+        for part in text.split(","):
+            first, _, last = part.strip().partition("-")
+            start, end = int(first), int(last or first)
+            if start > end or end - start > 4096:
+                raise ValueError
+            cpus.update(range(start, end + 1))
+    except ValueError:
+        raise UsageProblem(f"--affinity {text!r}: give CPUs like 0, 0-1 or 0,2") from None
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(cpus)
+    missing = sorted(cpus - allowed)
+    if missing:
+        raise UsageProblem(
+            f"--affinity {text!r}: CPU {missing[0]} is not available here "
+            f"(available: {', '.join(map(str, sorted(allowed)))})"
+        )
+    return ",".join(map(str, sorted(cpus)))
