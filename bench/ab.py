@@ -6,8 +6,9 @@ every worker as a process of its own. Both sides use the servers this run starts
 user's Redis) and the same workload.
 
 Each round times every stream once per side, one worker process apiece (countbench's own
-loop calibration, ``values`` timed values), A and B back to back in an order drawn from a
-seeded generator. The statistics are in :mod:`countbench.reports.paired`.
+loop calibration, ``values`` timed values), A and B back to back; per stream, half the
+rounds run A first and half B first, in a seeded random order (:func:`balanced_orders`).
+The statistics are in :mod:`countbench.reports.paired`.
 
 ``Side.slowdown`` makes the harness burn that share of each timed loop on top (see
 ``TimedStream``): how ``gate-check`` learns what a gate detects, never a real figure.
@@ -24,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from ..reports.paired import PairedChange, paired_change
-from ..strategies.base import Mode
-from ..strategies.registry import discover
+from ..strategies.base import Mode, Strategy
+from ..strategies.registry import discover, mode_problem, resolve
 from .drivers import StreamName
 from .plan import Plan
 from .services import RunServices, needed, provide
@@ -64,7 +65,7 @@ class ABRun:
     seed: int
     a_rates: dict[str, list[float]] = field(default_factory=dict)
     b_rates: dict[str, list[float]] = field(default_factory=dict)
-    orders: list[str] = field(default_factory=list)  # "AB" or "BA", per round and stream
+    orders: list[str] = field(default_factory=list)  # "AB" or "BA", by round, then stream
     versions: dict[str, dict[str, Any]] = field(default_factory=dict)
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -127,9 +128,35 @@ def side_versions(python: str | None) -> dict[str, Any]:
         raise ABUsageError(
             f"{executable}: not a Python with countbench installed (one with `countbench ab`)"
         )
-    facts: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    try:
+        facts = json.loads(done.stdout.strip().splitlines()[-1])
+        if not isinstance(facts, dict):
+            raise ValueError
+    except (IndexError, ValueError):
+        raise ABUsageError(f"{executable}: did not say which countbench it runs") from None
     facts["python"] = executable
     return facts
+
+
+def strategy_class(name: str, mode: Mode) -> type[Strategy]:
+    """The strategy ``name``, when it can run in ``mode``: :class:`UnknownStrategy`
+    (exit 2 in the CLI) or :class:`ABUsageError` otherwise."""
+    (cls,) = resolve(name, discover())
+    problem = mode_problem(cls, mode)
+    if problem:
+        raise ABUsageError(problem)
+    return cls
+
+
+def balanced_orders(rounds: int, rng: random.Random) -> list[str]:
+    """Which side goes first in each round: as many "AB" as "BA" (one more of a random
+    one when ``rounds`` is odd), shuffled. A side that gains from going second (a warmer
+    cache, a server with more keys) then gains as often as the other."""
+    orders = ["AB", "BA"] * (rounds // 2)
+    if rounds % 2:
+        orders.append(rng.choice(("AB", "BA")))
+    rng.shuffle(orders)
+    return orders
 
 
 def run_ab(
@@ -149,16 +176,12 @@ def run_ab(
     ``served`` (a run id and its services) or on servers started for this run."""
     from .servers.redis_server import new_run_id
 
-    known = discover()
-    for side in (a, b):
-        if side.strategy not in known:
-            raise ABUsageError(f"unknown strategy {side.strategy!r}")
+    classes = [strategy_class(a.strategy, mode), strategy_class(b.strategy, mode)]
     run = ABRun(a, b, streams, seed)
     run.versions = {"a": side_versions(a.python), "b": side_versions(b.python)}
     if served is not None:
         _rounds(run, mode, spec, rounds, controls, progress, *served)
         return run
-    classes = [known[a.strategy], known[b.strategy]]
     run_id = new_run_id()
     with provide(needed(classes), run_id, spec.session_timeout, spec.nodes, redis_url) as now:
         _rounds(run, mode, spec, rounds, controls, progress, run_id, now)
@@ -176,13 +199,14 @@ def _rounds(
     served: RunServices,
 ) -> None:
     rng = random.Random(run.seed)
+    orders = {stream: balanced_orders(rounds, rng) for stream in run.streams}
     one_process = replace(controls, processes=1)
     run.services = served.facts
     for index in range(rounds):
         for stream in run.streams:
-            order = rng.sample(("a", "b"), 2)
-            run.orders.append("".join(order).upper())
-            for which in order:
+            order = orders[stream][index]
+            run.orders.append(order)
+            for which in order.lower():
                 side = run.a if which == "a" else run.b
                 progress(f"round {index + 1}/{rounds}: {stream} of {which.upper()}")
                 plan = Plan(

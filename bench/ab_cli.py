@@ -9,16 +9,14 @@ line, exit 2); ``ab`` exits 1 when B is significantly slower than A by more than
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from ..reports.diff import parse_threshold
+from ..reports.diff import parse_share, parse_threshold
 from ..reports.json_report import check_output_path, write_json_atomic
-from ..reports.load import ReportUsageError
 from ..strategies.base import Mode
 from .options import (
     AffinityOpt,
@@ -37,7 +35,8 @@ from .options import (
     UsersOpt,
     WorkersOpt,
     WorkloadOpt,
-    affinity_from,
+    controls_from,
+    nodes_for,
     spec_from,
 )
 
@@ -69,40 +68,26 @@ def _streams(text: str) -> tuple[Any, ...]:
     return names
 
 
-def _threshold(text: str) -> float:
-    try:
-        return parse_threshold(text)
-    except ReportUsageError as exc:
-        raise UsageProblem(str(exc)) from None
-
-
-def _slowdown(text: str | None) -> float:
-    """'10%' -> 0.1: how much longer each timed loop of B takes."""
-    if text is None:
-        return 0.0
-    raw = text.strip()
-    try:
-        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
-    except ValueError:
-        value = -1.0
-    if not (0 <= value <= 10):
-        raise UsageProblem(f"--slowdown-b {text!r}: give a percentage from 0% to 1000%")
-    return value
+def _slowdown(text: str | None, option: str = "--slowdown-b") -> float:
+    """'10%' -> 0.1: how much longer each timed loop of B takes (up to 1000%)."""
+    return 0.0 if text is None else parse_share(text, option, 10.0)
 
 
 def _controls(values: int, min_time: float | None, affinity: str | None) -> Any:
-    from .ab import ROUND_CONTROLS
+    """The quick preset's timing in one process per side and round (see bench/ab.py)."""
+    flags = {"preset": None, "fast": False, "rigorous": False, "smoke": False}
+    return controls_from({**flags, "values": values, "min_time": min_time, "affinity": affinity})
 
-    if not 1 <= values <= 1000:
-        raise UsageProblem(f"--values {values}: give 1 to 1000")
-    if min_time is not None and not 0 < min_time <= 60:
-        raise UsageProblem(f"--min-time {min_time}: give seconds above 0, at most 60")
-    return replace(
-        ROUND_CONTROLS,
-        values=values,
-        min_time=min_time,
-        affinity=affinity_from(affinity) if affinity else None,
-    )
+
+def _rounds(rounds: int) -> int:
+    from ..reports.paired import MIN_ROUNDS
+
+    if not MIN_ROUNDS <= rounds <= MAX_ROUNDS:
+        raise UsageProblem(
+            f"--rounds {rounds}: give {MIN_ROUNDS} to {MAX_ROUNDS} (fewer than {MIN_ROUNDS} "
+            "rounds cannot reach p < 0.05)"
+        )
+    return rounds
 
 
 def _progress(quiet: bool) -> Any:
@@ -168,13 +153,10 @@ def ab(
     """
     from .ab import ABUsageError, Side, run_ab
 
-    spec = spec_from(workload, locals())
-    if mode is Mode.PROCESS:
-        spec = spec.with_overrides({"nodes": spec.workers})
-    if not 1 <= rounds <= MAX_ROUNDS:
-        raise UsageProblem(f"--rounds {rounds}: give 1 to {MAX_ROUNDS}")
+    spec = nodes_for(spec_from(workload, locals()), mode)
+    _rounds(rounds)
     chosen = _streams(streams)
-    threshold = _threshold(fail_above)
+    threshold = parse_threshold(fail_above)
     controls = _controls(values, min_time, affinity)
     if json_path is not None:
         check_output_path(json_path, force)
@@ -257,44 +239,42 @@ def gate_check(
     between two runs of the CI preset made one after the other. Every run is made in one
     seeded random order.
     """
+    from .ab import ABUsageError
     from .gate_check import check_gates
 
-    spec = spec_from(workload, locals())
-    if mode is Mode.PROCESS:
-        spec = spec.with_overrides({"nodes": spec.workers})
+    spec = nodes_for(spec_from(workload, locals()), mode)
     if stream.strip() not in STREAM_NAMES:
         raise UsageProblem(f"--stream {stream!r}: give one of {', '.join(STREAM_NAMES)}")
     (chosen,) = _streams(stream)
     for name, value in (("--pairs", pairs), ("--slowed-pairs", slowed_pairs)):
         if not 1 <= value <= 1000:
             raise UsageProblem(f"{name} {value}: give 1 to 1000")
-    if not 1 <= rounds <= MAX_ROUNDS:
-        raise UsageProblem(f"--rounds {rounds}: give 1 to {MAX_ROUNDS}")
-    levels = tuple(_slowdown(part) for part in slowdowns.split(",") if part.strip())
+    _rounds(rounds)
+    levels = tuple(_slowdown(part, "--slowdowns") for part in slowdowns.split(",") if part.strip())
     if not levels or 0.0 in levels:
         raise UsageProblem(f"--slowdowns {slowdowns!r}: give slowdowns above 0, e.g. 10%,20%")
-    ab_threshold, diff_threshold = _threshold(ab_fail_above), _threshold(diff_fail_above)
+    ab_threshold = parse_threshold(ab_fail_above, "--ab-fail-above")
+    diff_threshold = parse_threshold(diff_fail_above, "--diff-fail-above")
     if json_path is not None:
         check_output_path(json_path, force)
-    from ..strategies.registry import discover
-
-    if strategy not in discover():
-        raise UsageProblem(f"unknown strategy {strategy!r}")
-    check = check_gates(
-        strategy,
-        chosen,
-        mode,
-        spec,
-        pairs,
-        slowed_pairs,
-        levels,
-        rounds,
-        ab_threshold,
-        diff_threshold,
-        seed=order_seed,
-        progress=_progress(quiet),
-        redis_url=redis_url,
-    )
+    try:
+        check = check_gates(
+            strategy,
+            chosen,
+            mode,
+            spec,
+            pairs,
+            slowed_pairs,
+            levels,
+            rounds,
+            ab_threshold,
+            diff_threshold,
+            seed=order_seed,
+            progress=_progress(quiet),
+            redis_url=redis_url,
+        )
+    except ABUsageError as exc:
+        raise UsageProblem(str(exc)) from None
     from ..reports.ab_table import gate_check_table
 
     data = {

@@ -21,7 +21,7 @@ from ..reports.json_report import ReportPathError, check_output_path, write_json
 from ..reports.load import ReportError
 from ..reports.verdicts import describe_bound, online_error, over_bound, parse_bound, spec_problems
 from ..strategies.base import Mode, ReplicatedStrategy, Strategy
-from ..strategies.registry import UnknownStrategy, describe, discover, resolve
+from ..strategies.registry import UnknownStrategy, describe, discover, mode_problem, resolve
 from .ab_cli import ab, gate_check
 from .chaos_cli import StrategyCrashed, chaos
 from .faults.runner import RealFaultError, RealFaultRunFailed
@@ -60,6 +60,7 @@ from .options import (
     WorkersOpt,
     WorkloadOpt,
     controls_from,
+    nodes_for,
     spec_from,
 )
 from .plot_cli import plot
@@ -93,15 +94,13 @@ def _classes(names: str, mode: Mode) -> tuple[list[type[Strategy]], list[str]]:
     notes = [f"warning: {p}" for p in problems]
     runnable = []
     for cls in chosen:
-        if mode in cls.modes:
+        problem = mode_problem(cls, mode)
+        if problem is None:
             runnable.append(cls)
             continue
-        can = ", ".join(sorted(str(m) for m in cls.modes))
         if names.strip() != "all":
-            raise UsageProblem(
-                f"strategy {cls.name!r} cannot run in {mode} mode (it runs in: {can})"
-            )
-        notes.append(f"skipped {cls.name}: it cannot run in {mode} mode (it runs in: {can})")
+            raise UsageProblem(problem)
+        notes.append(f"skipped {cls.name}: it {problem.removeprefix(f'strategy {cls.name!r} ')}")
     if not runnable:
         raise UsageProblem(f"no strategy can run in {mode} mode")
     return runnable, notes
@@ -135,7 +134,7 @@ def _measure(
     if mode is Mode.PROCESS and spec.nodes != spec.workers:
         if any(issubclass(c, ReplicatedStrategy) for c in classes):
             notes.append(f"process mode runs one node per worker: nodes set to {spec.workers}")
-        spec = spec.with_overrides({"nodes": spec.workers})
+        spec = nodes_for(spec, mode)
     outputs = [path for path in (json_path, pyperf_path, history_path) if path is not None]
     if len({path.resolve() for path in outputs}) < len(outputs):
         raise UsageProblem("--json, --pyperf and --history must name different files")
@@ -153,8 +152,7 @@ def _measure(
     for name, value, point_spec in points:
         if name:
             err.print(f"scan: {name} = {value}", markup=False, highlight=False)
-        if mode is Mode.PROCESS:
-            point_spec = point_spec.with_overrides({"nodes": point_spec.workers})
+        point_spec = nodes_for(point_spec, mode)
         plan = Plan(tuple(c.name for c in classes), mode, point_spec)
         histories: dict[str, Any] | None = {} if history_path is not None else None
         reports.append(

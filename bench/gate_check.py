@@ -5,14 +5,15 @@ For one strategy and one stream, on this machine, now:
 * **A/B gate** (``countbench ab``): ``pairs`` A/B runs of identical code (how often the
   gate cries wolf), and ``slowed_pairs`` A/B runs per slowdown where the harness makes B
   that much slower (how often it sees it);
-* **stored-baseline gate** (``countbench diff`` of two reports): the same with whole
-  runs of the timing ``controls`` (the CI preset by default) made one after another,
-  judged by the rule ``diff`` uses; and how often a run's ± covers the gap to the next
-  identical run.
+* **stored-baseline gate** (``countbench diff`` of two reports): the same with pairs of
+  whole runs of the timing ``controls`` (the CI preset by default), the base run and
+  then the new one, judged by the rule ``diff`` uses; and how often the base run's ±
+  covered the gap to the new run of an identical pair.
 
 A slowdown of 10 % makes every timed loop take 10 % longer (see ``TimedStream``): ops/s
 fall by 1 - 1/1.1, 9.1 %. All the runs are made in one seeded random order, so a drift of
 the machine during the check spreads over every condition instead of biasing one.
+The unit shuffled is a pair (an A/B run, or a base and a new run back to back).
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ from typing import Any
 from ..reports.diff import pair_diff
 from ..reports.samples import estimate
 from ..strategies.base import Mode
-from ..strategies.registry import discover
-from .ab import Side, run_ab
+from .ab import Side, run_ab, strategy_class
 from .drivers import StreamName
 from .plan import Plan
 from .services import needed, provide
@@ -98,19 +98,18 @@ def check_gates(
     from .servers.redis_server import new_run_id
 
     start = time.perf_counter()
-    jobs: list[tuple[str, float, int]] = [("ab", 0.0, i) for i in range(pairs)]
-    jobs += [("ab", s, i) for s in slowdowns for i in range(slowed_pairs)]
-    jobs += [("run", 0.0, i) for i in range(2 * pairs)]
-    jobs += [("run", s, i) for s in slowdowns for i in range(slowed_pairs)]
+    jobs = [("ab", 0.0) for _ in range(pairs)]
+    jobs += [("ab", s) for s in slowdowns for _ in range(slowed_pairs)]
+    jobs += [("stored", 0.0) for _ in range(pairs)]
+    jobs += [("stored", s) for s in slowdowns for _ in range(slowed_pairs)]
     rng = random.Random(seed)
     rng.shuffle(jobs)
     result = GateCheck()
-    runs: dict[tuple[float, int], Timing] = {}
-    classes = [discover()[strategy]]
+    classes = [strategy_class(strategy, mode)]
     run_id = new_run_id()
     with provide(needed(classes), run_id, spec.session_timeout, spec.nodes, redis_url) as served:
-        for done, (kind, slowdown, index) in enumerate(jobs, 1):
-            progress(f"[{done}/{len(jobs)}] {kind} slowed {slowdown:.0%} #{index + 1}")
+        for done, (kind, slowdown) in enumerate(jobs, 1):
+            progress(f"[{done}/{len(jobs)}] {kind} pair, B slowed {slowdown:.0%}")
             if kind == "ab":
                 ab = run_ab(
                     Side(strategy),
@@ -123,35 +122,35 @@ def check_gates(
                     served=(run_id, served),
                 )
                 (change,) = ab.judge(ab_fail_above)
-                outcome = result.ab
-                failed = change.regression
-                measured = change.change_pct
+                outcome, failed, measured = result.ab, change.regression, change.change_pct
             else:
-                plan = Plan((strategy,), mode, spec, run_id, served.endpoints, (stream,), slowdown)
-                runs[slowdown, index] = next(iter(time_plan(plan, controls).values()))
-                continue
+                # A stored-baseline pair: the base run, then the new one, back to back.
+                base, new = (
+                    _operation(
+                        time_plan(
+                            Plan((strategy,), mode, spec, run_id, served.endpoints, (stream,), x),
+                            controls,
+                        )
+                    )
+                    for x in (0.0, slowdown)
+                )
+                judged = pair_diff(strategy, stream, base, new, diff_fail_above)
+                outcome, failed, measured = result.stored, judged.regression, judged.change_pct
+                first, second = estimate(base), estimate(new)
+                if not slowdown and first.rerun is not None:
+                    result.covered.append(
+                        abs(first.ops_per_sec - second.ops_per_sec) <= first.rerun
+                    )
             if slowdown:
                 outcome.slowed.setdefault(slowdown, []).append(failed)
                 outcome.changes.setdefault(slowdown, []).append(measured)
             else:
                 outcome.identical.append(failed)
-    for index in range(pairs):
-        base, new = _operation(runs[0.0, 2 * index]), _operation(runs[0.0, 2 * index + 1])
-        judged = pair_diff(strategy, stream, base, new, diff_fail_above)
-        result.stored.identical.append(judged.regression)
-        first, second = estimate(base), estimate(new)
-        if first.rerun is not None:
-            result.covered.append(abs(first.ops_per_sec - second.ops_per_sec) <= first.rerun)
-    for slowdown in slowdowns:
-        for index in range(slowed_pairs):
-            base = _operation(runs[0.0, 2 * (index % max(pairs, 1))])
-            new = _operation(runs[slowdown, index])
-            judged = pair_diff(strategy, stream, base, new, diff_fail_above)
-            result.stored.slowed.setdefault(slowdown, []).append(judged.regression)
-            result.stored.changes.setdefault(slowdown, []).append(judged.change_pct)
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _operation(timing: Timing) -> dict[str, Any]:
+def _operation(timings: dict[str, Timing]) -> dict[str, Any]:
+    """A one-benchmark plan's timing as a report stores it (what :func:`pair_diff` reads)."""
+    (timing,) = timings.values()
     return {"values": timing.values, "pyperf": timing.pyperf_json}

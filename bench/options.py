@@ -194,3 +194,8 @@ def affinity_from(text: str) -> str:
             f"(available: {', '.join(map(str, sorted(allowed)))})"
         )
     return ",".join(map(str, sorted(cpus)))
+
+
+def nodes_for(spec: WorkloadSpec, mode: Mode) -> WorkloadSpec:
+    """The workload as ``mode`` runs it: process mode runs one node per worker."""
+    return spec.with_overrides({"nodes": spec.workers}) if mode is Mode.PROCESS else spec

@@ -29,12 +29,13 @@ from rich.table import Table
 from rich.text import Text
 
 from ..reports import table as tables
-from ..reports.article import short
+from ..reports.article import p_text, short
 from ..reports.csv_export import to_csv
-from ..reports.diff import DiffResult, diff_reports, parse_threshold
+from ..reports.diff import DiffResult, PairDiff, diff_reports, parse_threshold
 from ..reports.load import SCHEMA_VERSION, ReportUsageError, load_report
 from ..reports.markdown import to_markdown
 
+DIM = "dim"
 FORMATS = ("table", "md", "csv")
 
 report_app = typer.Typer(
@@ -92,10 +93,10 @@ def export_pyperf(
     typer.echo(f"pyperf file written to {output}")
 
 
-def _p(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
+def _verdict(pair: PairDiff, result: DiffResult) -> Text:
+    if result.unjudged or pair.p_value is None:
+        return Text("not judged", style=DIM)
+    return Text("REGRESSION", style="bold red") if pair.regression else Text("no")
 
 
 def diff_table(result: DiffResult) -> Table:
@@ -118,9 +119,9 @@ def diff_table(result: DiffResult) -> Table:
             short(pair.new_ops_per_sec),
             Text(f"{pair.change_pct:+.1f}%", style=change_style if pair.significant else ""),
             f"{pair.n_base}/{pair.n_new}",
-            _p(pair.p_value),
+            p_text(pair.p_value),
             "yes" if pair.significant else "no",
-            Text("REGRESSION", style="bold red") if pair.regression else Text("no"),
+            _verdict(pair, result),
         )
     return table
 
@@ -156,8 +157,12 @@ def print_diff(result: DiffResult, console: Console) -> None:
             "--allow-workload-change",
             "bold yellow",
         )
-    elif not any(p.p_value is not None for p in result.pairs) and result.pairs:
-        say("ok, but nothing could be judged: not enough independent samples (--preset ci)")
+    elif result.untested:
+        say(
+            "NOT JUDGED: not enough independent samples to judge any operation's speed; "
+            "make both reports with --preset ci (or --processes 4 or more)",
+            "bold yellow",
+        )
     else:
         say(f"ok: no significant slowdown above {result.fail_above:.1%}, no consistency loss")
 
@@ -190,7 +195,8 @@ def diff(
 
     Exit 1 when an operation got slower by more than --fail-above and significantly so
     (Mann-Whitney U on the worker processes' ops/s), or a strategy's count stopped being
-    exact; 2 when the workloads differ (nothing judged); else 0.
+    exact; 2 when nothing could be judged (the workloads differ, or too few processes to
+    test any operation); else 0.
     """
     from .baselines import baseline_path
 
@@ -205,4 +211,4 @@ def diff(
     threshold = parse_threshold(fail_above)
     result = diff_reports(load_report(base), load_report(new), threshold, allow_workload_change)
     print_diff(result, Console())
-    raise typer.Exit(1 if result.failed else 2 if result.unjudged else 0)
+    raise typer.Exit(1 if result.failed else 2 if result.unjudged or result.untested else 0)

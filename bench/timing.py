@@ -67,7 +67,7 @@ class Preset(StrEnum):
 
 #: Each preset's pyperf settings (Runner keywords). QUICK and CI measure loop counts in
 #: each worker (see TimedStream.calibrate); FAST and RIGOROUS are pyperf's own presets,
-#: with its calibration run and warm-up calibration (warmups left unset).
+#: with its calibration run (and its default of one warm-up value).
 PRESET_SETTINGS: dict[Preset, dict[str, Any]] = {
     # Starting a worker process costs more than its values here (about 0.4 s), so the
     # quick preset spends one process per benchmark: no ±, which needs MIN_PROCESSES.

@@ -9,14 +9,8 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from .article import short
+from .article import p_text, short
 from .paired import ALPHA, PairedChange
-
-
-def _p(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
 
 
 def ab_table(changes: Sequence[PairedChange], a: str, b: str, fail_above: float) -> Table:
@@ -48,7 +42,7 @@ def ab_table(changes: Sequence[PairedChange], a: str, b: str, fail_above: float)
             short(change.b_ops_per_sec),
             Text(f"{change.change_pct:+.1f}%", style=style),
             interval,
-            _p(change.p_value),
+            p_text(change.p_value),
             verdict,
         )
     return table

@@ -39,3 +39,10 @@ def short(value: float) -> str:
         if abs(value) >= factor * 0.9995:  # what rounds to 1.00 of this unit or more
             return f"{value / factor:#.3g}".rstrip(".") + suffix
     return f"{value:#.3g}".rstrip(".")
+
+
+def p_text(value: float | None) -> str:
+    """A p-value in a table: '0.031', '2.0e-04', or '-' when there is none."""
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"

@@ -204,22 +204,35 @@ class DiffResult:
     def failed(self) -> bool:
         return bool(self.regressions or self.consistency_failures)
 
+    @property
+    def untested(self) -> bool:
+        """Some operation is in both reports and none could be tested: the reports have
+        too few independent samples for a verdict on speed."""
+        return bool(self.pairs) and all(p.p_value is None for p in self.pairs)
 
-def parse_threshold(text: str) -> float:
-    """'10%' -> 0.1, '0.1' -> 0.1, '2.5%' -> 0.025: a fall of ops/s as a fraction in
-    [0, 1). Anything else: :class:`ReportUsageError` (one line)."""
+
+def parse_share(text: str, option: str, maximum: float, below: bool = False) -> float:
+    """'10%' -> 0.1, '0.1' -> 0.1, '2.5%' -> 0.025: a share from 0 to ``maximum`` (below it
+    with ``below``). Anything else: :class:`ReportUsageError` naming ``option`` (one line)."""
     raw = text.strip()
+    limit = f"below {maximum:.0%}" if below else f"at most {maximum:.0%}"
     problem = (
-        f"--fail-above {text!r}: give a percentage like '10%' or a fraction like 0.1, "
-        "at least 0 and below 100%"
+        f"{option} {text!r}: give a percentage like '10%' or a fraction like 0.1, "
+        f"at least 0 and {limit}"
     )
     try:
         value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
     except ValueError:
         raise ReportUsageError(problem) from None
-    if not (math.isfinite(value) and 0 <= value < 1):
+    within = value < maximum if below else value <= maximum
+    if not (math.isfinite(value) and value >= 0 and within):
         raise ReportUsageError(problem)
     return value
+
+
+def parse_threshold(text: str, option: str = "--fail-above") -> float:
+    """A fall of ops/s as a fraction in [0, 1) (see :func:`parse_share`)."""
+    return parse_share(text, option, 1.0, below=True)
 
 
 def pair_diff(
@@ -328,7 +341,7 @@ def _warnings(base: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
         warnings.append(f"the Pythons differ ({python}): a change may come from the interpreter")
     timing = ""
     if base.get("timing") and new.get("timing"):
-        keys = sorted({*base["timing"], *new["timing"]} - {"python", "preset"})
+        keys = sorted({*base["timing"], *new["timing"]} - {"python", "preset", "affinity"})
         timing = _differences(base["timing"], new["timing"], keys)
     if base["preset"] != new["preset"] or timing:
         warnings.append(

@@ -1,7 +1,7 @@
 """A report as a Markdown table, for a pull-request comment or a CI job summary.
 
 :func:`to_markdown` renders the comparison of ``countbench compare`` (one row per strategy:
-reads/s, writes/s and mixed/s as the median of the worker processes ± the rerun margin
+reads/s, writes/s and mixed/s as the mean of the worker processes ± the rerun margin
 (see :mod:`.samples`), whether the counts were
 correct against the strategy's specification (and on the simulator and under real faults,
 where run), the final count's error against the users online, and the measured

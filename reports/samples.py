@@ -71,18 +71,19 @@ _T95 = {
 
 def t95(df: int) -> float:
     """Student's two-sided 95 % quantile for ``df`` degrees of freedom (tabled; between
-    table rows, linear in 1/df, which is close; 1.96 beyond 120)."""
+    table rows, and from 120 towards the normal's 1.96 at infinity, linear in 1/df, which
+    is close)."""
     if df < 1:
         raise ValueError("t needs at least one degree of freedom")
     if df in _T95:
         return _T95[df]
     rows = sorted(_T95)
-    above = next((r for r in rows if r > df), None)
-    if above is None:
-        return 1.960
     below = max(r for r in rows if r < df)
-    share = (1 / below - 1 / df) / (1 / below - 1 / above)
-    return _T95[below] + (_T95[above] - _T95[below]) * share
+    above = next((r for r in rows if r > df), None)
+    low_x, high_x = 1 / below, (1 / above if above else 0.0)
+    high_t = _T95[above] if above else 1.960
+    share = (low_x - 1 / df) / (low_x - high_x)
+    return _T95[below] + (high_t - _T95[below]) * share
 
 
 def process_values(operation: Mapping[str, Any]) -> list[list[float]]:
@@ -134,7 +135,9 @@ class Estimate:
     def stdev(self) -> float:
         """The standard deviation between processes (0 with one)."""
         samples = self.process_ops_per_sec
-        return statistics.stdev(samples) if len(samples) > 1 else 0.0
+        if len(samples) < 2 or not all(math.isfinite(x) for x in samples):
+            return 0.0
+        return statistics.stdev(samples)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -12,7 +12,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from .aggregate import AggregateOnDemand
-from .base import Strategy
+from .base import Mode, Strategy
 from .central import CentralCounterService
 from .compact import CompactStrategy
 from .eventual import EventualSync
@@ -70,6 +70,14 @@ def discover(errors: list[str] | None = None) -> dict[str, type[Strategy]]:
             continue
         found.setdefault(loaded.name, loaded)
     return found
+
+
+def mode_problem(cls: type[Strategy], mode: Mode) -> str | None:
+    """Why ``cls`` cannot run in ``mode``, in one line; None when it can."""
+    if mode in cls.modes:
+        return None
+    can = ", ".join(sorted(str(m) for m in cls.modes))
+    return f"strategy {cls.name!r} cannot run in {mode} mode (it runs in: {can})"
 
 
 def resolve(names: str, available: dict[str, type[Strategy]]) -> list[type[Strategy]]:

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from countbench.bench.ab import balanced_orders
 from countbench.reports.paired import (
     ALPHA,
     EXACT_ROUNDS,
     MIN_ROUNDS,
+    PERMUTATIONS,
     paired_change,
     sign_flip_p,
 )
@@ -61,6 +63,19 @@ def test_sign_flip_p_samples_beyond_the_exact_limit() -> None:
     assert sign_flip_p([x - 0.1 for x in noise]) < 0.001
 
 
+def test_sampled_p_is_never_zero() -> None:
+    assert sign_flip_p([0.1] * (EXACT_ROUNDS + 4)) == 1 / (PERMUTATIONS + 1)
+
+
+@pytest.mark.parametrize("rounds", [6, 7, 10])
+def test_each_side_goes_first_in_half_the_rounds(rounds: int) -> None:
+    for seed in range(20):
+        orders = balanced_orders(rounds, random.Random(seed))
+        assert len(orders) == rounds and set(orders) <= {"AB", "BA"}
+        assert abs(orders.count("AB") - orders.count("BA")) == rounds % 2
+    assert len({tuple(balanced_orders(10, random.Random(s))) for s in range(20)}) > 1
+
+
 def test_a_consistent_slowdown_is_a_regression_and_noise_is_not() -> None:
     a = [1e6, 1.1e6, 0.9e6, 1.05e6, 0.95e6, 1e6, 1.02e6, 0.98e6, 1e6, 1.01e6]
     slower = [x * 0.9 for x in a]
@@ -101,7 +116,7 @@ def test_ab_fails_a_slowed_b_and_passes_an_identical_one(tmp_path: Path) -> None
     assert data["regression"] and data["rounds"] == 6 and data["b"]["slowdown"] == 1.0
     (writes,) = data["streams"]
     assert len(writes["ratios"]) == 6 and all(r < 0.8 for r in writes["ratios"])
-    assert sorted(set(data["orders"])) <= ["AB", "BA"] and len(data["orders"]) == 6
+    assert sorted(data["orders"]) == ["AB"] * 3 + ["BA"] * 3
     assert data["a"]["countbench"] and data["a"]["python_version"]
 
     same = cli(tmp_path, *common, "--fail-above", "60%")
@@ -112,7 +127,10 @@ def test_ab_fails_a_slowed_b_and_passes_an_identical_one(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["ab", "local", "--rounds", "0"], "--rounds 0: give 1 to 1000"),
+        (["ab", "local", "--rounds", "0"], "--rounds 0: give 6 to 1000"),
+        (["ab", "local", "--rounds", "5"], "fewer than 6 rounds cannot reach p < 0.05"),
+        (["ab", "local", "--python-a", "/bin/true"], "did not say which countbench it runs"),
+        (["ab", "session", "--mode", "process"], "cannot run in process mode"),
         (["ab", "local", "--streams", "writes,nope"], "--streams 'writes,nope': choose among"),
         (["ab", "local", "--python-b", "/nonexistent/python"], "/nonexistent/python: no such"),
         (["ab", "local", "--python-b", "/bin/sh"], "not a Python with countbench installed"),
@@ -121,6 +139,8 @@ def test_ab_fails_a_slowed_b_and_passes_an_identical_one(tmp_path: Path) -> None
         (["ab", "local", "--fail-above", "200%"], "--fail-above '200%'"),
         (["gate-check", "--stream", "both"], "--stream 'both'"),
         (["gate-check", "--slowdowns", "0%"], "--slowdowns '0%'"),
+        (["gate-check", "--slowdowns", "10%,abc"], "--slowdowns 'abc'"),
+        (["gate-check", "--ab-fail-above", "1.5"], "--ab-fail-above '1.5'"),
         (["gate-check", "--strategy", "nope"], "unknown strategy 'nope'"),
     ],
 )

@@ -31,7 +31,7 @@ from countbench.strategies.local import LocalCounter
 def test_t95_matches_the_table_and_falls_towards_the_normal() -> None:
     assert t95(1) == 12.706 and t95(5) == 2.571 and t95(30) == 2.042
     assert 2.021 > t95(50) > 2.000  # between the table's rows
-    assert t95(10_000) == 1.96
+    assert 1.96 < t95(10_000) < 1.961 and 1.96 < t95(121) < 1.98
     values = [t95(df) for df in range(1, 200)]
     assert values == sorted(values, reverse=True)
     with pytest.raises(ValueError):
