@@ -124,6 +124,8 @@ def side_versions(python: str | None) -> dict[str, Any]:
         )
     except OSError as exc:
         raise ABUsageError(f"{executable}: cannot run it ({exc.strerror})") from None
+    except subprocess.TimeoutExpired:
+        raise ABUsageError(f"{executable}: did not answer within 60 s") from None
     if done.returncode != 0:
         raise ABUsageError(
             f"{executable}: not a Python with countbench installed (one with `countbench ab`)"
@@ -141,7 +143,10 @@ def side_versions(python: str | None) -> dict[str, Any]:
 def strategy_class(name: str, mode: Mode) -> type[Strategy]:
     """The strategy ``name``, when it can run in ``mode``: :class:`UnknownStrategy`
     (exit 2 in the CLI) or :class:`ABUsageError` otherwise."""
-    (cls,) = resolve(name, discover())
+    chosen = resolve(name, discover())
+    if len(chosen) != 1 or name.strip() == "all":
+        raise ABUsageError(f"{name!r}: give one strategy per side (or two, for ab A B)")
+    cls = chosen[0]
     problem = mode_problem(cls, mode)
     if problem:
         raise ABUsageError(problem)

@@ -35,6 +35,7 @@ from .options import (
     UsersOpt,
     WorkersOpt,
     WorkloadOpt,
+    check_redis_url_option,
     controls_from,
     nodes_for,
     spec_from,
@@ -160,6 +161,7 @@ def ab(
     controls = _controls(values, min_time, affinity)
     if json_path is not None:
         check_output_path(json_path, force)
+    check_redis_url_option(redis_url)
     a = Side(strategy_a, python_a)
     b = Side(strategy_b or strategy_a, python_b, _slowdown(slowdown_b))
     try:
@@ -250,13 +252,14 @@ def gate_check(
         if not 1 <= value <= 1000:
             raise UsageProblem(f"{name} {value}: give 1 to 1000")
     _rounds(rounds)
-    levels = tuple(_slowdown(part, "--slowdowns") for part in slowdowns.split(",") if part.strip())
+    levels = tuple(dict.fromkeys(_slowdown(part, "--slowdowns") for part in slowdowns.split(",")))
     if not levels or 0.0 in levels:
         raise UsageProblem(f"--slowdowns {slowdowns!r}: give slowdowns above 0, e.g. 10%,20%")
     ab_threshold = parse_threshold(ab_fail_above, "--ab-fail-above")
     diff_threshold = parse_threshold(diff_fail_above, "--diff-fail-above")
     if json_path is not None:
         check_output_path(json_path, force)
+    check_redis_url_option(redis_url)
     try:
         check = check_gates(
             strategy,

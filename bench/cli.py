@@ -59,6 +59,7 @@ from .options import (
     WarmupsOpt,
     WorkersOpt,
     WorkloadOpt,
+    check_redis_url_option,
     controls_from,
     nodes_for,
     spec_from,
@@ -125,11 +126,7 @@ def _measure(
         from .baselines import check_name
 
         check_name(save)
-    if redis_url is not None:
-        _check_redis_url_syntax(redis_url)
-        from .servers.redis_server import check_redis_url
-
-        check_redis_url(redis_url)  # unreachable, wrong password...: fail before any work
+    check_redis_url_option(redis_url)
     classes, notes = _classes(names, mode)
     if mode is Mode.PROCESS and spec.nodes != spec.workers:
         if any(issubclass(c, ReplicatedStrategy) for c in classes):
@@ -278,18 +275,6 @@ def _run_plan_with_progress(
             report = run_plan(plan, controls, by_name, progress, redis_url, real_faults, histories)
             bar.advance(task)
     return report
-
-
-def _check_redis_url_syntax(url: str) -> None:
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(url)
-        _ = parts.port
-    except ValueError:
-        raise UsageProblem("--redis-url does not parse as a URL") from None
-    if parts.scheme not in ("redis", "rediss", "unix"):
-        raise UsageProblem("--redis-url must start with redis://, rediss:// or unix://")
 
 
 def _print_comparisons(report: dict[str, Any]) -> None:

@@ -175,17 +175,16 @@ def controls_from(options: dict[str, Any]) -> Any:
 def affinity_from(text: str) -> str:
     """'0-1,3' when those CPUs exist and this process may run on them."""
     import os
+    import re
 
     cpus: set[int] = set()
-    try:
-        for part in text.split(","):
-            first, _, last = part.strip().partition("-")
-            start, end = int(first), int(last or first)
-            if start > end or end - start > 4096:
-                raise ValueError
-            cpus.update(range(start, end + 1))
-    except ValueError:
-        raise UsageProblem(f"--affinity {text!r}: give CPUs like 0, 0-1 or 0,2") from None
+    for part in text.split(","):
+        found = re.fullmatch(r"\s*([0-9]+)(?:-([0-9]+))?\s*", part, re.ASCII)
+        start = int(found.group(1)) if found else -1
+        end = int(found.group(2) or start) if found else -1
+        if not found or start > end or end - start > 4096:
+            raise UsageProblem(f"--affinity {text!r}: give CPUs like 0, 0-1 or 0,2")
+        cpus.update(range(start, end + 1))
     allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(cpus)
     missing = sorted(cpus - allowed)
     if missing:
@@ -199,3 +198,22 @@ def affinity_from(text: str) -> str:
 def nodes_for(spec: WorkloadSpec, mode: Mode) -> WorkloadSpec:
     """The workload as ``mode`` runs it: process mode runs one node per worker."""
     return spec.with_overrides({"nodes": spec.workers}) if mode is Mode.PROCESS else spec
+
+
+def check_redis_url_option(url: str | None) -> None:
+    """``--redis-url``: a redis://, rediss:// or unix:// URL (else UsageProblem), of a
+    Redis that answers (else the server's error, exit 1): checked before any work."""
+    if url is None:
+        return
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError:
+        raise UsageProblem("--redis-url does not parse as a URL") from None
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise UsageProblem("--redis-url must start with redis://, rediss:// or unix://")
+    from .servers.redis_server import check_redis_url
+
+    check_redis_url(url)  # unreachable, wrong password...

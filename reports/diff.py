@@ -249,7 +249,10 @@ def pair_diff(
     n, m = len(x), len(y)
     p: float | None = None
     note = None
-    if n < MIN_PROCESSES or m < MIN_PROCESSES:
+    if not (math.isfinite(before) and math.isfinite(after)):
+        note = "a timing that is no positive number (a damaged report): not judged"
+        change = math.nan
+    elif n < MIN_PROCESSES or m < MIN_PROCESSES:
         note = not_enough(min(n, m))
     else:
         p = mann_whitney_u(x, y)[1]
@@ -277,22 +280,28 @@ def _differences(base: Mapping[str, Any], new: Mapping[str, Any], keys: Sequence
 def _runs_metadata(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     """pyperf's metadata of every worker process of a report (the suite's, then the
     run's own)."""
+
+    def mapping(value: Any) -> Mapping[str, Any]:
+        return value if isinstance(value, Mapping) else {}
+
     found = []
     for result in report["results"]:
         for operation in result["operations"].values():
-            suite = operation.get("pyperf") or {}
-            common = suite.get("metadata") or {}
-            for benchmark in suite.get("benchmarks") or []:
-                shared = {**common, **(benchmark.get("metadata") or {})}
-                for run in benchmark.get("runs") or []:
-                    found.append({**shared, **(run.get("metadata") or {})})
+            suite = mapping(operation.get("pyperf"))
+            common = mapping(suite.get("metadata"))
+            for benchmark in map(mapping, suite.get("benchmarks") or []):
+                shared = {**common, **mapping(benchmark.get("metadata"))}
+                for run in map(mapping, benchmark.get("runs") or []):
+                    found.append({**shared, **mapping(run.get("metadata"))})
     return found
 
 
 def peak_load(report: Mapping[str, Any]) -> float | None:
-    """The highest 1-minute load average pyperf recorded while the report was timed."""
-    loads = [float(m["load_avg_1min"]) for m in _runs_metadata(report) if "load_avg_1min" in m]
-    return max(loads, default=None)
+    """The highest 1-minute load average pyperf recorded while the report was timed (a
+    value that is no finite number is skipped)."""
+    loads = [m.get("load_avg_1min") for m in _runs_metadata(report)]
+    numbers = [float(x) for x in loads if isinstance(x, int | float) and not isinstance(x, bool)]
+    return max((x for x in numbers if math.isfinite(x)), default=None)
 
 
 def affinity(report: Mapping[str, Any]) -> str | None:

@@ -83,6 +83,10 @@ def _parse(path: Path, text: str) -> Any:
             raise ReportError(f"{path} is truncated JSON (it stops at line {lines})") from None
         where = f"line {exc.lineno} column {exc.colno}"
         raise ReportError(f"{path} is not JSON: {exc.msg} at {where}") from None
+    except RecursionError:
+        raise ReportError(f"{path} nests JSON too deep to be a report") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise ReportError(f"{path} is not a usable JSON report: {one_line(str(exc), 80)}") from None
 
 
 _JSON_KINDS: dict[type, str] = {

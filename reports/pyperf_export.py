@@ -27,7 +27,7 @@ from .load import ReportError
 def _benchmark(name: str, operation: Mapping[str, Any]) -> Any:
     try:
         benchmark = pyperf.Benchmark.loads(json.dumps(operation["pyperf"]))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ReportError(f"{name}: its pyperf benchmark does not load: {exc}") from None
     if benchmark.get_name() != name:
         raise ReportError(

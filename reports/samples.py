@@ -95,22 +95,33 @@ def process_values(operation: Mapping[str, Any]) -> list[list[float]]:
     benchmarks = suite.get("benchmarks") or []
     runs = benchmarks[0].get("runs", []) if benchmarks else []
     found = [
-        [float(v) for v in run["values"]]
+        [_number(v) for v in run["values"]]
         for run in runs
-        if isinstance(run, Mapping) and run.get("values")
+        if isinstance(run, Mapping) and isinstance(run.get("values"), list) and run["values"]
     ]
     if found:
         return found
-    values = [float(v) for v in operation.get("values", [])]
+    values = [_number(v) for v in operation.get("values", [])]
     return [values] if values else []
 
 
+def _number(value: Any) -> float:
+    """A value as a float; NaN for anything that is not a number (a damaged report)."""
+    return (
+        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
+    )
+
+
 def rates(processes: Sequence[Sequence[float]]) -> list[float]:
-    """Each process's ops/s: 1 / the mean of its seconds per operation."""
+    """Each process's ops/s: 1 / the mean of its seconds per operation; NaN for a process
+    with a value that is no positive finite number (a damaged report)."""
     out = []
     for values in processes:
-        mean = math.fsum(values) / len(values)
-        out.append(1.0 / mean if mean > 0 else math.inf)
+        if not values or not all(math.isfinite(v) and v > 0 for v in values):
+            out.append(math.nan)
+            continue
+        mean = math.fsum(v / len(values) for v in values)  # no overflow on huge values
+        out.append(1.0 / mean)
     return out
 
 
@@ -151,12 +162,14 @@ class Estimate:
 
 
 def from_rates(samples: Sequence[float]) -> Estimate:
-    """The estimate from each process's ops/s."""
+    """The estimate from each process's ops/s (NaN when one of them is not a number)."""
     if not samples:
         return Estimate(0.0, (), None, None)
-    mean = math.fsum(samples) / len(samples)
     n = len(samples)
-    if n < MIN_PROCESSES or not all(math.isfinite(x) for x in samples):
+    if not all(math.isfinite(x) for x in samples):
+        return Estimate(math.nan, tuple(samples), None, None)
+    mean = math.fsum(x / n for x in samples)
+    if n < MIN_PROCESSES:
         return Estimate(mean, tuple(samples), None, None)
     t, sd = t95(n - 1), statistics.stdev(samples)
     half = t * sd / math.sqrt(n)

@@ -541,6 +541,30 @@ def test_gate_does_not_judge_different_workloads(quick: Report, tmp_path: Path) 
     assert status == 1 and f"FAILED: {strategy} {name} -50.0%" in out
 
 
+@pytest.mark.invalid_reports
+def test_damaged_timings_are_never_judged_nor_passed_as_fast(quick: Report, tmp_path: Path) -> None:
+    """A value that is NaN made a process infinitely fast once (1 / mean, guarded only
+    against mean <= 0): a damaged report passed the gate. Now it is not judged, and
+    a zero or negative value does not load."""
+    damaged = copy.deepcopy(quick)
+    for op in operation(damaged, "local", "writes"), operation(damaged, "local", "reads"):
+        for run in op["pyperf"]["benchmarks"][0]["runs"]:
+            if "values" in run:
+                run["values"] = [math.nan] * len(run["values"])
+    path = save(tmp_path / "nan.json", damaged)
+    result = diff_reports(quick, load_report(path), 0.1)
+    hurt = [p for p in result.pairs if p.strategy == "local" and p.operation != "mixed"]
+    assert len(hurt) == 2
+    assert all(p.p_value is None and not p.regression for p in hurt)
+    assert all(p.note is not None and "damaged report" in p.note for p in hurt)
+    assert "nan" in to_csv(load_report(path)).split("\n")[1]
+    zero = copy.deepcopy(quick)
+    operation(zero, "local", "writes")["pyperf"]["benchmarks"][0]["runs"][-1]["values"][0] = 0
+    write_json_atomic(tmp_path / "zero.json", zero, force=True)
+    status, _, error = invoke("diff", path, tmp_path / "zero.json")
+    assert status == 2 and "schema violation" in error and "runs" in error
+
+
 def test_diff_warns_of_load_affinity_and_versions(quick: Report) -> None:
     other = copy.deepcopy(quick)
     for result in other["results"]:
