@@ -114,7 +114,7 @@ def ab(
         str | None,
         typer.Option("--python-b", help="Run B's workers with this Python (another venv)."),
     ] = None,
-    rounds: RoundsOpt = 10,
+    rounds: RoundsOpt = 16,
     streams: StreamsOpt = "writes,reads,mixed",
     fail_above: Annotated[
         str,
@@ -215,13 +215,16 @@ def gate_check(
     slowdowns: Annotated[
         str, typer.Option("--slowdowns", help="Injected slowdowns, e.g. 10%,20%,50%.")
     ] = "10%,20%,50%",
-    rounds: RoundsOpt = 10,
+    rounds: RoundsOpt = 16,
     ab_fail_above: Annotated[
         str, typer.Option("--ab-fail-above", help="The A/B gate's threshold (ab's default).")
     ] = "5%",
     diff_fail_above: Annotated[
         str, typer.Option("--diff-fail-above", help="The stored gate's (diff's default).")
     ] = "10%",
+    gates: Annotated[
+        str, typer.Option("--gates", help="ab, stored, or ab,stored (both gates).")
+    ] = "ab,stored",
     order_seed: OrderSeedOpt = 1,
     mode: ModeOpt = Mode.THREAD,
     workers: WorkersOpt = None,
@@ -255,6 +258,11 @@ def gate_check(
     levels = tuple(dict.fromkeys(_slowdown(part, "--slowdowns") for part in slowdowns.split(",")))
     if not levels or 0.0 in levels:
         raise UsageProblem(f"--slowdowns {slowdowns!r}: give slowdowns above 0, e.g. 10%,20%")
+    from .gate_check import GATES
+
+    chosen_gates = tuple(dict.fromkeys(g.strip() for g in gates.split(",") if g.strip()))
+    if not chosen_gates or not set(chosen_gates) <= set(GATES):
+        raise UsageProblem(f"--gates {gates!r}: give ab, stored, or ab,stored")
     ab_threshold = parse_threshold(ab_fail_above, "--ab-fail-above")
     diff_threshold = parse_threshold(diff_fail_above, "--diff-fail-above")
     if json_path is not None:
@@ -275,6 +283,7 @@ def gate_check(
             seed=order_seed,
             progress=_progress(quiet),
             redis_url=redis_url,
+            gates=chosen_gates,
         )
     except ABUsageError as exc:
         raise UsageProblem(str(exc)) from None

@@ -35,6 +35,7 @@ from .workload import WorkloadSpec
 
 DEFAULT_SLOWDOWNS = (0.10, 0.20, 0.50)
 CI_CONTROLS = Controls(Preset.CI)
+GATES = ("ab", "stored")
 
 
 @dataclass
@@ -44,6 +45,9 @@ class GateOutcome:
     identical: list[bool] = field(default_factory=list)  # True: the gate failed the pair
     slowed: dict[float, list[bool]] = field(default_factory=dict)  # True: detected
     changes: dict[float, list[float]] = field(default_factory=dict)  # measured change, %
+    #: Every pair as judged, in the order run: slowdown, change %, p, failed, and for a
+    #: stored pair both means and the base's ± (what the coverage is counted from).
+    pairs: list[dict[str, Any]] = field(default_factory=list)
 
     def false_alarms(self) -> tuple[int, int]:
         return sum(self.identical), len(self.identical)
@@ -57,6 +61,7 @@ class GateOutcome:
             "false_alarms": list(self.false_alarms()),
             "detected": {f"{s:g}": list(self.detected(s)) for s in sorted(self.slowed)},
             "changes_pct": {f"{s:g}": v for s, v in sorted(self.changes.items())},
+            "pairs": self.pairs,
         }
 
 
@@ -91,6 +96,7 @@ def check_gates(
     seed: int = 1,
     progress: Callable[[str], None] = lambda _: None,
     redis_url: str | None = None,
+    gates: tuple[str, ...] = GATES,
 ) -> GateCheck:
     """Run every pair of the check (see the module's docstring) in one seeded order."""
     import time
@@ -98,10 +104,12 @@ def check_gates(
     from .servers.redis_server import new_run_id
 
     start = time.perf_counter()
-    jobs = [("ab", 0.0) for _ in range(pairs)]
-    jobs += [("ab", s) for s in slowdowns for _ in range(slowed_pairs)]
-    jobs += [("stored", 0.0) for _ in range(pairs)]
-    jobs += [("stored", s) for s in slowdowns for _ in range(slowed_pairs)]
+    jobs = [
+        (gate, slowdown)
+        for gate in gates
+        for slowdown in (0.0, *slowdowns)
+        for _ in range(slowed_pairs if slowdown else pairs)
+    ]
     rng = random.Random(seed)
     rng.shuffle(jobs)
     result = GateCheck()
@@ -123,6 +131,8 @@ def check_gates(
                 )
                 (change,) = ab.judge(ab_fail_above)
                 outcome, failed, measured = result.ab, change.regression, change.change_pct
+                detail: dict[str, Any] = {"ratios": list(change.ratios)}
+                p_value = change.p_value
             else:
                 # A stored-baseline pair: the base run, then the new one, back to back.
                 base, new = (
@@ -137,10 +147,22 @@ def check_gates(
                 judged = pair_diff(strategy, stream, base, new, diff_fail_above)
                 outcome, failed, measured = result.stored, judged.regression, judged.change_pct
                 first, second = estimate(base), estimate(new)
+                p_value = judged.p_value
+                detail = {
+                    "base": first.ops_per_sec,
+                    "base_rerun": first.rerun,
+                    "new": second.ops_per_sec,
+                    "base_processes": list(first.process_ops_per_sec),
+                    "new_processes": list(second.process_ops_per_sec),
+                }
                 if not slowdown and first.rerun is not None:
                     result.covered.append(
                         abs(first.ops_per_sec - second.ops_per_sec) <= first.rerun
                     )
+            outcome.pairs.append(
+                {"slowdown": slowdown, "change_pct": measured, "p": p_value, "failed": failed}
+                | detail
+            )
             if slowdown:
                 outcome.slowed.setdefault(slowdown, []).append(failed)
                 outcome.changes.setdefault(slowdown, []).append(measured)

@@ -140,6 +140,7 @@ def test_ab_fails_a_slowed_b_and_passes_an_identical_one(tmp_path: Path) -> None
         (["ab", "local", "--redis-url", "http://x"], "--redis-url must start with redis://"),
         (["ab", "local", "--affinity", "0-"], "give CPUs like 0, 0-1 or 0,2"),
         (["gate-check", "--strategy", "local,pncounter"], "give one strategy per side"),
+        (["gate-check", "--gates", "both"], "--gates 'both': give ab, stored"),
         (["ab", "local", "--slowdown-b", "fast"], "--slowdown-b 'fast'"),
         (["ab", "local", "--fail-above", "200%"], "--fail-above '200%'"),
         (["gate-check", "--stream", "both"], "--stream 'both'"),
@@ -183,3 +184,6 @@ def test_gate_check_reports_what_each_gate_saw(tmp_path: Path) -> None:
     assert data["stored"]["changes_pct"]["2"][0] < -50
     assert data["rerun_covered"][1] == 1
     assert "false alarms" in done.stdout and "detects 200%" in done.stdout
+    stored = [p for p in data["stored"]["pairs"] if p["slowdown"] == 2]
+    assert len(stored) == 1 and len(stored[0]["new_processes"]) == 6  # the CI preset
+    assert stored[0]["failed"] and stored[0]["new"] < stored[0]["base"] / 2
