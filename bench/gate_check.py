@@ -7,8 +7,8 @@ For one strategy and one stream, on this machine, now:
   that much slower (how often it sees it);
 * **stored-baseline gate** (``countbench diff`` of two reports): the same with pairs of
   whole runs of the timing ``controls`` (the CI preset by default), the base run and
-  then the new one, judged by the rule ``diff`` uses; and how often the base run's ±
-  covered the gap to the new run of an identical pair.
+  then the new one, judged by the rule ``diff`` uses; and how often the base run's rerun
+  interval held the new run's median, in an identical pair.
 
 A slowdown of 10 % makes every timed loop take 10 % longer (see ``TimedStream``): ops/s
 fall by 1 - 1/1.1, 9.1 %. All the runs are made in one seeded random order, so a drift of
@@ -69,7 +69,7 @@ class GateOutcome:
 class GateCheck:
     ab: GateOutcome = field(default_factory=GateOutcome)
     stored: GateOutcome = field(default_factory=GateOutcome)
-    covered: list[bool] = field(default_factory=list)  # a run's ± covered the next run
+    covered: list[bool] = field(default_factory=list)  # base's rerun interval held new
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,15 +150,14 @@ def check_gates(
                 p_value = judged.p_value
                 detail = {
                     "base": first.ops_per_sec,
-                    "base_rerun": first.rerun,
+                    "base_rerun": list(first.rerun) if first.rerun else None,
                     "new": second.ops_per_sec,
                     "base_processes": list(first.process_ops_per_sec),
                     "new_processes": list(second.process_ops_per_sec),
                 }
                 if not slowdown and first.rerun is not None:
-                    result.covered.append(
-                        abs(first.ops_per_sec - second.ops_per_sec) <= first.rerun
-                    )
+                    low, high = first.rerun
+                    result.covered.append(low <= second.ops_per_sec <= high)
             outcome.pairs.append(
                 {"slowdown": slowdown, "change_pct": measured, "p": p_value, "failed": failed}
                 | detail

@@ -102,7 +102,7 @@ def _verdict(pair: PairDiff, result: DiffResult) -> Text:
 def diff_table(result: DiffResult) -> Table:
     """One row per (strategy, operation) in both reports; fits 80 columns."""
     table = Table(
-        title=f"countbench diff · ops/s (mean of processes) · fail above a "
+        title=f"countbench diff · ops/s (median of processes) · fail above a "
         f"{result.fail_above:.1%} slowdown with p < {result.alpha} (Mann-Whitney U on processes)",
         title_justify="left",
     )

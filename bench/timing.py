@@ -59,7 +59,7 @@ QUICK_MIN_TIME = 0.05
 
 class Preset(StrEnum):
     QUICK = "quick"  # countbench's default: 1 process x 5 values, 50 ms minimum per value
-    CI = "ci"  # for a CI gate: 6 processes x 3 values, enough for a ± and a significance
+    CI = "ci"  # for a CI gate: 9 processes x 2 values, enough for a rerun interval
     FAST = "fast"  # pyperf's --fast: 10 processes x 2 values, pyperf's calibration
     RIGOROUS = "rigorous"  # pyperf's --rigorous: 40 processes x 3 values
     SMOKE = "smoke"  # pyperf's --debug-single-value: one process, one value; for checks
@@ -70,9 +70,10 @@ class Preset(StrEnum):
 #: with its calibration run (and its default of one warm-up value).
 PRESET_SETTINGS: dict[Preset, dict[str, Any]] = {
     # Starting a worker process costs more than its values here (about 0.4 s), so the
-    # quick preset spends one process per benchmark: no ±, which needs MIN_PROCESSES.
+    # quick preset spends one process per benchmark: no interval, which needs several.
     Preset.QUICK: {"processes": 1, "values": 5, "warmups": 1, "min_time": QUICK_MIN_TIME},
-    Preset.CI: {"processes": 6, "values": 3, "warmups": 1, "min_time": QUICK_MIN_TIME},
+    # 9: the fewest whose [min, max] holds a rerun's median 95% of the time (samples.py)
+    Preset.CI: {"processes": 9, "values": 2, "warmups": 1, "min_time": QUICK_MIN_TIME},
     Preset.FAST: {"processes": 10, "values": 2, "min_time": 0.1},
     Preset.RIGOROUS: {"processes": 40, "values": 3, "min_time": 0.1},
     Preset.SMOKE: {},

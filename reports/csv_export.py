@@ -1,8 +1,9 @@
 """A report as CSV: one row per strategy and operation, for spreadsheets and scripts.
 
 Columns (:data:`COLUMNS`): strategy, operation, mode, workers, nodes, ops_per_sec (the
-mean over worker processes), ops_per_sec_stdev (between processes), processes, rerun
-(the ± of the tables, empty below 4 processes; see :mod:`.samples`), mean_s, stdev_s
+median over worker processes), ops_per_sec_stdev (between processes), processes,
+rerun_low and rerun_high (where a rerun's median should land, 95 %; empty below 9
+processes; see :mod:`.samples`), mean_s, stdev_s
 (seconds per operation, over every value), n_values (pyperf values), max_abs_error (the
 strategy's final count against the users online), specification, correct
 (``true``/``false`` against the specification in the verification pass, empty when the
@@ -33,7 +34,8 @@ COLUMNS = (
     "ops_per_sec",
     "ops_per_sec_stdev",
     "processes",
-    "rerun",
+    "rerun_low",
+    "rerun_high",
     "mean_s",
     "stdev_s",
     "n_values",
@@ -73,7 +75,8 @@ def rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "ops_per_sec": figure.ops_per_sec,
                     "ops_per_sec_stdev": figure.stdev,
                     "processes": figure.processes,
-                    "rerun": "" if figure.rerun is None else figure.rerun,
+                    "rerun_low": "" if figure.rerun is None else figure.rerun[0],
+                    "rerun_high": "" if figure.rerun is None else figure.rerun[1],
                     "mean_s": op["mean"],
                     "stdev_s": op["stdev"],
                     "n_values": len(op["values"]),

@@ -10,7 +10,7 @@ workload differ, and reports *consistency regressions*: a strategy whose final c
 exact (``max_abs_error`` 0) and no longer is, or whose nodes agreed and no longer do. A
 regression of either kind makes :attr:`DiffResult.failed` true.
 
-Unit of analysis: the worker process (see :mod:`.samples`). A figure is the mean of its
+Unit of analysis: the worker process (see :mod:`.samples`). A figure is the median of its
 processes' ops/s, and the significance test compares the two reports' processes, not
 pyperf's values, which within one process are not independent (treating them as if they
 were made the gate fail on identical code). With fewer than ``MIN_PROCESSES`` processes on

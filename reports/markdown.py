@@ -1,11 +1,11 @@
 """A report as a Markdown table, for a pull-request comment or a CI job summary.
 
 :func:`to_markdown` renders the comparison of ``countbench compare`` (one row per strategy:
-reads/s, writes/s and mixed/s as the mean of the worker processes ± the rerun margin
-(see :mod:`.samples`), whether the counts were
-correct against the strategy's specification (and on the simulator and under real faults,
-where run), the final count's error against the users online, and the measured
-complexity) under one header line naming the mode,
+reads/s, writes/s and mixed/s as the median of the worker processes and where a rerun
+should land (see :mod:`.samples`), whether the counts were correct against the strategy's
+specification (and on the simulator and under real faults, where run), the final count's
+error against the users online, and the measured complexity) under one header line naming
+the mode,
 workers, nodes, users, preset and date of the run, and over one note line (pyperf's
 stability warnings, or that a smoke report has no spread). GitHub-flavoured Markdown;
 text from the report is escaped, so a strategy name cannot break the table.

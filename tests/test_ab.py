@@ -185,5 +185,5 @@ def test_gate_check_reports_what_each_gate_saw(tmp_path: Path) -> None:
     assert data["rerun_covered"][1] == 1
     assert "false alarms" in done.stdout and "detects 200%" in done.stdout
     stored = [p for p in data["stored"]["pairs"] if p["slowdown"] == 2]
-    assert len(stored) == 1 and len(stored[0]["new_processes"]) == 6  # the CI preset
+    assert len(stored) == 1 and len(stored[0]["new_processes"]) == 9  # the CI preset
     assert stored[0]["failed"] and stored[0]["new"] < stored[0]["base"] / 2

@@ -3,6 +3,7 @@ injected slowdown: what the ± and the gate rest on."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -17,11 +18,12 @@ from countbench.bench.plan import Plan
 from countbench.bench.timing import Controls, Preset, burn, runner_settings
 from countbench.bench.workload import WorkloadSpec
 from countbench.reports.samples import (
-    MIN_PROCESSES,
+    RERUN_PROCESSES,
     from_rates,
     process_values,
     rate_text,
     rates,
+    rerun_coverage,
     t95,
 )
 from countbench.strategies.base import Mode
@@ -38,33 +40,56 @@ def test_t95_matches_the_table_and_falls_towards_the_normal() -> None:
         t95(0)
 
 
-def test_too_few_processes_give_no_spread() -> None:
-    few = from_rates([1e6] * (MIN_PROCESSES - 1))
-    assert few.ops_per_sec == 1e6 and few.rerun is None and few.ci95 is None
-    assert not few.enough
-    enough = from_rates([1.0, 2.0, 3.0, 4.0])
-    assert enough.enough and enough.ops_per_sec == 2.5
-    sd = statistics.stdev([1.0, 2.0, 3.0, 4.0])
-    assert enough.rerun is not None and math.isclose(enough.rerun, 3.182 * sd * math.sqrt(0.5))
-    assert enough.ci95 is not None and math.isclose(enough.ci95[1] - 2.5, 3.182 * sd / 2)
-    assert from_rates([math.inf] * 5).rerun is None  # a process that timed nothing
+def test_too_few_processes_give_no_interval() -> None:
+    few = from_rates([1e6] * (RERUN_PROCESSES - 1))
+    assert few.ops_per_sec == 1e6 and few.rerun is None and not few.enough
+    samples = [float(x) for x in (5, 1, 9, 3, 7, 2, 8, 4, 6)]
+    enough = from_rates(samples)
+    assert enough.ops_per_sec == 5.0  # the median
+    assert enough.rerun == (1.0, 9.0)  # 9 processes: [min, max] holds 97%
+    assert enough.ci95 == (2.0, 8.0)  # the median's order-statistic interval
+    assert from_rates([math.inf] * 9).rerun is None  # a process that timed nothing
+    assert math.isnan(from_rates([math.nan, 1.0]).ops_per_sec)
 
 
-@pytest.mark.parametrize("processes", [4, 6, 10])
-def test_the_rerun_margin_covers_a_second_run_19_times_in_20(processes: int) -> None:
-    """Seeded: two runs drawn from the same processes' distribution (skewed, as ops/s
-    are); the first run's ± must cover the gap to the second in about 95% of the pairs.
-    A margin without the sqrt(2) of two runs (the mean's own confidence interval)
-    covers 85-89% here, the mean's standard error alone under 50%: both fail."""
+def test_rerun_coverage_is_exact_for_odd_counts() -> None:
+    """Against enumeration of every arrangement of 5 + 5 ranks: the new median (the 3rd
+    of 5) lies between the old min and max in this share of them."""
+    n = 5
+    inside = 0
+    arrangements = list(itertools.combinations(range(2 * n), n))
+    for old in arrangements:
+        new = sorted(set(range(2 * n)) - set(old))
+        inside += min(old) <= new[n // 2] <= max(old)
+    assert math.isclose(rerun_coverage(n, 1), inside / len(arrangements))
+    assert RERUN_PROCESSES == 9 and rerun_coverage(9, 1) > 0.95 > rerun_coverage(8, 1)
+
+
+@pytest.mark.parametrize("processes", [9, 11, 15])
+@pytest.mark.parametrize("tail", ["normal", "stalls"])
+def test_the_rerun_interval_holds_a_second_run_19_times_in_20(processes: int, tail: str) -> None:
+    """Seeded: two runs drawn from the same processes' distribution; the first run's
+    interval must hold the second run's median in at least 95% of the pairs. With
+    'stalls' one process in seven is 10-20% slower, as on this machine: a mean ± t * s
+    (the first design) then covers about 85%, and would fail here."""
     rng = random.Random(processes)
-    trials, covered = 4000, 0
+
+    def process() -> float:
+        fast = rng.lognormvariate(16, 0.01)
+        return fast * rng.uniform(0.8, 0.9) if tail == "stalls" and rng.random() < 1 / 7 else fast
+
+    trials, held, mean_held = 3000, 0, 0
     for _ in range(trials):
-        first = [rng.lognormvariate(14, 0.1) for _ in range(processes)]
-        second = [rng.lognormvariate(14, 0.1) for _ in range(processes)]
-        a, b = from_rates(first), from_rates(second)
-        assert a.rerun is not None
-        covered += abs(a.ops_per_sec - b.ops_per_sec) <= a.rerun
-    assert 0.93 <= covered / trials <= 0.975
+        first = [process() for _ in range(processes)]
+        second = [process() for _ in range(processes)]
+        interval = from_rates(first).rerun
+        assert interval is not None
+        held += interval[0] <= statistics.median(second) <= interval[1]
+        t = t95(processes - 1) * statistics.stdev(first) * math.sqrt(2 / processes)
+        mean_held += abs(statistics.fmean(first) - statistics.fmean(second)) <= t
+    assert held / trials >= 0.95
+    if tail == "stalls":
+        assert mean_held / trials < 0.93
 
 
 def test_process_values_skip_calibration_runs_and_fall_back_to_values() -> None:
@@ -88,19 +113,20 @@ def test_process_values_skip_calibration_runs_and_fall_back_to_values() -> None:
     assert process_values({"values": []}) == []
 
 
-def test_rate_text_prints_a_spread_only_from_enough_processes() -> None:
+def test_rate_text_prints_an_interval_only_from_enough_processes() -> None:
     def op(process_rates: list[float]) -> dict[str, Any]:
         runs = [{"values": [1 / r]} for r in process_rates]
         return {"values": [], "pyperf": {"benchmarks": [{"runs": runs}]}}
 
     assert rate_text(op([1000.0])) == "1,000"
-    assert rate_text(op([1000.0, 1000.0, 1000.0, 1000.0])) == "1,000 ± 0"
-    assert rate_text(op([900.0, 1000.0, 1000.0, 1100.0])).startswith("1,000 ± ")
+    assert rate_text(op([1000.0] * 8)) == "1,000"
+    spread = [900.0, 950.0, 980.0, 990.0, 1000.0, 1010.0, 1020.0, 1050.0, 1100.0]
+    assert rate_text(op(spread)) == "1,000 (900-1.10K)"
 
 
 def test_controls_reach_pyperf() -> None:
     kwargs, extra = runner_settings(Controls(Preset.CI, processes=8, affinity="0"))
-    assert kwargs == {"processes": 8, "values": 3, "warmups": 1, "min_time": 0.05}
+    assert kwargs == {"processes": 8, "values": 2, "warmups": 1, "min_time": 0.05}
     assert "--affinity=0" in extra and "--countbench-calibrate" in extra
     kwargs, extra = runner_settings(Controls(Preset.FAST, values=4))
     assert kwargs == {"processes": 10, "values": 4, "min_time": 0.1}
