@@ -124,7 +124,7 @@ def bench(session: nox.Session) -> None:
 @nox.session
 def gate(session: nox.Session) -> None:
     """The gates measured on this machine (issue 15's targets): `countbench gate-check`
-    with its defaults (20 identical and 10 slowed pairs per gate; about 20 minutes)."""
+    with its defaults (20 identical and 10 slowed pairs per gate; about 25 minutes)."""
     session.install(".")
     out = ROOT / "build" / "bench"
     out.mkdir(parents=True, exist_ok=True)
