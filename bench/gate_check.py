@@ -46,7 +46,7 @@ class GateOutcome:
     slowed: dict[float, list[bool]] = field(default_factory=dict)  # True: detected
     changes: dict[float, list[float]] = field(default_factory=dict)  # measured change, %
     #: Every pair as judged, in the order run: slowdown, change %, p, failed, and for a
-    #: stored pair both means and the base's ± (what the coverage is counted from).
+    #: stored pair both medians, processes and the base's rerun interval (the coverage).
     pairs: list[dict[str, Any]] = field(default_factory=list)
 
     def false_alarms(self) -> tuple[int, int]:

@@ -49,7 +49,16 @@ class AtomicCounter:
         return None
 
     def count(self, now: float) -> int:
-        return _next_value(self._logins) - _next_value(self._logouts)
+        # Two counters cannot be read at one instant; reading logins between two equal
+        # reads of the logouts can: no logout happened meanwhile, so the balance at the
+        # moment logins was read is logins - logouts (a read linearizable there). Two
+        # plain reads could return a count that never was (a logout and a login between
+        # them). Logouts changed meanwhile: read again.
+        while True:
+            logouts = _next_value(self._logouts)
+            logins = _next_value(self._logins)
+            if _next_value(self._logouts) == logouts:
+                return logins - logouts
 
 
 def _repr_value(counter: itertools.count[int]) -> int:

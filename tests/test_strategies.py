@@ -391,6 +391,35 @@ def test_local_counts_events_not_users() -> None:
     assert node.count(3.0) == -1
 
 
+def test_a_local_read_never_returns_a_count_that_never_was(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Deterministic interleaving: just after a read takes the logins counter, another
+    worker logs a user in and then out (the balance goes 5, 6, 5). Reading each counter
+    once (the earlier read) then returns 4, a count that never was; reading the logouts
+    twice around the logins sees the change, reads again, and returns 5."""
+    node = AtomicCounter()
+    for _ in range(10):
+        node.login("u", 0.0)
+    for _ in range(5):
+        node.logout("u", 0.0)
+    real = local._next_value
+    pending = [True]
+
+    def reading(counter: itertools.count[int]) -> int:
+        value = real(counter)
+        if counter is node._logins and pending[0]:
+            pending[0] = False
+            node.login("v", 1.0)  # the other worker, between this read's two counters
+            node.logout("v", 1.0)
+        return value
+
+    monkeypatch.setattr(local, "_next_value", reading)
+    assert node.count(1.0) == 5 and not pending[0]
+    pending[0] = True
+    assert reading(node._logins) - reading(node._logouts) == 4  # one read each: wrong
+
+
 @pytest.mark.parametrize("taken", [0, 1, 9, 10, 12_345, 2**40])
 def test_both_ways_of_reading_an_itertools_count_agree(taken: int) -> None:
     """local's read: the repr parse (any Python) and __reduce__ (before 3.12, a fifth of
