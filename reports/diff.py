@@ -29,7 +29,7 @@ processes' ops/s, at ``ALPHA`` = 0.05. Why:
   normal approximation with tie correction and a continuity correction is used.
 
 A rank test on n and m samples cannot give a two-sided p below 2 / C(n+m, n): 0.029 for 4
-and 4 processes, 0.0022 for the CI preset's 6 and 6.
+and 4 processes, 4.1e-05 for the CI preset's 9 and 9.
 
 Two reports of different workloads measure different things: the gate then calls nothing
 a regression (:attr:`DiffResult.unjudged` says why) unless ``allow_workload_change``.
