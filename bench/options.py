@@ -69,8 +69,8 @@ PresetOpt = Annotated[
     str | None,
     typer.Option(
         "--preset",
-        help="How hard to time: quick (default: 1 process, no ±), ci (6 processes: a ± and "
-        "a gate), fast, rigorous (pyperf's), smoke (one value).",
+        help="How hard to time: quick (default: 1 process, no interval), ci (9 processes: "
+        "a rerun interval and a gate), fast, rigorous (pyperf's), smoke (one value).",
     ),
 ]
 ProcessesOpt = Annotated[

@@ -222,7 +222,8 @@ def bars_figure(report: Mapping[str, Any]) -> Figure:
     ax.grid(axis="y", which="major", alpha=0.3)
     ax.legend(title="operation", fontsize=8)
     ax.set_title(
-        f"countbench: ops/s per strategy, mean ± stdev\n{_conditions(report)}", fontsize=10
+        f"countbench: ops/s per strategy, median of processes ± their stdev\n{_conditions(report)}",
+        fontsize=10,
     )
     return figure
 
@@ -309,7 +310,7 @@ def scan_figure(report: Mapping[str, Any]) -> Figure:
     axes[0].set_ylabel("operations per second")
     axes[0].legend(title="strategy", fontsize=8)
     figure.suptitle(
-        f"countbench: ops/s against {parameter}, mean ± stdev\n"
+        f"countbench: ops/s against {parameter}, median of processes ± their stdev\n"
         f"{_conditions(reports[0], skip=parameter)}",
         fontsize=10,
     )
