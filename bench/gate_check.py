@@ -174,4 +174,4 @@ def check_gates(
 def _operation(timings: dict[str, Timing]) -> dict[str, Any]:
     """A one-benchmark plan's timing as a report stores it (what :func:`pair_diff` reads)."""
     (timing,) = timings.values()
-    return {"values": timing.values, "pyperf": timing.pyperf_json}
+    return timing.to_dict()

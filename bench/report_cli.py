@@ -35,7 +35,6 @@ from ..reports.diff import DiffResult, PairDiff, diff_reports, parse_threshold
 from ..reports.load import SCHEMA_VERSION, ReportUsageError, load_report
 from ..reports.markdown import to_markdown
 
-DIM = "dim"
 FORMATS = ("table", "md", "csv")
 
 report_app = typer.Typer(
@@ -95,7 +94,7 @@ def export_pyperf(
 
 def _verdict(pair: PairDiff, result: DiffResult) -> Text:
     if result.unjudged or pair.p_value is None:
-        return Text("not judged", style=DIM)
+        return Text("not judged", style=tables.DIM)
     return Text("REGRESSION", style="bold red") if pair.regression else Text("no")
 
 

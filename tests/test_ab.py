@@ -7,11 +7,10 @@ import itertools
 import json
 import math
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from test_cli import cli  # the one way tests run the command line
 
 from countbench.bench.ab import balanced_orders
 from countbench.reports.paired import (
@@ -23,19 +22,7 @@ from countbench.reports.paired import (
     sign_flip_p,
 )
 
-CLI = [sys.executable, "-m", "countbench.bench.cli"]
 SMALL = ["--operations", "300", "--users", "60", "--quiet"]
-
-
-def cli(folder: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 # --- the statistics -------------------------------------------------------------------------
@@ -109,7 +96,7 @@ def test_too_few_rounds_are_not_judged() -> None:
 
 def test_ab_fails_a_slowed_b_and_passes_an_identical_one(tmp_path: Path) -> None:
     common = ["ab", "local", "--rounds", "6", "--streams", "writes", "--values", "2", *SMALL]
-    slowed = cli(tmp_path, *common, "--slowdown-b", "100%", "--json", "ab.json")
+    slowed = cli(tmp_path, *common, "--slowdown-b", "100%", "--json", "ab.json", timeout=240)
     assert slowed.returncode == 1, slowed.stderr
     assert "REGRESSION" in slowed.stdout and "FAILED: B is slower: writes -" in slowed.stdout
     data = json.loads((tmp_path / "ab.json").read_text())
@@ -119,7 +106,7 @@ def test_ab_fails_a_slowed_b_and_passes_an_identical_one(tmp_path: Path) -> None
     assert sorted(data["orders"]) == ["AB"] * 3 + ["BA"] * 3
     assert data["a"]["countbench"] and data["a"]["python_version"]
 
-    same = cli(tmp_path, *common, "--fail-above", "60%")
+    same = cli(tmp_path, *common, "--fail-above", "60%", timeout=240)
     assert same.returncode == 0, same.stdout + same.stderr
     assert "ok: B is not significantly slower than A by more than 60.0%" in same.stdout
 

@@ -172,3 +172,24 @@ def test_a_strategy_names_its_package() -> None:
 
     Scripted.__module__ = "not_installed_anywhere.module"
     assert environment.strategy_package(Scripted) is None
+
+
+def test_the_running_countbench_knows_its_commit() -> None:
+    """Editable, from the checkout; installed (as nox installs it for these tests), the
+    commit setup.py wrote into the wheel. Either way, the commit of these tests."""
+    import shutil
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    if shutil.which("git") is None:
+        pytest.skip("no git here")
+    done = subprocess.run(
+        ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        pytest.skip("these tests are not in a git checkout")
+    facts = environment.git_facts()
+    assert facts is not None and facts["commit"] == done.stdout.strip()
+    source = Path(environment.__file__).resolve().parent.parent
+    installed = not (source / "pyproject.toml").is_file()
+    assert facts["source"] == ("build" if installed else "checkout")
