@@ -14,7 +14,8 @@ when they differ from their defaults (``partition``, 1, 5, 10000, not given);
 For a strategy whose state lives in a server, ``--faults`` names real faults (``pause``,
 ``kill``; the default is both) and ``--clients``, ``--duration``, ``--timeout``,
 ``--retries`` and ``--persist`` shape the run; ``--nodes`` is the number of node servers
-of ``aggregate``/``eventual``. A server strategy with a replica twin (``eventual``,
+of ``aggregate-remote``/``eventual``; ``aggregate``'s nodes live in the client processes
+(one per client) and take ``pause`` only. A strategy with a replica twin (``eventual``,
 ``aggregate``) runs on the simulator instead when ``--faults`` names simulated faults only;
 ``session`` (one in-process table, no server) always runs on the simulator.
 """
@@ -32,10 +33,11 @@ from rich.text import Text
 
 from ..reports.json_report import ReportPathError, check_output_path, write_json_atomic
 from ..reports.verdicts import describe_bound, over_bound, parse_bound
-from ..strategies.base import ServiceStrategy, Strategy, simulable
+from ..strategies.base import HostedStrategy, ServiceStrategy, Strategy, simulable
 from ..strategies.registry import discover
 from .faults.report import real_chaos
 from .faults.runner import FAULTS, RealFaultConfig
+from .faults.targets import real_faults_for
 from .sim import (
     PRESETS,
     Scenario,
@@ -194,7 +196,7 @@ def chaos(
             raise SimUsageError("--max-error is for the simulator")
         config = RealFaultConfig(
             strategy=named,
-            faults=FAULTS if faults is None else _names(faults),
+            faults=real_faults_for(cls_found, FAULTS) if faults is None else _names(faults),
             seed=seed,
             clients=clients,
             duration=duration,
@@ -291,7 +293,7 @@ def _names(faults: str) -> tuple[str, ...]:
 def _real_faults_wanted(cls: type[Strategy], faults: str | None) -> bool:
     """A strategy on a server runs under real faults, unless it has a replica twin and
     ``--faults`` names simulated ones."""
-    if not issubclass(cls, ServiceStrategy):
+    if not issubclass(cls, ServiceStrategy | HostedStrategy):
         return False
     if faults is None or not simulable(cls):
         return True

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from ..strategies.base import ServiceStrategy, Strategy, simulable
+from ..strategies.base import HostedStrategy, ServiceStrategy, Strategy, simulable
 from ..strategies.registry import describe
 from ..strategies.spec import SESSIONS, Counts, Specification
 from .complexity import measure as measure_complexity
@@ -267,6 +267,8 @@ def real_fault_target(cls: type[Strategy]) -> bool:
     """Whether ``cls`` keeps its state on a server that real faults can be done to."""
     from .faults.targets import SUPPORTED
 
+    if issubclass(cls, HostedStrategy):
+        return True
     return issubclass(cls, ServiceStrategy) and cls.service in SUPPORTED
 
 
@@ -275,10 +277,11 @@ def real_fault_check(cls: type[Strategy], spec: WorkloadSpec) -> dict[str, Any]:
     the report stores it: the counter check's figures and the verdict."""
     from .faults.report import to_dict
     from .faults.runner import RealFaultConfig, run_real_faults
+    from .faults.targets import real_faults_for
 
     config = RealFaultConfig(
         strategy=cls.name,
-        faults=REAL_FAULTS,
+        faults=real_faults_for(cls, REAL_FAULTS),
         seed=spec.seed,
         clients=REAL_FAULT_CLIENTS,
         duration=REAL_FAULT_SECONDS,

@@ -11,8 +11,8 @@ builds the strategy's node(s) and logs in ``users`` distinct users (``user-0``,
 * a Redis strategy: a Redis started for the purpose (``RedisServer``), the logins sent
   through the strategy's own client (pipelined), and Redis's ``INFO memory``
   ``used_memory`` read before and after. Other service strategies (``central``,
-  ``aggregate``, ``eventual``) keep their state in server processes of their own and are
-  refused.
+  ``aggregate-remote``, ``eventual``) keep their state in server processes of their own
+  and are refused, as is ``aggregate`` (each node serves its peers from a thread).
 
 It is done twice, on fresh structures: once for the process's resident set size (psutil,
 RSS before and after), then with :mod:`tracemalloc` started before anything is built,
@@ -198,7 +198,7 @@ def measurable(cls: type[Strategy]) -> str:
     if issubclass(cls, ServiceStrategy) and cls.service == "redis":
         return "redis"
     raise ScaleUsageError(
-        f"strategy {cls.name!r} keeps its state in server processes of its own: memory is "
+        f"strategy {cls.name!r} keeps its state in nodes that serve each other: memory is "
         "measured for in-process and Redis strategies only"
     )
 

@@ -1,16 +1,24 @@
-"""``aggregate``: aggregate on demand. Each node counts only its own sessions; a read asks
-every node at once and sums the answers.
+"""``aggregate``: aggregate on demand, as the article designs it. Each node counts only its
+own users' sessions, in memory beside them; a read asks every node at once and sums.
 
-Each node is a real server process on loopback (the central service's server, one per
-node, each with its own session table). Worker ``w`` logs its users in and out on node
-``w % nodes``; a read sends a count request to every node before reading any answer, and
-a node that has not answered within ``READ_TIMEOUT`` seconds (or the request timeout, if
-shorter) is left out: the read is then
-*partial* (counted in the node's statistics, which reach the report) and that connection
-is reopened at the next read. Consistency: eventual; a read is not a snapshot (nodes
-answer at slightly different moments) and a partial read under-counts.
+A node lives in the process of the workers whose users it holds (a
+:class:`~.base.HostedStrategy`; the node is a :class:`~countbench.bench.servers.nodes.NodeHost`):
+worker ``w``'s login, logout and heartbeat are a lock and a session-table update on node
+``w % nodes``, in its own process, with no I/O. A read counts its own node at once and
+sends a count request to every other node's loopback server before reading any answer; a
+node that has not answered within ``READ_TIMEOUT`` seconds (or the request timeout, if
+shorter), or cannot be reached, is left out: the read is then *partial* (counted in the
+client's statistics, which reach the report) and that connection is reopened at the next
+read. Consistency: eventual; a read is not a snapshot (nodes answer at slightly different
+moments) and a partial read under-counts. The node's own users' writes never wait on
+another node.
 
-:class:`AggregateReplica` is the same design as a sans-I/O state machine for the fault
+``aggregate-remote`` (:class:`AggregateRemote`) is the client-server shape of the same
+design: every node is a server process of its own (the central service's server, one per
+node) and a worker's write is a round trip to its home node ``w % nodes``; reads fan out
+the same way. Beside ``aggregate`` it shows what the network hop on every write costs.
+
+:class:`AggregateReplica` is the design as a sans-I/O state machine for the fault
 simulator (a :class:`~.base.RequestReplica`): a node holds only its own sessions; a read
 at node i counts its own at once and sends a count request to every other node, and sums
 the answers that arrive within ``READ_TIMEOUT`` (virtual) seconds; a node that has not
@@ -21,6 +29,7 @@ bring them back: a heartbeat of an unknown user is ignored, as in the real serve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,6 +38,8 @@ from .base import (
     AsyncClientNode,
     ClientNode,
     Consistency,
+    HostedNode,
+    HostedStrategy,
     Message,
     Mode,
     ServiceStrategy,
@@ -39,9 +50,18 @@ from .spec import SESSIONS
 
 if TYPE_CHECKING:
     from ..bench.servers.central import AsyncCentralClient, CentralClient
+    from ..bench.servers.nodes import NodeHost
 
 READ_TIMEOUT = 2.0
 CONNECT_TIMEOUT = 10.0
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` -> (host, port)."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"not a HOST:PORT address: {text!r}")
+    return host, int(port)
 
 
 def node_addresses(endpoint: str) -> list[tuple[str, int]]:
@@ -49,11 +69,12 @@ def node_addresses(endpoint: str) -> list[tuple[str, int]]:
     scheme, _, rest = endpoint.partition("://")
     if scheme != "nodes" or not rest:
         raise ValueError(f"not a node cluster URL: {endpoint!r}")
-    addresses = []
-    for part in rest.split(","):
-        host, _, port = part.rpartition(":")
-        addresses.append((host, int(port)))
-    return addresses
+    return [parse_address(part) for part in rest.split(",")]
+
+
+def read_timeout(config: StrategyConfig) -> float:
+    """How long a read waits for the other nodes: ``READ_TIMEOUT``, or less."""
+    return min(READ_TIMEOUT, config.request_timeout)
 
 
 @dataclass
@@ -74,8 +95,176 @@ class ReadStats:
         }
 
 
+class Peers:
+    """Connections to some nodes' servers, opened lazily and reopened after a failure;
+    :meth:`total` asks them all at once."""
+
+    def __init__(
+        self, addresses: Sequence[tuple[str, int]], namespace: str, timeout: float
+    ) -> None:
+        self.addresses = list(addresses)
+        self.namespace, self.timeout = namespace, timeout
+        self.clients: list[CentralClient | None] = [None] * len(self.addresses)
+
+    def client(self, index: int) -> CentralClient | None:
+        """Node ``index``'s open connection, (re)opened if need be; None if unreachable."""
+        from ..bench.servers.central import CentralClient, CentralServiceError
+
+        client = self.clients[index]
+        if client is None or client.closed:
+            try:
+                client = CentralClient(*self.addresses[index], self.namespace, self.timeout)
+            except CentralServiceError:
+                client = None
+            self.clients[index] = client
+        return client
+
+    def total(self, now: float, timeout: float) -> tuple[int, bool]:
+        """The sum of the answers within ``timeout`` seconds, and whether every node gave one."""
+        from ..bench.servers.central import fan_out_count
+
+        clients = [self.client(i) for i in range(len(self.addresses))]
+        live = [c for c in clients if c is not None]
+        answers = fan_out_count(live, now, timeout)
+        complete = len(live) == len(clients) and None not in answers
+        return sum(a for a in answers if a is not None), complete
+
+    def close(self) -> None:
+        for client in self.clients:
+            if client is not None:
+                client.close()
+
+
+class AsyncPeers:
+    """The asyncio twin of :class:`Peers` (a read gathers every node's answer)."""
+
+    def __init__(
+        self, addresses: Sequence[tuple[str, int]], namespace: str, timeout: float
+    ) -> None:
+        self.addresses = list(addresses)
+        self.namespace, self.timeout = namespace, timeout
+        self.clients: list[AsyncCentralClient | None] = [None] * len(self.addresses)
+
+    async def client(self, index: int) -> AsyncCentralClient | None:
+        from ..bench.servers.central import AsyncCentralClient, CentralServiceError
+
+        client = self.clients[index]
+        if client is None or client.closed:
+            try:
+                client = await AsyncCentralClient.open(
+                    *self.addresses[index], self.namespace, self.timeout
+                )
+            except CentralServiceError:
+                client = None
+            self.clients[index] = client
+        return client
+
+    async def _count(self, index: int, now: float, timeout: float) -> int | None:
+        import asyncio
+
+        client = await self.client(index)
+        if client is None:
+            return None
+        try:
+            return await asyncio.wait_for(client.count(now), timeout)
+        except Exception:  # timed out or lost: leave it out, reopen it next time
+            await client.close()
+            return None
+
+    async def total(self, now: float, timeout: float) -> tuple[int, bool]:
+        import asyncio
+
+        answers = await asyncio.gather(
+            *(self._count(i, now, timeout) for i in range(len(self.addresses)))
+        )
+        return sum(a for a in answers if a is not None), None not in answers
+
+    async def close(self) -> None:
+        for client in self.clients:
+            if client is not None:
+                await client.close()
+
+
+# ---------------------------------------------------------------- aggregate: nodes beside workers
+
+
+class HostedAggregateClient:
+    """Writes to the worker's own node, in this process; reads sum it and every peer."""
+
+    def __init__(self, node: NodeHost, peers: Peers, timeout: float) -> None:
+        self.node, self.peers, self.timeout = node, peers, timeout
+        self.login, self.logout, self.heartbeat = node.login, node.logout, node.heartbeat
+        self.stats_ = ReadStats()
+
+    def count(self, now: float) -> int:
+        self.stats_.reads += 1
+        own = self.node.count(now)
+        others, complete = self.peers.total(now, self.timeout)
+        if not complete:
+            self.stats_.partial_reads += 1
+        return own + others
+
+    def sync(self, now: float) -> None:
+        return None
+
+    def stats(self) -> dict[str, float]:
+        return self.stats_.as_dict()
+
+    def close(self) -> None:
+        self.peers.close()
+
+
+class AsyncHostedAggregateClient:
+    """The asyncio twin of :class:`HostedAggregateClient`: writes are still plain calls."""
+
+    def __init__(self, node: NodeHost, peers: AsyncPeers, timeout: float) -> None:
+        self.node, self.peers, self.timeout = node, peers, timeout
+        self.stats_ = ReadStats()
+
+    async def login(self, user: str, now: float) -> None:
+        self.node.login(user, now)
+
+    async def logout(self, user: str, now: float) -> None:
+        self.node.logout(user, now)
+
+    async def heartbeat(self, user: str, now: float) -> None:
+        self.node.heartbeat(user, now)
+
+    async def count(self, now: float) -> int:
+        self.stats_.reads += 1
+        own = self.node.count(now)
+        others, complete = await self.peers.total(now, self.timeout)
+        if not complete:
+            self.stats_.partial_reads += 1
+        return own + others
+
+    async def sync(self, now: float) -> None:
+        return None
+
+    def stats(self) -> dict[str, float]:
+        return self.stats_.as_dict()
+
+    async def close(self) -> None:
+        await self.peers.close()
+
+
+def _others(node: HostedNode, peers: Sequence[str]) -> list[tuple[str, int]]:
+    return [parse_address(a) for i, a in enumerate(peers) if i != node.node_id]
+
+
+def _host(node: HostedNode) -> NodeHost:
+    from ..bench.servers.nodes import NodeHost
+
+    if not isinstance(node, NodeHost):
+        raise TypeError(f"aggregate runs on its own NodeHost, not {type(node).__name__}")
+    return node
+
+
+# ---------------------------------------------------------------- aggregate-remote: node servers
+
+
 class NodeCluster:
-    """A worker's connections to every node, with its home node's batching."""
+    """A worker's connections to every node server, with its home node's batching."""
 
     def __init__(
         self,
@@ -86,10 +275,9 @@ class NodeCluster:
         timeout: float = CONNECT_TIMEOUT,
     ) -> None:
         self.timeout = timeout
-        self.addresses = node_addresses(endpoint)
-        self.namespace = namespace
-        self.clients: list[CentralClient | None] = [self._connect(a) for a in self.addresses]
-        self.home = worker % len(self.addresses)
+        self.peers = Peers(node_addresses(endpoint), namespace, timeout)
+        self.peers.client(worker % len(self.peers.addresses))
+        self.home = worker % len(self.peers.addresses)
         self.depth = depth
         self.pending: list[tuple[str, str, float]] = []
         self.stats = ReadStats()
@@ -100,60 +288,39 @@ class NodeCluster:
         endpoint, depth, timeout = config.endpoint, config.pipeline, config.request_timeout
         return cls(endpoint, namespace, worker, depth, timeout)
 
-    def _connect(self, address: tuple[str, int]) -> CentralClient | None:
-        from ..bench.servers.central import CentralClient, CentralServiceError
-
-        try:
-            return CentralClient(*address, self.namespace, timeout=self.timeout)
-        except CentralServiceError:
-            return None
-
-    def _home(self) -> CentralClient:
-        from ..bench.servers.central import CentralServiceError
-
-        client = self.clients[self.home]
-        if client is None or client.closed:
-            client = self.clients[self.home] = self._connect(self.addresses[self.home])
-        if client is None:
-            raise CentralServiceError(f"node {self.home} is unreachable")
-        return client
-
     def send(self, kind: str, user: str, now: float) -> None:
         self.pending.append((kind, user, now))
         if len(self.pending) >= self.depth:
             self.flush()
 
     def flush(self) -> None:
+        from ..bench.servers.central import CentralServiceError
+
         if self.pending:
             pending, self.pending = self.pending, []
-            self._home().pipeline(pending)
+            home = self.peers.client(self.home)
+            if home is None:
+                raise CentralServiceError(f"node {self.home} is unreachable")
+            home.pipeline(pending)
 
     def total(self, now: float) -> int:
         """Sum of every node's count, asked of all at once; a partial read if some node
         does not answer in time."""
-        from ..bench.servers.central import fan_out_count
-
         self.flush()
-        for i, client in enumerate(self.clients):
-            if client is None or client.closed:
-                self.clients[i] = self._connect(self.addresses[i])
-        live = [c for c in self.clients if c is not None]
-        answers = fan_out_count(live, now, min(READ_TIMEOUT, self.timeout))
-        if len(live) < len(self.clients) or None in answers:
+        total, complete = self.peers.total(now, min(READ_TIMEOUT, self.timeout))
+        if not complete:
             self.stats.partial_reads += 1
-        return sum(a for a in answers if a is not None)
+        return total
 
     def close(self) -> None:
         try:
             self.flush()
         finally:
-            for client in self.clients:
-                if client is not None:
-                    client.close()
+            self.peers.close()
 
 
 class AggregateClientNode:
-    """Writes to the home node, reads from all nodes."""
+    """Writes to the home node server, reads from all node servers."""
 
     def __init__(self, cluster: NodeCluster) -> None:
         self.cluster = cluster
@@ -182,36 +349,26 @@ class AggregateClientNode:
 
 
 class AsyncNodeCluster:
-    """The asyncio twin of :class:`NodeCluster` (reads gather every node's answer)."""
+    """The asyncio twin of :class:`NodeCluster`."""
 
     def __init__(
-        self, namespace: str, worker: int, depth: int, timeout: float = CONNECT_TIMEOUT
+        self, endpoint: str, namespace: str, worker: int, depth: int, timeout: float
     ) -> None:
         self.timeout = timeout
-        self.namespace, self.worker, self.depth = namespace, worker, depth
-        self.addresses: list[tuple[str, int]] = []
-        self.clients: list[AsyncCentralClient | None] = []
+        self.peers = AsyncPeers(node_addresses(endpoint), namespace, timeout)
+        self.home = worker % len(self.peers.addresses)
+        self.depth = depth
         self.pending: list[tuple[str, str, float]] = []
         self.stats = ReadStats()
 
     @classmethod
     async def of(cls, config: StrategyConfig, namespace: str, worker: int) -> AsyncNodeCluster:
         """Worker ``worker``'s connected cluster (see :meth:`NodeCluster.of`)."""
-        cluster = cls(namespace, worker, config.pipeline, config.request_timeout)
-        return await cluster.connect(config.endpoint)
-
-    async def connect(self, endpoint: str) -> AsyncNodeCluster:
-        self.addresses = node_addresses(endpoint)
-        self.clients = [await self._connect(a) for a in self.addresses]
-        return self
-
-    async def _connect(self, address: tuple[str, int]) -> AsyncCentralClient | None:
-        from ..bench.servers.central import AsyncCentralClient, CentralServiceError
-
-        try:
-            return await AsyncCentralClient.open(*address, self.namespace, self.timeout)
-        except CentralServiceError:
-            return None
+        endpoint, depth, timeout = config.endpoint, config.pipeline, config.request_timeout
+        cluster = cls(endpoint, namespace, worker, depth, timeout)
+        for i in range(len(cluster.peers.addresses)):
+            await cluster.peers.client(i)
+        return cluster
 
     async def send(self, kind: str, user: str, now: float) -> None:
         self.pending.append((kind, user, now))
@@ -224,44 +381,23 @@ class AsyncNodeCluster:
         if not self.pending:
             return
         pending, self.pending = self.pending, []
-        home = self.worker % len(self.addresses)
-        client = self.clients[home]
-        if client is None or client.closed:
-            client = self.clients[home] = await self._connect(self.addresses[home])
-        if client is None:
-            raise CentralServiceError(f"node {home} is unreachable")
-        await client.pipeline(pending)
-
-    async def _count(self, index: int, now: float) -> int | None:
-        import asyncio
-
-        client = self.clients[index]
-        if client is None or client.closed:
-            client = self.clients[index] = await self._connect(self.addresses[index])
-        if client is None:
-            return None
-        try:
-            return await asyncio.wait_for(client.count(now), min(READ_TIMEOUT, self.timeout))
-        except Exception:  # timed out or lost: leave it out, reopen it next time
-            await client.close()
-            return None
+        home = await self.peers.client(self.home)
+        if home is None:
+            raise CentralServiceError(f"node {self.home} is unreachable")
+        await home.pipeline(pending)
 
     async def total(self, now: float) -> int:
-        import asyncio
-
         await self.flush()
-        answers = await asyncio.gather(*(self._count(i, now) for i in range(len(self.clients))))
-        if None in answers:
+        total, complete = await self.peers.total(now, min(READ_TIMEOUT, self.timeout))
+        if not complete:
             self.stats.partial_reads += 1
-        return sum(a for a in answers if a is not None)
+        return total
 
     async def close(self) -> None:
         try:
             await self.flush()
         finally:
-            for client in self.clients:
-                if client is not None:
-                    await client.close()
+            await self.peers.close()
 
 
 class AsyncAggregateClientNode:
@@ -289,6 +425,9 @@ class AsyncAggregateClientNode:
 
     async def close(self) -> None:
         await self.cluster.close()
+
+
+# ---------------------------------------------------------------- the simulator's twin
 
 
 class PendingRead:
@@ -361,13 +500,44 @@ class AggregateReplica(LocalSessions):
         return outbox, done
 
 
-class AggregateOnDemand(ServiceStrategy):
+class AggregateOnDemand(HostedStrategy):
     name = "aggregate"
-    summary = "Each node server counts its own sessions; a read asks all nodes at once and sums."
+    summary = "Each node counts its own users beside them; a read asks every node and sums."
     consistency = Consistency.EVENTUAL
     specification = SESSIONS
     modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
     article_approach = "Aggregate on demand"
+
+    def host(self, node_id: int, namespace: str) -> NodeHost:
+        from ..bench.servers.nodes import NodeHost
+
+        return NodeHost(node_id, namespace, self.config.session_timeout)
+
+    def client(self, node: HostedNode, peers: Sequence[str], worker: int) -> ClientNode:
+        host, timeout = _host(node), read_timeout(self.config)
+        others = Peers(_others(node, peers), host.namespace, timeout)
+        return HostedAggregateClient(host, others, timeout)
+
+    async def async_client(
+        self, node: HostedNode, peers: Sequence[str], worker: int
+    ) -> AsyncClientNode:
+        host, timeout = _host(node), read_timeout(self.config)
+        others = AsyncPeers(_others(node, peers), host.namespace, timeout)
+        return AsyncHostedAggregateClient(host, others, timeout)
+
+    def replica(self, node_id: int) -> AggregateReplica:
+        """The design's twin for the fault simulator (see the module docstring)."""
+        return AggregateReplica(
+            node_id, self.config.nodes, self.config.session_timeout, read_timeout(self.config)
+        )
+
+
+class AggregateRemote(ServiceStrategy):
+    name = "aggregate-remote"
+    summary = "aggregate with every node a server process: each write is a round trip to it."
+    consistency = Consistency.EVENTUAL
+    specification = SESSIONS
+    modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
     service = "nodes"
 
     def client(self, namespace: str, worker: int) -> ClientNode:
@@ -377,6 +547,7 @@ class AggregateOnDemand(ServiceStrategy):
         return AsyncAggregateClientNode(await AsyncNodeCluster.of(self.config, namespace, worker))
 
     def replica(self, node_id: int) -> AggregateReplica:
-        """The design's twin for the fault simulator (see the module docstring)."""
-        timeout = min(READ_TIMEOUT, self.config.request_timeout)
-        return AggregateReplica(node_id, self.config.nodes, self.config.session_timeout, timeout)
+        """The same twin as ``aggregate``'s: in the simulator a node's writes are local."""
+        return AggregateReplica(
+            node_id, self.config.nodes, self.config.session_timeout, read_timeout(self.config)
+        )

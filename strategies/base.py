@@ -7,7 +7,7 @@ clock, starts a thread or opens a socket. That keeps each strategy a plain objec
 thread, process and asyncio drivers, and the fault simulator, can all run unchanged.
 
 Every strategy states its :mod:`specification <.spec>`: what its count means, and so
-which values a correct count may take. Three kinds of strategy exist:
+which values a correct count may take. Four kinds of strategy exist:
 
 * :class:`SharedStrategy`: every worker acts on one shared primitive (a counter in memory,
   a counter in shared memory). ``open(mode)`` builds that primitive once, in the parent;
@@ -17,12 +17,15 @@ which values a correct count may take. Three kinds of strategy exist:
   thread-safe; the driver serialises access to each replica and carries its messages.
 * :class:`ServiceStrategy`: the state lives in a server (Redis, the central service);
   each worker opens its own client to it.
+* :class:`HostedStrategy`: each node lives in the process of the workers that use it and
+  serves the other nodes over loopback (a write is local, a read may ask every node).
 """
 
 from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar, Protocol, runtime_checkable
@@ -49,7 +52,7 @@ class Mode(StrEnum):
 class Topology(StrEnum):
     """How a strategy's nodes talk to each other."""
 
-    ISOLATED = "isolated"  # not at all: each node alone (a read may ask them all)
+    ISOLATED = "isolated"  # not at all: each node alone (a read asks them all)
     SHARED = "shared"  # through one shared primitive
     MESSAGES = "messages"  # by exchanging messages
 
@@ -254,6 +257,42 @@ class ServiceStrategy(Strategy):
     @abstractmethod
     async def async_client(self, namespace: str, worker: int) -> AsyncClientNode:
         """Open worker ``worker``'s asyncio client (asyncio mode)."""
+
+
+class HostedNode(Node, Protocol):
+    """A node of a :class:`HostedStrategy`, in the process it lives in: its workers call it
+    directly; the other nodes reach it at ``address``. ``close`` stops serving them."""
+
+    node_id: int
+    address: str
+
+    def close(self) -> None: ...
+
+
+class HostedStrategy(Strategy):
+    """Each node lives beside its workers, in their process, and serves its peers.
+
+    The driver builds every node with :meth:`host` in the process it belongs to (thread
+    and asyncio mode: all of them in the one process; process mode: node ``w`` in worker
+    ``w``'s process), then gives each worker a client of node ``worker % nodes`` that
+    knows every node's address (``peers[i]`` is node i's, its own included).
+    """
+
+    topology = Topology.ISOLATED
+
+    @abstractmethod
+    def host(self, node_id: int, namespace: str) -> HostedNode:
+        """Build node ``node_id`` and start serving its peers (in this process)."""
+
+    @abstractmethod
+    def client(self, node: HostedNode, peers: Sequence[str], worker: int) -> ClientNode:
+        """Worker ``worker``'s blocking client on ``node`` (thread and process mode)."""
+
+    @abstractmethod
+    async def async_client(
+        self, node: HostedNode, peers: Sequence[str], worker: int
+    ) -> AsyncClientNode:
+        """Worker ``worker``'s asyncio client on ``node`` (asyncio mode)."""
 
 
 class Replicable(Protocol):

@@ -2,9 +2,9 @@
 cached total from all nodes; a read returns the cached total at once, without a network
 hop.
 
-The nodes are the same loopback server processes as ``aggregate`` (one per node, each
-with its own session table). Writes go to the worker's home node; the refresh asks every
-node at once and sums (as ``aggregate``'s read does). A read is as old as the last
+The nodes are the same loopback server processes as ``aggregate-remote`` (one per node,
+each with its own session table). Writes go to the worker's home node; the refresh asks
+every node at once and sums (as ``aggregate``'s read does). A read is as old as the last
 refresh: its age, ``now`` minus the refresh time in the workload's seconds, is the
 staleness that the node's statistics carry to the report. Consistency: eventual (exact
 right after a refresh, drifting until the next).
@@ -53,7 +53,7 @@ class CachedTotal:
 
 
 class EventualClientNode(AggregateClientNode):
-    """Writes to the home node like ``aggregate``; reads the cached total."""
+    """Writes to the home node like ``aggregate-remote``; reads the cached total."""
 
     def __init__(self, cluster: NodeCluster) -> None:
         super().__init__(cluster)

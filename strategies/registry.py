@@ -11,7 +11,7 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 from typing import Any
 
-from .aggregate import AggregateOnDemand
+from .aggregate import AggregateOnDemand, AggregateRemote
 from .base import Mode, Strategy
 from .central import CentralCounterService
 from .compact import CompactStrategy
@@ -45,6 +45,7 @@ BUILTINS: tuple[type[Strategy], ...] = (
     RedisClusterSessions,
     CentralCounterService,
     AggregateOnDemand,
+    AggregateRemote,
     EventualSync,
 )
 

@@ -17,11 +17,11 @@ import redis
 
 from countbench.bench.latency import merge, summarize
 from countbench.bench.plan import Plan
-from countbench.bench.servers.central import CentralService
+from countbench.bench.servers.central import CentralClient, CentralService
 from countbench.bench.servers.redis_cluster import RedisClusterServer
 from countbench.bench.servers.redis_server import RedisServer
 from countbench.bench.workload import Op, WorkloadSpec
-from countbench.strategies.aggregate import AggregateOnDemand
+from countbench.strategies.aggregate import AggregateOnDemand, AggregateRemote, parse_address
 from countbench.strategies.base import Mode, ServiceStrategy, StrategyConfig
 from countbench.strategies.eventual import EventualSync
 from countbench.strategies.redis_set import RedisSetSessions
@@ -340,11 +340,11 @@ def test_ctrl_c_mid_run_leaves_no_server_behind(tmp_path: Path) -> None:
     assert not (tmp_path / "r.json").exists()
 
 
-def test_aggregate_read_is_partial_when_a_node_is_down() -> None:
+def test_aggregate_remote_read_is_partial_when_a_node_is_down() -> None:
     servers = [CentralService(timeout=100.0).start() for _ in range(3)]
     try:
         config = StrategyConfig(nodes=3, session_timeout=100.0, endpoint=_nodes_url(servers))
-        writers = [AggregateOnDemand(config).client("countbench:partial:", w) for w in range(3)]
+        writers = [AggregateRemote(config).client("countbench:partial:", w) for w in range(3)]
         for w, node in enumerate(writers):
             for i in range(w + 1):  # node w holds w + 1 users
                 node.login(f"u{w}-{i}", 1.0)
@@ -359,6 +359,58 @@ def test_aggregate_read_is_partial_when_a_node_is_down() -> None:
     finally:
         for server in servers:
             server.stop()
+
+
+@pytest.fixture
+def node_process() -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """A node of ``aggregate`` in a process of its own (holding no users yet)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "countbench.bench.servers.nodes", "--namespace", "ns:"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        ready, host, port = proc.stdout.readline().split()
+        assert ready == "READY"
+        yield proc, f"{host}:{port}"
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGSTOP, signal.SIGKILL], ids=["paused", "killed"])
+def test_aggregate_read_is_partial_while_a_node_is_down_and_writes_stay_local(
+    node_process: tuple[subprocess.Popen[str], str], stop: signal.Signals
+) -> None:
+    """Node 1 lives in another process: paused, a read waits out the read timeout and
+    leaves its users out; killed, at once. Node 0's own users' writes never wait on it."""
+    proc, address = node_process
+    config = StrategyConfig(nodes=2, session_timeout=100.0, request_timeout=0.5)
+    strategy = AggregateOnDemand(config)
+    with strategy.host(0, "ns:") as home, CentralClient(*parse_address(address), "ns:") as remote:
+        for i in range(3):
+            remote.login(f"far-{i}", 1.0)  # node 1 holds three users
+        client = strategy.client(home, [home.address, address], 0)
+        client.login("near", 1.0)
+        assert client.count(2.0) == 4
+        os.kill(proc.pid, stop)
+        started = time.monotonic()
+        client.login("near-2", 2.5)  # local: no wait on the stopped node
+        assert time.monotonic() - started < 0.1
+        started = time.monotonic()
+        assert client.count(3.0) == 2  # node 1's three users are missing from the sum
+        waited = time.monotonic() - started
+        assert waited < 2.0
+        if stop == signal.SIGSTOP:
+            assert waited >= 0.4  # the read waited for node 1 until its timeout
+            os.kill(proc.pid, signal.SIGCONT)
+            assert client.count(4.0) == 5  # back: the connection is reopened, the sum whole
+        stats = client.stats()  # type: ignore[attr-defined]
+        expected = {signal.SIGSTOP: (3, 1), signal.SIGKILL: (2, 1)}[stop]
+        assert (stats["reads"], stats["partial_reads"]) == expected
+        client.close()
 
 
 def test_eventual_reads_a_cached_total_until_the_next_sync(

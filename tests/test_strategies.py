@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from countbench.strategies import local
 from countbench.strategies.base import (
     Consistency,
+    HostedStrategy,
     LockedNode,
     Message,
     Mode,
@@ -722,7 +723,7 @@ def test_strategy_class_metadata(cls: type[Strategy]) -> None:
     assert isinstance(cls.consistency, Consistency)
     assert isinstance(cls.modes, frozenset) and cls.modes
     assert all(isinstance(mode, Mode) for mode in cls.modes)
-    assert issubclass(cls, SharedStrategy | ReplicatedStrategy | ServiceStrategy)
+    assert issubclass(cls, SharedStrategy | ReplicatedStrategy | ServiceStrategy | HostedStrategy)
     if issubclass(cls, ServiceStrategy):
         assert cls.service in {"redis", "redis-cluster", "central", "nodes"}
 
@@ -741,6 +742,21 @@ def test_strategy_builds_nodes(cls: type[Strategy]) -> None:
             assert isinstance(node, Node)
             node.login("a", 0.0)
             assert node.count(0.0) == 1
+    elif isinstance(strategy, HostedStrategy):
+        hosts = [strategy.host(i, "countbench:build:") for i in range(3)]
+        try:
+            peers = [host.address for host in hosts]
+            clients = [strategy.client(host, peers, i) for i, host in enumerate(hosts)]
+            for i, client in enumerate(clients):
+                for user in range(i + 1):
+                    client.login(f"u{i}-{user}", 0.0)
+            assert [host.count(0.0) for host in hosts] == [1, 2, 3]  # each its own users
+            assert [client.count(0.0) for client in clients] == [6, 6, 6]  # reads ask all
+            for client in clients:
+                client.close()
+        finally:
+            for host in hosts:
+                host.close()
     else:
         assert isinstance(strategy, ReplicatedStrategy)
         for node_id in range(3):

@@ -5,7 +5,9 @@ yields (``await asyncio.sleep(0)``) after every batch of ``YIELD_EVERY`` operati
 tasks interleave the way clients of one server do. Replicated strategies get
 ``config.nodes`` replicas, shared by tasks without locks (one thread). Service strategies
 give each task its own asyncio client; their calls await the network and yield by
-themselves.
+themselves. Hosted strategies host every node in this process (its server in a thread of
+its own) and give each task an asyncio client on its node: writes are plain calls, reads
+await the other nodes.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
-from ...strategies.base import AsyncClientNode, Mode, ServiceStrategy
+from ...strategies.base import AsyncClientNode, HostedStrategy, Mode, ServiceStrategy
 from ..latency import LatencyRecorder
 from .base import (
     STREAMS,
@@ -47,8 +49,8 @@ class AsyncioDriver(Driver):
         ]
         self._clients: list[AsyncClientNode] = []
         self._ops: list[dict[StreamName, list[Any]]] = []
-        if isinstance(self.strategy, ServiceStrategy):
-            self._call(self._open_clients(self.strategy))
+        if isinstance(self.strategy, ServiceStrategy | HostedStrategy):
+            self._call(self._open_clients())
         else:
             for w in range(self.workers):
                 node, sync = self.nodes.node_for(w)
@@ -68,9 +70,9 @@ class AsyncioDriver(Driver):
             for worker in self._ops
         ]
 
-    async def _open_clients(self, strategy: ServiceStrategy) -> None:
+    async def _open_clients(self) -> None:
         for w in range(self.workers):
-            client = await strategy.async_client(self.namespace, w)
+            client = await self.nodes.async_client(w)
             self._clients.append(client)
             recorder = self._recorders[w]
             self._ops.append(

@@ -20,6 +20,8 @@ from typing import Literal, TypeVar
 from ...strategies.base import (
     AsyncClientNode,
     ClientNode,
+    HostedNode,
+    HostedStrategy,
     LockedNode,
     Message,
     Mode,
@@ -252,16 +254,25 @@ class WorkerNodes:
 
     Shared: one node for every worker. Replicated: ``config.nodes`` replicas carried by a
     :class:`Router`, worker ``w`` a client of replica ``w % nodes``. Service: each worker
-    opens its own client (``node_for`` must run inside the worker's thread).
+    opens its own client (``node_for`` must run inside the worker's thread). Hosted: every
+    node is hosted here, and worker ``w`` opens its own client on node ``w % nodes``.
     """
 
     def __init__(self, strategy: Strategy, mode: Mode, namespace: str) -> None:
         self.strategy, self.namespace = strategy, namespace
         self.router: Router | None = None
         self.nodes: list[Node] = []
+        self.hosts: list[HostedNode] = []
         self.clients: list[ClientNode] = []
         self._clients_lock = threading.Lock()
-        if isinstance(strategy, SharedStrategy):
+        if isinstance(strategy, HostedStrategy):
+            try:
+                for i in range(strategy.config.nodes):
+                    self.hosts.append(strategy.host(i, namespace))
+            except BaseException:
+                self.close()
+                raise
+        elif isinstance(strategy, SharedStrategy):
             self.nodes = [strategy.open(mode)]
         elif isinstance(strategy, ReplicatedStrategy):
             replicas = [strategy.replica(i) for i in range(strategy.config.nodes)]
@@ -274,10 +285,19 @@ class WorkerNodes:
         elif not isinstance(strategy, ServiceStrategy):
             raise DriverError(f"strategy {strategy.name!r} is of no kind countbench can drive")
 
+    @property
+    def peers(self) -> list[str]:
+        """Every hosted node's address, by node id."""
+        return [host.address for host in self.hosts]
+
     def node_for(self, worker: int) -> tuple[Node, Call]:
         """The node worker ``worker`` calls, and what its sync points do."""
-        if isinstance(self.strategy, ServiceStrategy):
-            client = self.strategy.client(self.namespace, worker)
+        strategy = self.strategy
+        if isinstance(strategy, ServiceStrategy | HostedStrategy):
+            if isinstance(strategy, HostedStrategy):
+                client = strategy.client(self.hosts[worker % len(self.hosts)], self.peers, worker)
+            else:
+                client = strategy.client(self.namespace, worker)
             with self._clients_lock:
                 self.clients.append(client)
             return client, client_sync(client)
@@ -307,11 +327,24 @@ class WorkerNodes:
     def stats(self) -> list[dict[str, float]]:
         return node_stats(self.clients)
 
+    async def async_client(self, worker: int) -> AsyncClientNode:
+        """Worker ``worker``'s asyncio client (service and hosted strategies)."""
+        if isinstance(self.strategy, HostedStrategy):
+            home = self.hosts[worker % len(self.hosts)]
+            return await self.strategy.async_client(home, self.peers, worker)
+        assert isinstance(self.strategy, ServiceStrategy)
+        return await self.strategy.async_client(self.namespace, worker)
+
     def close(self) -> None:
         with self._clients_lock:
             clients, self.clients = self.clients, []
-        for client in clients:
-            client.close()
+        try:
+            for client in clients:
+                client.close()
+        finally:
+            hosts, self.hosts = self.hosts, []
+            for host in hosts:
+                host.close()
 
 
 class Driver(AbstractContextManager["Driver"], ABC):

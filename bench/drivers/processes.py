@@ -4,8 +4,11 @@ A shared strategy's node (e.g. a counter in shared memory) is built in the paren
 handed to every process at start-up. A replicated strategy runs one replica per process
 (so the cluster has as many nodes as workers); at every sync point a process sends its
 replica's messages to the other processes' inbound queues (``multiprocessing.Queue``, i.e.
-pipes) and applies whatever has arrived in its own. Processes start with the ``spawn``
-method: nothing but the arguments below is inherited, no connection, no thread.
+pipes) and applies whatever has arrived in its own. A hosted strategy's node lives in its
+worker's process too (one node per worker): each process hosts its node, reports its
+address, and learns every other node's from the parent before it opens its client.
+Processes start with the ``spawn`` method: nothing but the arguments below is inherited,
+no connection, no thread.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from typing import Any
 
 from ...strategies.base import (
     ClientNode,
+    HostedNode,
+    HostedStrategy,
     Message,
     Mode,
     Node,
@@ -130,6 +135,7 @@ def _child(
     record_latency: bool,
 ) -> None:
     client: ClientNode | None = None
+    host: HostedNode | None = None
     streams = {name: getattr(workload, name)[index] for name in STREAMS}
     try:
         peer: _Peer | None = None
@@ -138,6 +144,15 @@ def _child(
             node: Node = shared
         elif isinstance(strategy, ServiceStrategy):
             client = strategy.client(namespace, index)
+            node = client
+            sync = client_sync(client)
+        elif isinstance(strategy, HostedStrategy):
+            host = strategy.host(index, namespace)
+            conn.send(("address", host.address))
+            command, peers = conn.recv()
+            if command != "peers":
+                return
+            client = strategy.client(host, peers, index)
             node = client
             sync = client_sync(client)
         else:
@@ -180,6 +195,9 @@ def _child(
         if client is not None:
             with contextlib.suppress(Exception):
                 client.close()
+        if host is not None:
+            with contextlib.suppress(Exception):
+                host.close()
 
 
 class ProcessDriver(Driver):
@@ -188,7 +206,8 @@ class ProcessDriver(Driver):
     def start(self) -> None:
         strategy = self.strategy
         shared = strategy.open(self.mode) if isinstance(strategy, SharedStrategy) else None
-        if isinstance(strategy, ReplicatedStrategy) and strategy.config.nodes != self.workers:
+        one_each = isinstance(strategy, ReplicatedStrategy | HostedStrategy)
+        if one_each and strategy.config.nodes != self.workers:
             raise DriverError(
                 f"process mode runs one node per worker: nodes ({strategy.config.nodes}) "
                 f"must equal workers ({self.workers})"
@@ -219,6 +238,8 @@ class ProcessDriver(Driver):
             child.close()
             self._conns.append(parent)
             self._procs.append(proc)
+        if isinstance(strategy, HostedStrategy):
+            self._broadcast("peers", self._gather("address", timeout=START_TIMEOUT))
         self._gather("ready", timeout=START_TIMEOUT)
 
     def _gather(self, expected: str, timeout: float | None = None) -> list[Any]:

@@ -11,6 +11,13 @@ operation did not end ``ok`` is never touched again, so the counter check stays 
 the client's ``sync`` every ``sync_every`` operations (where ``eventual`` refreshes its
 cached total).
 
+A hosted strategy (``aggregate``) has no server to fault: each client process hosts one
+node (its users' sessions, beside them) and the nodes read each other over loopback, so
+``--nodes`` is the number of clients. Its fault is ``pause`` of client 0's process, node
+and users together (a kill would take that client's history with it); the other clients'
+reads are partial meanwhile. The clients keep their nodes up until the final read, which
+the runner makes from a node of its own that holds no users.
+
 The schedule: the faults are spread evenly over ``duration``; ``pause`` stops the server
 for ``pause_factor`` times the request timeout (so requests time out and are retried while
 the first attempts wait in the server's socket buffers), ``kill`` SIGKILLs it and restarts
@@ -29,8 +36,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...strategies.base import HostedStrategy
 from .history import CounterCheck, Op, Outcome, check_counter
-from .targets import FaultTarget, check_supported, open_target
+from .targets import (
+    HOSTED,
+    HOSTED_FAULTS,
+    FaultTarget,
+    HostedTarget,
+    check_supported,
+    open_target,
+)
 
 FAULTS = ("pause", "kill")
 SESSION_TIMEOUT = 86_400.0  # no session expires during a run: the check counts every login
@@ -61,7 +76,7 @@ class RealFaultConfig:
     pause_factor: float = 2.5
     down: float = 0.5
     persist: bool = False
-    nodes: int = 3  # node servers of aggregate and eventual
+    nodes: int = 3  # node servers of aggregate-remote and eventual
     sync_every: int = 100  # operations of a client between its sync points
 
     def validate(self) -> None:
@@ -128,6 +143,7 @@ class _ClientSpec:
     rate: float
     read_ratio: float
     sync_every: int = 100
+    hosted: bool = False
 
 
 def _is_refusal(exc: BaseException) -> bool:
@@ -145,7 +161,7 @@ class _Client:
         from ...strategies.registry import discover
 
         cls = discover()[spec.strategy]
-        assert issubclass(cls, ServiceStrategy)
+        assert issubclass(cls, ServiceStrategy | HostedStrategy)
         config = StrategyConfig(
             endpoint=spec.endpoint,
             session_timeout=SESSION_TIMEOUT,
@@ -154,6 +170,21 @@ class _Client:
         self.strategy = cls(config)
         self.spec, self.t0 = spec, t0
         self.node: Any = None
+        self.host: Any = None  # a hosted strategy's node, in this process
+        self.peers: list[str] = []  # and every node's address
+
+    def open(self) -> Any:
+        """A new client: on the server, or on this process's node."""
+        strategy = self.strategy
+        if isinstance(strategy, HostedStrategy):
+            return strategy.client(self.host, self.peers, self.spec.client)
+        return strategy.client(self.spec.namespace, self.spec.client)
+
+    def start_node(self, node_id: int) -> str:
+        """Host node ``node_id`` of a hosted strategy here; its address."""
+        assert isinstance(self.strategy, HostedStrategy)
+        self.host = self.strategy.host(node_id, self.spec.namespace)
+        return str(self.host.address)
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -166,7 +197,7 @@ class _Client:
     def _attempt(self, kind: str, user: str) -> tuple[Outcome, int | None]:
         if self.node is None:
             try:
-                self.node = self.strategy.client(self.spec.namespace, self.spec.client)
+                self.node = self.open()
             except Exception:
                 return Outcome.FAIL, None  # nothing was sent
         try:
@@ -230,17 +261,29 @@ class _Client:
         return ops
 
 
-def _client_main(spec: _ClientSpec, ready: Any, go: Any, start: Any, stop: Any, out: Any) -> None:
+def _client_main(
+    spec: _ClientSpec, ready: Any, go: Any, start: Any, stop: Any, out: Any, peers: Any, done: Any
+) -> None:
+    client: _Client | None = None
     try:
         client = _Client(spec, 0.0)  # imports and the first connection, before the start
+        if spec.hosted:
+            ready.put((spec.client, client.start_node(spec.client)))
+            client.peers = peers.get(timeout=_JOIN_GRACE)
+        else:
+            ready.put((spec.client, None))
         with contextlib.suppress(Exception):
-            client.node = client.strategy.client(spec.namespace, spec.client)
-        ready.put(spec.client)
+            client.node = client.open()
         go.wait()
         client.t0 = start.value
         out.put((spec.client, [op.as_row() for op in client.run(stop.value)], None))
+        if client.host is not None:
+            done.wait(_JOIN_GRACE)  # the node serves the final read
     except BaseException as exc:  # the parent reports it in one line
         out.put((spec.client, [], f"{type(exc).__name__}: {exc}"))
+    finally:
+        if client is not None and client.host is not None:
+            client.host.close()
 
 
 # ------------------------------------------------------------------------ the run
@@ -257,8 +300,11 @@ def schedule(config: RealFaultConfig) -> list[tuple[str, float, float]]:
     return plan
 
 
-def _final_read(strategy_name: str, endpoint: str, namespace: str, t0: float) -> Op | None:
-    """One read on a fresh connection (client -1, 5 s timeout, no retry), or None."""
+def _final_read(
+    strategy_name: str, endpoint: str, namespace: str, t0: float, peers: Sequence[str] = ()
+) -> Op | None:
+    """One read on a fresh connection (client -1, 5 s timeout, no retry), or None. With
+    ``peers`` (a hosted strategy's nodes), from a node of its own that holds no users."""
     spec = _ClientSpec(
         strategy_name,
         endpoint,
@@ -272,8 +318,14 @@ def _final_read(strategy_name: str, endpoint: str, namespace: str, t0: float) ->
         read_ratio=1.0,
     )
     client = _Client(spec, t0)
-    op = client.operate("count", "")
-    client._drop()
+    if peers:
+        client.peers = [*peers, client.start_node(len(peers))]
+    try:
+        op = client.operate("count", "")
+        client._drop()
+    finally:
+        if client.host is not None:
+            client.host.close()
     return op if op.outcome is Outcome.OK else None
 
 
@@ -292,7 +344,16 @@ def run_real_faults(
         service = check_supported(available[config.strategy], config.persist)
     except Exception as exc:
         raise RealFaultError(str(exc)) from None
-    progress(f"starting the {service} server")
+    if service == HOSTED:
+        others = [f for f in config.faults if f not in HOSTED_FAULTS]
+        if others:
+            raise RealFaultError(
+                f"{config.strategy}'s node 0 lives in client 0's process: it takes "
+                f"{', '.join(HOSTED_FAULTS)}, not {others[0]} (which would take the "
+                "client's history with it); aggregate-remote's node servers take kill"
+            )
+    if service != HOSTED:
+        progress(f"starting the {service} server")
     target = open_target(service, config.persist, SESSION_TIMEOUT, config.nodes)
     try:
         return _run(config, target, f"countbench:{new_run_id()}:", progress)
@@ -305,7 +366,9 @@ def _run(
 ) -> RealFaultResult:
     ctx = multiprocessing.get_context("spawn")
     ready, out = ctx.Queue(), ctx.Queue()
-    go = ctx.Event()
+    go, done = ctx.Event(), ctx.Event()
+    hosted = isinstance(target, HostedTarget)
+    inboxes = [ctx.Queue() for _ in range(config.clients)]
     start, stop = ctx.Value("d", 0.0), ctx.Value("d", 0.0)
     procs = []
     for client in range(config.clients):
@@ -321,13 +384,21 @@ def _run(
             config.rate,
             config.read_ratio,
             config.sync_every,
+            hosted,
         )
-        proc = ctx.Process(target=_client_main, args=(spec, ready, go, start, stop, out))
+        args = (spec, ready, go, start, stop, out, inboxes[client], done)
+        proc = ctx.Process(target=_client_main, args=args)
         proc.start()
         procs.append(proc)
     try:
         progress(f"starting {config.clients} client processes")
-        _wait_ready(ready, procs)
+        addresses = _wait_ready(ready, procs)
+        peers = [addresses[c] or "" for c in range(config.clients)] if hosted else []
+        if isinstance(target, HostedTarget):
+            assert procs[0].pid is not None
+            target.attach(procs[0].pid)
+            for inbox in inboxes:
+                inbox.put(peers)
         t0 = time.monotonic() + _START_MARGIN
         start.value, stop.value = t0, config.duration
         go.set()
@@ -335,10 +406,12 @@ def _run(
         progress("waiting for the clients")
         results = _collect(config, out, procs)
         time.sleep(config.timeout)  # every fault was healed by _inject; let the server settle
-        final = _final_read(config.strategy, target.endpoint, namespace, t0)
+        final = _final_read(config.strategy, target.endpoint, namespace, t0, peers)
         facts = target.facts()
     finally:
+        done.set()
         for proc in procs:
+            proc.join(timeout=5 if hosted else 0)
             if proc.is_alive():
                 proc.kill()
             proc.join()
@@ -366,13 +439,14 @@ def _inject(
     return windows
 
 
-def _wait_ready(ready: Any, procs: Sequence[Any]) -> None:
+def _wait_ready(ready: Any, procs: Sequence[Any]) -> dict[int, str | None]:
+    """Every client's ready message: its node's address (hosted strategies) or None."""
     deadline = time.monotonic() + 60.0
-    waiting = len(procs)
-    while waiting:
+    addresses: dict[int, str | None] = {}
+    while len(addresses) < len(procs):
         try:
-            ready.get(timeout=0.2)
-            waiting -= 1
+            client, address = ready.get(timeout=0.2)
+            addresses[client] = address
         except queue.Empty:
             dead = [p for p in procs if p.exitcode is not None]
             if dead:
@@ -381,6 +455,7 @@ def _wait_ready(ready: Any, procs: Sequence[Any]) -> None:
                 ) from None
             if time.monotonic() > deadline:
                 raise RealFaultRunFailed("the client processes did not start in 60 s") from None
+    return addresses
 
 
 def _collect(config: RealFaultConfig, out: Any, procs: Sequence[Any]) -> list[list[Op]]:

@@ -8,12 +8,19 @@ SIGSTOP/SIGCONT. ``close`` stops it for good; it also runs if the run fails.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from typing import Any, Protocol
 
-from ...strategies.base import ServiceStrategy, Strategy
+from ...strategies.base import HostedStrategy, ServiceStrategy, Strategy
 
 #: The services whose servers this module can start and fault.
 SUPPORTED = ("redis", "redis-cluster", "central", "nodes")
+#: What a hosted strategy's run is (its nodes live in the client processes).
+HOSTED = "hosted"
+#: The real faults a hosted node takes: a kill would take its client's history with it.
+HOSTED_FAULTS = ("pause",)
 
 
 class FaultTargetError(Exception):
@@ -112,7 +119,7 @@ class CentralTarget(_Target):
 
 
 class NodesTarget(_Target):
-    """The node servers of ``aggregate`` and ``eventual``: faults hit node 0 only (a read
+    """The node servers of ``aggregate-remote`` and ``eventual``: faults hit node 0 only (a read
     then lacks that node's users, or the node restarts without them)."""
 
     def __init__(self, nodes: int, session_timeout: float) -> None:
@@ -140,6 +147,49 @@ class NodesTarget(_Target):
     def close(self) -> None:
         for node in self.nodes:
             node.stop()
+
+
+class HostedTarget:
+    """A hosted strategy's node 0, which lives in client 0's process (the runner hosts one
+    node per client): a pause stops that process, node and users together, so the other
+    clients' reads are partial until it resumes. Call :meth:`attach` once it runs."""
+
+    endpoint = ""
+
+    def __init__(self) -> None:
+        self.pid: int | None = None
+
+    def attach(self, pid: int) -> None:
+        self.pid = pid
+
+    def _signal(self, signum: int) -> None:
+        if self.pid is None:
+            raise FaultTargetError("no client process to fault yet")
+        os.kill(self.pid, signum)
+
+    def pause(self) -> None:
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def crash(self) -> None:
+        raise FaultTargetError(f"a hosted node takes only {', '.join(HOSTED_FAULTS)}")
+
+    restart = crash
+
+    def facts(self) -> dict[str, Any]:
+        return {
+            "service": HOSTED,
+            "origin": "nodes in the client processes, one per client",
+            "faulted": "node 0 (client 0's process)",
+            "persistence": "none",
+        }
+
+    def close(self) -> None:
+        if self.pid is not None:  # never leave it stopped
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGCONT)
 
 
 class ClusterTarget:
@@ -181,9 +231,20 @@ class ClusterTarget:
         self.cluster.stop()
 
 
+def real_faults_for(cls: type[Strategy], faults: tuple[str, ...]) -> tuple[str, ...]:
+    """Of ``faults``, those ``cls``'s target takes (a hosted node: only a pause)."""
+    if issubclass(cls, HostedStrategy):
+        return tuple(f for f in faults if f in HOSTED_FAULTS)
+    return faults
+
+
 def check_supported(cls: type[Strategy], persist: bool) -> str:
     """The service ``cls`` needs, or :class:`FaultTargetError` saying why it cannot be
     faulted here."""
+    if issubclass(cls, HostedStrategy):
+        if persist:
+            raise FaultTargetError(f"--persist: {cls.name}'s nodes keep state in memory only")
+        return HOSTED
     if not issubclass(cls, ServiceStrategy) or cls.service not in SUPPORTED:
         raise FaultTargetError(
             f"real faults need a strategy served by "
@@ -203,4 +264,6 @@ def open_target(service: str, persist: bool, session_timeout: float, nodes: int)
         return NodesTarget(nodes, session_timeout)
     if service == "redis-cluster":
         return ClusterTarget()
+    if service == HOSTED:
+        return HostedTarget()
     return CentralTarget(session_timeout)
