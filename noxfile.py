@@ -25,22 +25,10 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *session.posargs)
 
 
-@nox.session
-def lint(session: nox.Session) -> None:
-    session.install("ruff")
-    session.run("ruff", "check", ".")
-    session.run("ruff", "format", "--check", ".")
-
-
-@nox.session
-def typecheck(session: nox.Session) -> None:
-    """mypy --strict over bench/ strategies/ reports/ as the countbench.* namespace.
-
-    mypy cannot see setuptools' package-dir mapping, so the three folders are linked
-    under a countbench/ folder in a temporary tree and checked from there.
-    """
-    session.install("mypy", "types-psutil", *dependencies())
-    tree = Path(session.create_tmp()) / "typecheck"
+def namespace_tree(session: nox.Session) -> Path:
+    """A temporary tree whose countbench/ folder links bench/, strategies/ and reports/:
+    the installed namespace, for tools that cannot see setuptools' package-dir mapping."""
+    tree = Path(session.create_tmp()) / "namespace"
     namespace = tree / "countbench"
     namespace.mkdir(parents=True, exist_ok=True)
     for name in PACKAGES:
@@ -48,7 +36,24 @@ def typecheck(session: nox.Session) -> None:
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(ROOT / name, target_is_directory=True)
-    with session.chdir(tree):
+    return tree
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff, and the layers and import circles (import-linter, contracts in pyproject)."""
+    session.install("ruff", "import-linter")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    with session.chdir(namespace_tree(session)):
+        session.run("lint-imports", "--config", str(ROOT / "pyproject.toml"))
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over bench/ strategies/ reports/ as the countbench.* namespace."""
+    session.install("mypy", "types-psutil", *dependencies())
+    with session.chdir(namespace_tree(session)):
         session.run("mypy", "--config-file", str(ROOT / "pyproject.toml"), "-p", "countbench")
 
 

@@ -32,6 +32,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..reports.json_report import ReportPathError, check_output_path, write_json_atomic
+from ..reports.sparkline import FAULT_MARK, colored, sparkline
 from ..reports.verdicts import describe_bound, over_bound, parse_bound
 from ..strategies.base import HostedStrategy, ServiceStrategy, Strategy, simulable
 from ..strategies.registry import discover
@@ -52,31 +53,12 @@ from .sim import (
 from .sim.allowed import describe_bounds
 from .sim.scenario import fanout_peers
 
-BLOCKS = "▁▂▃▄▅▆▇█"
-FAULT_MARK = "▀"
 DEFAULTS: dict[str, Any] = {
     "faults": "partition",
     "seed": 1,
     "nodes": 5,
     "operations": 10_000,
 }
-
-
-def sparkline(values: list[int], faults: list[bool]) -> tuple[str, str]:
-    """(bars, marks): one block character per value scaled to the largest (all lowest when
-    every value is 0), and under each column ``▀`` where a fault was active, else a space."""
-    top = max(values, default=0)
-    bars = "".join(BLOCKS[round(v / top * (len(BLOCKS) - 1)) if top else 0] for v in values)
-    marks = "".join(FAULT_MARK if f else " " for f in faults)
-    return bars, marks
-
-
-def colored(bars: str, faults: list[bool]) -> Text:
-    """The sparkline's bars, red where a fault was active, green elsewhere."""
-    line = Text()
-    for bar, fault in zip(bars, faults, strict=True):
-        line.append(bar, style="red" if fault else "green")
-    return line
 
 
 def _given(name: str, value: Any) -> bool:

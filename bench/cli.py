@@ -498,7 +498,7 @@ app.add_typer(report_app, name="report")
 
 _SERVICE_ERRORS = (
     ("countbench.bench.servers.redis_server", "RedisError"),
-    ("countbench.bench.servers.central", "CentralServiceError"),
+    ("countbench.strategies.central_protocol", "CentralServiceError"),
 )
 
 

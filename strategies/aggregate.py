@@ -1,17 +1,17 @@
 """``aggregate``: aggregate on demand, as the article designs it. Each node counts only its
 own users' sessions, in memory beside them; a read asks every node at once and sums.
 
-A node lives in the process of the workers whose users it holds (a
-:class:`~.base.HostedStrategy`; the node is a :class:`~countbench.bench.servers.nodes.NodeHost`):
-worker ``w``'s login, logout and heartbeat are a lock and a session-table update on node
-``w % nodes``, in its own process, with no I/O. A read counts its own node at once and
-sends a count request to every other node's loopback server before reading any answer; a
-node that has not answered within ``READ_TIMEOUT`` seconds (or the request timeout, if
-shorter), or cannot be reached, is left out: the read is then *partial* (counted in the
-client's statistics, which reach the report) and that connection is reopened at the next
-read. Consistency: eventual; a read is not a snapshot (nodes answer at slightly different
-moments) and a partial read under-counts. The node's own users' writes never wait on
-another node.
+A node (:class:`AggregateNode`) lives in the process of the workers whose users it holds
+(a :class:`~.base.HostedStrategy`): worker ``w``'s login, logout and heartbeat are a lock
+and a session-table update on node ``w % nodes``, in its own process, with no I/O. The
+driver serves each node's requests (the central protocol, under the node's lock) on
+loopback. A read counts its own node at once and sends a count request to every other
+node's server before reading any answer; a node that has not answered within
+``READ_TIMEOUT`` seconds (or the request timeout, if shorter), or cannot be reached, is
+left out: the read is then *partial* (counted in the client's statistics, which reach the
+report) and that connection is reopened at the next read. Consistency: eventual; a read
+is not a snapshot (nodes answer at slightly different moments) and a partial read
+under-counts. The node's own users' writes never wait on another node.
 
 ``aggregate-remote`` (:class:`AggregateRemote`) is the client-server shape of the same
 design: every node is a server process of its own (the central service's server, one per
@@ -29,6 +29,7 @@ bring them back: a heartbeat of an unknown user is ignored, as in the real serve
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -49,8 +50,7 @@ from .session import LocalSessions, apply
 from .spec import SESSIONS
 
 if TYPE_CHECKING:
-    from ..bench.servers.central import AsyncCentralClient, CentralClient
-    from ..bench.servers.nodes import NodeHost
+    from .central_protocol import AsyncCentralClient, CentralClient, SessionRequests
 
 READ_TIMEOUT = 2.0
 CONNECT_TIMEOUT = 10.0
@@ -108,7 +108,7 @@ class Peers:
 
     def client(self, index: int) -> CentralClient | None:
         """Node ``index``'s open connection, (re)opened if need be; None if unreachable."""
-        from ..bench.servers.central import CentralClient, CentralServiceError
+        from .central_protocol import CentralClient, CentralServiceError
 
         client = self.clients[index]
         if client is None or client.closed:
@@ -121,7 +121,7 @@ class Peers:
 
     def total(self, now: float, timeout: float) -> tuple[int, bool]:
         """The sum of the answers within ``timeout`` seconds, and whether every node gave one."""
-        from ..bench.servers.central import fan_out_count
+        from .central_protocol import fan_out_count
 
         clients = [self.client(i) for i in range(len(self.addresses))]
         live = [c for c in clients if c is not None]
@@ -146,7 +146,7 @@ class AsyncPeers:
         self.clients: list[AsyncCentralClient | None] = [None] * len(self.addresses)
 
     async def client(self, index: int) -> AsyncCentralClient | None:
-        from ..bench.servers.central import AsyncCentralClient, CentralServiceError
+        from .central_protocol import AsyncCentralClient, CentralServiceError
 
         client = self.clients[index]
         if client is None or client.closed:
@@ -188,10 +188,43 @@ class AsyncPeers:
 # ---------------------------------------------------------------- aggregate: nodes beside workers
 
 
+class AggregateNode:
+    """One node of ``aggregate``: its own users' sessions, in the process they live in.
+
+    Its workers call it directly (a lock, then a session-table update); ``requests``
+    answers the other nodes in the central protocol under the same lock. A ``D`` request
+    empties the table, as it does on the central service.
+    """
+
+    def __init__(self, node_id: int, namespace: str, timeout: float) -> None:
+        from .central_protocol import LockedSessionRequests
+
+        self.node_id, self.namespace = node_id, namespace
+        self.lock = threading.Lock()
+        self.requests: SessionRequests = LockedSessionRequests(timeout, self.lock)
+        self.state = self.requests.namespace(namespace)
+
+    def login(self, user: str, now: float) -> None:
+        with self.lock:
+            self.state.tracker.login(user, now)
+
+    def logout(self, user: str, now: float) -> None:
+        with self.lock:
+            self.state.tracker.logout(user, now)
+
+    def heartbeat(self, user: str, now: float) -> None:
+        with self.lock:
+            self.state.tracker.heartbeat(user, now)
+
+    def count(self, now: float) -> int:
+        with self.lock:
+            return self.state.tracker.count(now)
+
+
 class HostedAggregateClient:
     """Writes to the worker's own node, in this process; reads sum it and every peer."""
 
-    def __init__(self, node: NodeHost, peers: Peers, timeout: float) -> None:
+    def __init__(self, node: AggregateNode, peers: Peers, timeout: float) -> None:
         self.node, self.peers, self.timeout = node, peers, timeout
         self.login, self.logout, self.heartbeat = node.login, node.logout, node.heartbeat
         self.stats_ = ReadStats()
@@ -217,7 +250,7 @@ class HostedAggregateClient:
 class AsyncHostedAggregateClient:
     """The asyncio twin of :class:`HostedAggregateClient`: writes are still plain calls."""
 
-    def __init__(self, node: NodeHost, peers: AsyncPeers, timeout: float) -> None:
+    def __init__(self, node: AggregateNode, peers: AsyncPeers, timeout: float) -> None:
         self.node, self.peers, self.timeout = node, peers, timeout
         self.stats_ = ReadStats()
 
@@ -252,11 +285,9 @@ def _others(node: HostedNode, peers: Sequence[str]) -> list[tuple[str, int]]:
     return [parse_address(a) for i, a in enumerate(peers) if i != node.node_id]
 
 
-def _host(node: HostedNode) -> NodeHost:
-    from ..bench.servers.nodes import NodeHost
-
-    if not isinstance(node, NodeHost):
-        raise TypeError(f"aggregate runs on its own NodeHost, not {type(node).__name__}")
+def _own(node: HostedNode) -> AggregateNode:
+    if not isinstance(node, AggregateNode):
+        raise TypeError(f"aggregate runs on its own AggregateNode, not {type(node).__name__}")
     return node
 
 
@@ -294,7 +325,7 @@ class NodeCluster:
             self.flush()
 
     def flush(self) -> None:
-        from ..bench.servers.central import CentralServiceError
+        from .central_protocol import CentralServiceError
 
         if self.pending:
             pending, self.pending = self.pending, []
@@ -376,7 +407,7 @@ class AsyncNodeCluster:
             await self.flush()
 
     async def flush(self) -> None:
-        from ..bench.servers.central import CentralServiceError
+        from .central_protocol import CentralServiceError
 
         if not self.pending:
             return
@@ -508,20 +539,18 @@ class AggregateOnDemand(HostedStrategy):
     modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
     article_approach = "Aggregate on demand"
 
-    def host(self, node_id: int, namespace: str) -> NodeHost:
-        from ..bench.servers.nodes import NodeHost
-
-        return NodeHost(node_id, namespace, self.config.session_timeout)
+    def host(self, node_id: int, namespace: str) -> AggregateNode:
+        return AggregateNode(node_id, namespace, self.config.session_timeout)
 
     def client(self, node: HostedNode, peers: Sequence[str], worker: int) -> ClientNode:
-        host, timeout = _host(node), read_timeout(self.config)
+        host, timeout = _own(node), read_timeout(self.config)
         others = Peers(_others(node, peers), host.namespace, timeout)
         return HostedAggregateClient(host, others, timeout)
 
     async def async_client(
         self, node: HostedNode, peers: Sequence[str], worker: int
     ) -> AsyncClientNode:
-        host, timeout = _host(node), read_timeout(self.config)
+        host, timeout = _own(node), read_timeout(self.config)
         others = AsyncPeers(_others(node, peers), host.namespace, timeout)
         return AsyncHostedAggregateClient(host, others, timeout)
 

@@ -28,9 +28,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 from .spec import SESSIONS, Specification
+
+if TYPE_CHECKING:
+    from .central_protocol import SessionRequests
 
 
 class Consistency(StrEnum):
@@ -261,12 +264,10 @@ class ServiceStrategy(Strategy):
 
 class HostedNode(Node, Protocol):
     """A node of a :class:`HostedStrategy`, in the process it lives in: its workers call it
-    directly; the other nodes reach it at ``address``. ``close`` stops serving them."""
+    directly; ``requests`` answers the other nodes (the driver serves it on loopback)."""
 
     node_id: int
-    address: str
-
-    def close(self) -> None: ...
+    requests: SessionRequests
 
 
 class HostedStrategy(Strategy):
@@ -274,15 +275,17 @@ class HostedStrategy(Strategy):
 
     The driver builds every node with :meth:`host` in the process it belongs to (thread
     and asyncio mode: all of them in the one process; process mode: node ``w`` in worker
-    ``w``'s process), then gives each worker a client of node ``worker % nodes`` that
-    knows every node's address (``peers[i]`` is node i's, its own included).
+    ``w``'s process) and serves its requests there, then gives each worker a client of
+    node ``worker % nodes`` that knows every node's address (``peers[i]`` is node i's, its
+    own included).
     """
 
     topology = Topology.ISOLATED
 
     @abstractmethod
     def host(self, node_id: int, namespace: str) -> HostedNode:
-        """Build node ``node_id`` and start serving its peers (in this process)."""
+        """Build node ``node_id``, holding ``namespace``'s users (no I/O: the driver serves
+        its ``requests`` and tells every client the servers' addresses)."""
 
     @abstractmethod
     def client(self, node: HostedNode, peers: Sequence[str], worker: int) -> ClientNode:

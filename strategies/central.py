@@ -17,7 +17,7 @@ from .base import AsyncClientNode, ClientNode, Consistency, Mode, ServiceStrateg
 from .spec import SESSIONS
 
 if TYPE_CHECKING:
-    from ..bench.servers.central import AsyncCentralClient
+    from .central_protocol import AsyncCentralClient
 
 Request = tuple[str, str, float]
 
@@ -38,7 +38,7 @@ class CentralClientNode:
     """A worker's blocking connection, batching up to ``depth`` operations per round trip."""
 
     def __init__(self, endpoint: str, namespace: str, depth: int, timeout: float = 10.0) -> None:
-        from ..bench.servers.central import CentralClient
+        from .central_protocol import CentralClient
 
         host, port = address(endpoint)
         self._client = CentralClient(host, port, _namespace(namespace), timeout=timeout)
@@ -91,7 +91,7 @@ class AsyncCentralClientNode:
         self._pending: list[Request] = []
 
     async def connect(self, endpoint: str, namespace: str) -> AsyncCentralClientNode:
-        from ..bench.servers.central import AsyncCentralClient
+        from .central_protocol import AsyncCentralClient
 
         host, port = address(endpoint)
         self._client = await AsyncCentralClient.open(

@@ -8,9 +8,7 @@ every ``count``. Consistency: strong on one server (one copy, updates serialised
 in thread mode), and it is the only in-process strategy that forgets users who vanish
 without logging out.
 
-The sweep does not scan every session: deadlines sit in a min-heap, so a read pops only
-the sessions that expired since the last read (plus stale heap entries left by
-heartbeats), amortised O(log n) each.
+The table is :class:`~.tracker.SessionTracker`.
 
 :class:`SessionReplica` is the design as the fault simulator runs it (a
 :class:`~.base.RequestReplica`): node 0 is the server and holds the one table; any other
@@ -25,62 +23,12 @@ users' operations and its reads fail; it never answers from a copy of its own.
 
 from __future__ import annotations
 
-import heapq
-
 from .base import Answer, Consistency, LockedNode, Message, Mode, Node, SharedStrategy
 from .spec import SESSIONS
+from .tracker import SessionTracker
 
 #: Seconds a front-end waits for the server's answer (virtual seconds in the simulator).
 FORWARD_TIMEOUT = 2.0
-
-
-class SessionTracker:
-    """Online users of one server, with last-seen times. Not thread-safe."""
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self._last_seen: dict[str, float] = {}
-        self._deadlines: list[tuple[float, str]] = []
-
-    def login(self, user: str, now: float) -> None:
-        self._touch(user, now)
-
-    def heartbeat(self, user: str, now: float) -> None:
-        seen = self._last_seen.get(user)
-        if seen is None:
-            return
-        if seen + self.timeout < now:
-            # Expired but not swept yet: the session is over, a heartbeat cannot revive it.
-            del self._last_seen[user]
-            return
-        self._touch(user, now)
-
-    def logout(self, user: str, now: float) -> None:
-        self._last_seen.pop(user, None)
-
-    def count(self, now: float) -> int:
-        self.expire(now)
-        return len(self._last_seen)
-
-    def expire(self, now: float) -> int:
-        """Drop every user last seen more than ``timeout`` before ``now``; return how many."""
-        deadlines, last_seen, timeout = self._deadlines, self._last_seen, self.timeout
-        dropped = 0
-        while deadlines and deadlines[0][0] < now:
-            deadline, user = heapq.heappop(deadlines)
-            seen = last_seen.get(user)
-            # A heartbeat or a new login since this entry was pushed left a later deadline.
-            if seen is not None and seen + timeout == deadline:
-                del last_seen[user]
-                dropped += 1
-        return dropped
-
-    def _touch(self, user: str, now: float) -> None:
-        seen = self._last_seen.get(user)
-        if seen is not None and seen >= now:
-            return
-        self._last_seen[user] = now
-        heapq.heappush(self._deadlines, (now + self.timeout, user))
 
 
 def apply(tracker: SessionTracker, kind: str, user: str, now: float) -> None:

@@ -15,13 +15,13 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from countbench.bench.servers.central import (
+from countbench.bench.servers.central import CentralService
+from countbench.strategies.central_protocol import (
     AsyncCentralClient,
     CentralClient,
-    CentralService,
     CentralServiceError,
 )
-from countbench.strategies.session import SessionTracker
+from countbench.strategies.tracker import SessionTracker
 
 TIMEOUT = 5.0  # the service's session timeout, in virtual seconds
 

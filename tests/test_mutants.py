@@ -44,8 +44,9 @@ from countbench.strategies.eventual import EventualReplica
 from countbench.strategies.orset import Chunk, ORSetReplica
 from countbench.strategies.pncounter import PNCounter, PNCounterReplica
 from countbench.strategies.registry import describe
-from countbench.strategies.session import FORWARD_TIMEOUT, SessionReplica, SessionTracker
+from countbench.strategies.session import FORWARD_TIMEOUT, SessionReplica
 from countbench.strategies.spec import BALANCE, SESSIONS, SESSIONS_HEARTBEAT_OPENS
+from countbench.strategies.tracker import SessionTracker
 
 FAULTS = "duplicate,reorder,partition"
 SEEDS = range(1, 6)

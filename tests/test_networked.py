@@ -17,12 +17,14 @@ import redis
 
 from countbench.bench.latency import merge, summarize
 from countbench.bench.plan import Plan
-from countbench.bench.servers.central import CentralClient, CentralService
+from countbench.bench.servers.central import CentralService
+from countbench.bench.servers.nodes import NodeServer
 from countbench.bench.servers.redis_cluster import RedisClusterServer
 from countbench.bench.servers.redis_server import RedisServer
 from countbench.bench.workload import Op, WorkloadSpec
 from countbench.strategies.aggregate import AggregateOnDemand, AggregateRemote, parse_address
 from countbench.strategies.base import Mode, ServiceStrategy, StrategyConfig
+from countbench.strategies.central_protocol import CentralClient
 from countbench.strategies.eventual import EventualSync
 from countbench.strategies.redis_set import RedisSetSessions
 from countbench.strategies.redis_zset import RedisSortedSetSessions
@@ -365,7 +367,7 @@ def test_aggregate_remote_read_is_partial_when_a_node_is_down() -> None:
 def node_process() -> Iterator[tuple[subprocess.Popen[str], str]]:
     """A node of ``aggregate`` in a process of its own (holding no users yet)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "countbench.bench.servers.nodes", "--namespace", "ns:"],
+        [sys.executable, "-m", "countbench.bench.servers.nodes"],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -389,10 +391,14 @@ def test_aggregate_read_is_partial_while_a_node_is_down_and_writes_stay_local(
     proc, address = node_process
     config = StrategyConfig(nodes=2, session_timeout=100.0, request_timeout=0.5)
     strategy = AggregateOnDemand(config)
-    with strategy.host(0, "ns:") as home, CentralClient(*parse_address(address), "ns:") as remote:
+    home = strategy.host(0, "ns:")
+    with (
+        NodeServer(home.requests) as server,
+        CentralClient(*parse_address(address), "ns:") as remote,
+    ):
         for i in range(3):
             remote.login(f"far-{i}", 1.0)  # node 1 holds three users
-        client = strategy.client(home, [home.address, address], 0)
+        client = strategy.client(home, [server.address, address], 0)
         client.login("near", 1.0)
         assert client.count(2.0) == 4
         os.kill(proc.pid, stop)

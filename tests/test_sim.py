@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from countbench.bench.chaos_cli import build_scenario, chaos, sparkline
+from countbench.bench.chaos_cli import build_scenario, chaos
 from countbench.bench.sim import (
     CrashFault,
     DuplicateFault,
@@ -45,6 +45,7 @@ from countbench.bench.sim import (
 )
 from countbench.bench.sim.result import decode_series, encode_series
 from countbench.reports.plot import run_length_series
+from countbench.reports.sparkline import sparkline
 from countbench.strategies.base import Message, Replica
 from countbench.strategies.pncounter import PNCounterReplica, PNCounterStrategy
 

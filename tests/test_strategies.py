@@ -42,7 +42,8 @@ from countbench.strategies.local import (
 )
 from countbench.strategies.pncounter import PNCounter, PNCounterStrategy
 from countbench.strategies.registry import BUILTINS, UnknownStrategy, discover, resolve
-from countbench.strategies.session import SessionStrategy, SessionTracker
+from countbench.strategies.session import SessionStrategy
+from countbench.strategies.tracker import SessionTracker
 
 # No example database: the tests must not write a .hypothesis directory into the repo.
 LAWS = settings(max_examples=200, deadline=None, database=None)
@@ -743,9 +744,12 @@ def test_strategy_builds_nodes(cls: type[Strategy]) -> None:
             node.login("a", 0.0)
             assert node.count(0.0) == 1
     elif isinstance(strategy, HostedStrategy):
+        from countbench.bench.servers.nodes import NodeServer
+
         hosts = [strategy.host(i, "countbench:build:") for i in range(3)]
+        servers = [NodeServer(host.requests) for host in hosts]
         try:
-            peers = [host.address for host in hosts]
+            peers = [server.address for server in servers]
             clients = [strategy.client(host, peers, i) for i, host in enumerate(hosts)]
             for i, client in enumerate(clients):
                 for user in range(i + 1):
@@ -755,8 +759,8 @@ def test_strategy_builds_nodes(cls: type[Strategy]) -> None:
             for client in clients:
                 client.close()
         finally:
-            for host in hosts:
-                host.close()
+            for server in servers:
+                server.close()
     else:
         assert isinstance(strategy, ReplicatedStrategy)
         for node_id in range(3):

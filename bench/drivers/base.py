@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from ...strategies.base import (
     AsyncClientNode,
@@ -34,6 +34,9 @@ from ...strategies.base import (
 )
 from ..latency import LatencyRecorder
 from ..workload import Op, Stream, Workload
+
+if TYPE_CHECKING:
+    from ..servers.nodes import NodeServer
 
 StreamName = Literal["writes", "reads", "mixed"]
 STREAMS: tuple[StreamName, ...] = ("writes", "reads", "mixed")
@@ -263,12 +266,16 @@ class WorkerNodes:
         self.router: Router | None = None
         self.nodes: list[Node] = []
         self.hosts: list[HostedNode] = []
+        self.servers: list[NodeServer] = []
         self.clients: list[ClientNode] = []
         self._clients_lock = threading.Lock()
         if isinstance(strategy, HostedStrategy):
+            from ..servers.nodes import NodeServer
+
             try:
                 for i in range(strategy.config.nodes):
                     self.hosts.append(strategy.host(i, namespace))
+                    self.servers.append(NodeServer(self.hosts[-1].requests))
             except BaseException:
                 self.close()
                 raise
@@ -288,7 +295,7 @@ class WorkerNodes:
     @property
     def peers(self) -> list[str]:
         """Every hosted node's address, by node id."""
-        return [host.address for host in self.hosts]
+        return [server.address for server in self.servers]
 
     def node_for(self, worker: int) -> tuple[Node, Call]:
         """The node worker ``worker`` calls, and what its sync points do."""
@@ -342,9 +349,9 @@ class WorkerNodes:
             for client in clients:
                 client.close()
         finally:
-            hosts, self.hosts = self.hosts, []
-            for host in hosts:
-                host.close()
+            servers, self.servers = self.servers, []
+            for server in servers:
+                server.close()
 
 
 class Driver(AbstractContextManager["Driver"], ABC):

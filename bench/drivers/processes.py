@@ -21,11 +21,10 @@ import threading
 import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...strategies.base import (
     ClientNode,
-    HostedNode,
     HostedStrategy,
     Message,
     Mode,
@@ -38,6 +37,9 @@ from ...strategies.base import (
 )
 from ..latency import LatencyRecorder
 from ..workload import Workload
+
+if TYPE_CHECKING:
+    from ..servers.nodes import NodeServer
 from .base import (
     STREAMS,
     Call,
@@ -135,7 +137,7 @@ def _child(
     record_latency: bool,
 ) -> None:
     client: ClientNode | None = None
-    host: HostedNode | None = None
+    server: NodeServer | None = None
     streams = {name: getattr(workload, name)[index] for name in STREAMS}
     try:
         peer: _Peer | None = None
@@ -147,8 +149,11 @@ def _child(
             node = client
             sync = client_sync(client)
         elif isinstance(strategy, HostedStrategy):
+            from ..servers.nodes import NodeServer
+
             host = strategy.host(index, namespace)
-            conn.send(("address", host.address))
+            server = NodeServer(host.requests)
+            conn.send(("address", server.address))
             command, peers = conn.recv()
             if command != "peers":
                 return
@@ -195,9 +200,9 @@ def _child(
         if client is not None:
             with contextlib.suppress(Exception):
                 client.close()
-        if host is not None:
+        if server is not None:
             with contextlib.suppress(Exception):
-                host.close()
+                server.close()
 
 
 class ProcessDriver(Driver):

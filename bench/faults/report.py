@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ...reports.sparkline import colored, sparkline
 from ..sim.history import History
 from .history import ReadCheck
 from .runner import (
@@ -141,7 +142,6 @@ def deviation_series(result: RealFaultResult, columns: int) -> tuple[list[int], 
 
 
 def print_result(out: Console, result: RealFaultResult, consistency: str) -> None:
-    from ..chaos_cli import colored, sparkline  # the chaos command imports this module
 
     config = result.config
     server = result.target

@@ -171,6 +171,7 @@ class _Client:
         self.spec, self.t0 = spec, t0
         self.node: Any = None
         self.host: Any = None  # a hosted strategy's node, in this process
+        self.server: Any = None  # and its server
         self.peers: list[str] = []  # and every node's address
 
     def open(self) -> Any:
@@ -182,9 +183,12 @@ class _Client:
 
     def start_node(self, node_id: int) -> str:
         """Host node ``node_id`` of a hosted strategy here; its address."""
+        from ..servers.nodes import NodeServer
+
         assert isinstance(self.strategy, HostedStrategy)
         self.host = self.strategy.host(node_id, self.spec.namespace)
-        return str(self.host.address)
+        self.server = NodeServer(self.host.requests)
+        return str(self.server.address)
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -282,8 +286,8 @@ def _client_main(
     except BaseException as exc:  # the parent reports it in one line
         out.put((spec.client, [], f"{type(exc).__name__}: {exc}"))
     finally:
-        if client is not None and client.host is not None:
-            client.host.close()
+        if client is not None and client.server is not None:
+            client.server.close()
 
 
 # ------------------------------------------------------------------------ the run
@@ -324,8 +328,8 @@ def _final_read(
         op = client.operate("count", "")
         client._drop()
     finally:
-        if client.host is not None:
-            client.host.close()
+        if client.server is not None:
+            client.server.close()
     return op if op.outcome is Outcome.OK else None
 
 

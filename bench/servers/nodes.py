@@ -1,16 +1,13 @@
-"""A node that lives in a worker's process: its session table beside the workers that
-write to it, and a loopback server that answers the other nodes' reads.
+"""A hosted node's server: its protocol served on loopback by a thread of the process the
+node lives in (``aggregate``: each node answers the other nodes' reads beside its workers).
 
-:class:`NodeHost` is what a hosted strategy's node (``aggregate``) is at run time. The
-workers of the node call ``login``/``logout``/``heartbeat``/``count`` on it directly: a
-lock and a :class:`~countbench.strategies.session.SessionTracker` update, no I/O. The
-other nodes read its count over TCP on loopback, in the central service's protocol (see
-:mod:`.central`), served by an event loop in a daemon thread of this process; a read
-request takes the same lock. The server knows one namespace, the run's; a ``D`` request
-empties the table as it does on the central service.
+:class:`NodeServer` serves any :class:`~countbench.strategies.central_protocol.SessionRequests`
+with the central service's own shell (:class:`~.central.LineServer`), on an event loop in
+a daemon thread; the requests object is the node's, so its lock, not the server, keeps
+the node's workers and its peers apart.
 
-Run alone (``python -m countbench.bench.servers.nodes``), a node hosts an empty table
-and prints ``READY <host> <port>``: a node for tests and faults to stop with SIGSTOP.
+Run alone (``python -m countbench.bench.servers.nodes``), it serves an empty node and
+prints ``READY <host> <port>``: a node for tests and faults to stop with SIGSTOP.
 """
 
 from __future__ import annotations
@@ -24,53 +21,35 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
 
-from .central import _CHUNK, CentralServiceError, _Connection, _Namespace, _Server
+from ...strategies.central_protocol import CHUNK, CentralServiceError, SessionRequests
+from .central import LineServer
 
 START_TIMEOUT = 10.0
 
 
-class _LockedServer(_Server):
-    """The central protocol on one namespace whose table local workers also write."""
+class NodeServer:
+    """Serves ``requests`` on ``host`` (a free port) from a thread of this process.
 
-    def __init__(self, namespace: str, state: _Namespace, lock: threading.Lock) -> None:
-        super().__init__(state.tracker.timeout)
-        self.namespaces[namespace] = state
-        self.lock = lock
-
-    def handle(self, conn: _Connection, line: bytes) -> bytes:
-        with self.lock:
-            return super().handle(conn, line)
-
-
-class NodeHost:
-    """One node: a session table in this process and a loopback server for its peers.
-
-    The constructor starts the server and returns once it listens (``address`` is then
-    ``host:port``); :class:`~countbench.bench.servers.central.CentralServiceError` if it
-    cannot. Calls from any thread are serialised by one lock. ``close`` stops the server
-    and closes its connections (idempotent).
+    The constructor returns once it listens (``address`` is then ``host:port``), or raises
+    :class:`~countbench.strategies.central_protocol.CentralServiceError`. ``close`` stops
+    it and closes its connections (idempotent).
     """
 
-    def __init__(
-        self, node_id: int, namespace: str, timeout: float, host: str = "127.0.0.1"
-    ) -> None:
-        self.node_id, self.namespace = node_id, namespace
-        self.lock = threading.Lock()
-        self.state = _Namespace(timeout)
-        self._server = _LockedServer(namespace, self.state, self.lock)
+    def __init__(self, requests: SessionRequests, host: str = "127.0.0.1") -> None:
+        self._server = LineServer(requests)
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._failure: BaseException | None = None
         self.address = ""
         self._thread = threading.Thread(
-            target=self._run, args=(host,), name=f"countbench-node-{node_id}", daemon=True
+            target=self._run, args=(host,), name="countbench-node-server", daemon=True
         )
         self._thread.start()
         if not self._ready.wait(START_TIMEOUT) or self._failure is not None:
             self.close()
             why = self._failure or f"not listening after {START_TIMEOUT:g} s"
-            raise CentralServiceError(f"node {node_id} cannot serve on {host}: {why}")
+            raise CentralServiceError(f"a node cannot serve on {host}: {why}")
 
     def _run(self, host: str) -> None:
         try:
@@ -80,7 +59,7 @@ class NodeHost:
             self._ready.set()
 
     async def _serve(self, host: str) -> None:
-        server = await asyncio.start_server(self._server.serve_connection, host, 0, limit=_CHUNK)
+        server = await asyncio.start_server(self._server.serve_connection, host, 0, limit=CHUNK)
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
         bound_host, bound_port = server.sockets[0].getsockname()[:2]
         self.address = f"{bound_host}:{bound_port}"
@@ -95,22 +74,6 @@ class NodeHost:
             handlers = asyncio.all_tasks() - {asyncio.current_task()}
             if handlers:
                 await asyncio.wait(handlers, timeout=START_TIMEOUT)
-
-    def login(self, user: str, now: float) -> None:
-        with self.lock:
-            self.state.tracker.login(user, now)
-
-    def logout(self, user: str, now: float) -> None:
-        with self.lock:
-            self.state.tracker.logout(user, now)
-
-    def heartbeat(self, user: str, now: float) -> None:
-        with self.lock:
-            self.state.tracker.heartbeat(user, now)
-
-    def count(self, now: float) -> int:
-        with self.lock:
-            return self.state.tracker.count(now)
 
     def close(self) -> None:
         loop, stop = self._loop, self._stop
@@ -133,18 +96,17 @@ class NodeHost:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Host one empty node until SIGTERM or SIGINT."""
+    """Serve one empty node until SIGTERM or SIGINT."""
     parser = argparse.ArgumentParser(
-        prog="python -m countbench.bench.servers.nodes", description="One aggregate node."
+        prog="python -m countbench.bench.servers.nodes", description="One empty node."
     )
-    parser.add_argument("--namespace", default="countbench:node:")
     parser.add_argument("--timeout", type=float, default=1800.0, help="session timeout, s")
     args = parser.parse_args(argv)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    with NodeHost(0, args.namespace, args.timeout) as node:
-        host, port = node.address.rsplit(":", 1)
+    with NodeServer(SessionRequests(args.timeout)) as server:
+        host, port = server.address.rsplit(":", 1)
         print(f"READY {host} {port}", flush=True)
         stop.wait()
     return 0

@@ -3,7 +3,7 @@
 A user is online from a login until a logout, or, when the user vanished (stopped without
 logging out), until ``last_seen + session_timeout`` has passed (``last_seen``: the last
 login or heartbeat; online at exactly that instant, offline just after, as in
-:class:`~countbench.strategies.session.SessionTracker`). A vanished user who logs in again
+:class:`~countbench.strategies.tracker.SessionTracker`). A vanished user who logs in again
 before expiring stays online without a break. The truth does not depend on the nodes: a
 client operation rejected by a crashed node still happened for the user.
 """
