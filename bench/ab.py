@@ -26,6 +26,7 @@ from typing import Any
 
 from ..reports.paired import PairedChange, paired_change
 from ..strategies.base import Mode, Strategy
+from ..strategies.errors import UsageError
 from ..strategies.registry import discover, mode_problem, resolve
 from .drivers import StreamName
 from .plan import Plan
@@ -39,7 +40,7 @@ DEFAULT_VALUES = 5
 ROUND_CONTROLS = Controls(Preset.QUICK, values=DEFAULT_VALUES)
 
 
-class ABUsageError(Exception):
+class ABUsageError(UsageError):
     """A side that cannot run (a Python without countbench, an unknown strategy)."""
 
 

@@ -35,6 +35,7 @@ from ..reports.json_report import ReportPathError, check_output_path, write_json
 from ..reports.sparkline import FAULT_MARK, colored, sparkline
 from ..reports.verdicts import describe_bound, over_bound, parse_bound
 from ..strategies.base import HostedStrategy, ServiceStrategy, Strategy, simulable
+from ..strategies.errors import RunError
 from ..strategies.registry import discover
 from .faults.report import real_chaos
 from .faults.runner import FAULTS, RealFaultConfig
@@ -241,7 +242,7 @@ def _distinct(json_path: Path | None, history_path: Path | None) -> None:
         raise SimUsageError("--json and --history name the same file")
 
 
-class StrategyCrashed(Exception):
+class StrategyCrashed(RunError):
     """The strategy's code raised during a simulated run: one line, exit 1."""
 
     def __init__(self, name: str, exc: Exception) -> None:

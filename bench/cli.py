@@ -17,14 +17,13 @@ import typer
 from rich.console import Console
 
 from ..reports import table as tables
-from ..reports.json_report import ReportPathError, check_output_path, write_json_atomic
-from ..reports.load import ReportError
+from ..reports.json_report import check_output_path, write_json_atomic
 from ..reports.verdicts import describe_bound, online_error, over_bound, parse_bound, spec_problems
 from ..strategies.base import Mode, ReplicatedStrategy, Strategy
-from ..strategies.registry import UnknownStrategy, describe, discover, mode_problem, resolve
+from ..strategies.errors import CountbenchError
+from ..strategies.registry import describe, discover, mode_problem, resolve
 from .ab_cli import ab, gate_check
-from .chaos_cli import StrategyCrashed, chaos
-from .faults.runner import RealFaultError, RealFaultRunFailed
+from .chaos_cli import chaos
 from .options import (
     SPEC_FIELDS,
     AffinityOpt,
@@ -66,9 +65,8 @@ from .options import (
 )
 from .plot_cli import plot
 from .report_cli import diff, report_app
-from .scale_cli import ScaleUsageError, scale
-from .sim import SimUsageError
-from .workload import SpecError, WorkloadSpec
+from .scale_cli import scale
+from .workload import WorkloadSpec
 
 app = typer.Typer(
     name="countbench",
@@ -496,26 +494,9 @@ app.command("scale")(scale)
 app.add_typer(report_app, name="report")
 
 
-_SERVICE_ERRORS = (
-    ("countbench.bench.servers.redis_server", "RedisError"),
-    ("countbench.strategies.central_protocol", "CentralServiceError"),
-)
-
-
-def _is_service_error(exc: Exception) -> bool:
-    """A server that could not be started or reached. Checked through sys.modules: a module
-    that raised is loaded, and the CLI need not import redis to start."""
-    for module, name in _SERVICE_ERRORS:
-        loaded = sys.modules.get(module)
-        if loaded is not None and isinstance(exc, getattr(loaded, name)):
-            return True
-    return False
-
-
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: run the app, turning every expected failure into one line."""
-    from .drivers import DriverError
-
+    """Console entry point: run the app, turning every expected failure into one line
+    (:class:`~countbench.strategies.errors.CountbenchError`: its ``exit_code``)."""
     # A SIGTERM unwinds like Ctrl-C, so the servers and workers this run started are stopped.
     signal.signal(signal.SIGTERM, _terminated)
     command = typer.main.get_command(app)
@@ -530,24 +511,9 @@ def main(argv: list[str] | None = None) -> None:
         fail("interrupted", 130)
     except Terminated:
         fail("terminated", 143)
-    except (RealFaultRunFailed, StrategyCrashed) as exc:
-        fail(str(exc), 1)
-    except (
-        UsageProblem,
-        RealFaultError,
-        SpecError,
-        UnknownStrategy,
-        ReportPathError,
-        ReportError,
-        SimUsageError,
-        ScaleUsageError,
-    ) as exc:
-        fail(str(exc))
-    except DriverError as exc:
-        fail(str(exc), 1)
+    except CountbenchError as exc:
+        fail(str(exc), exc.exit_code)
     except Exception as exc:
-        if _is_service_error(exc):
-            fail(str(exc), 1)
         if isinstance(exc, RuntimeError):  # pyperf reports a failed worker so
             fail(f"measurement failed: {exc}", 1)
         raise

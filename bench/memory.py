@@ -89,6 +89,7 @@ from ..strategies.base import (
     Strategy,
     StrategyConfig,
 )
+from ..strategies.errors import UsageError
 from ..strategies.gcounter import forget_received
 from ..strategies.registry import discover
 
@@ -110,7 +111,7 @@ SYNC_TICKS = 8  # sync ticks sync bytes are averaged over (a full state every 4t
 CHURN_SETTLE = 120.0  # seconds the clock moves after the churn: past compact's marker TTL
 
 
-class ScaleUsageError(ValueError):
+class ScaleUsageError(ValueError, UsageError):
     """Bad input to a memory or scale measurement: reported as one line (exit status 2)."""
 
 

@@ -11,10 +11,11 @@ from typing import Annotated, Any
 import typer
 
 from ..strategies.base import Mode
+from ..strategies.errors import UsageError
 from .workload import WorkloadSpec
 
 
-class UsageProblem(Exception):
+class UsageProblem(UsageError):
     """Bad input: reported as one line, exit status 2."""
 
 

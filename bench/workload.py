@@ -21,8 +21,10 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
+from ..strategies.errors import UsageError
 
-class SpecError(ValueError):
+
+class SpecError(ValueError, UsageError):
     """A workload that cannot run, with a message fit for one line on stderr."""
 
 

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ..strategies.errors import UsageError
 
-class ReportPathError(ValueError):
+
+class ReportPathError(ValueError, UsageError):
     """An output path that cannot be written, with a one-line message."""
 
 

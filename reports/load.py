@@ -18,12 +18,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..strategies.errors import UsageError
+
 SCHEMA_VERSION = 1
 TOOL_NAME = "countbench"
 _MAX_MESSAGE = 160  # characters of a schema error's own message kept in the one line
 
 
-class ReportError(ValueError):
+class ReportError(ValueError, UsageError):
     """A file that is not a readable countbench report; the message is one line."""
 
 

@@ -49,6 +49,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Final, Self
 
+from .errors import RunError
 from .tracker import SessionTracker
 
 MAX_LINE: Final = 4096
@@ -63,7 +64,7 @@ _KINDS: Final = {"login": "L", "logout": "O", "heartbeat": "H", "count": "C"}
 _TOKEN: Final = re.compile(r"[!-~]+")  # printable ASCII, no whitespace
 
 
-class CentralServiceError(RuntimeError):
+class CentralServiceError(RuntimeError, RunError):
     """The central service failed: it did not start, died, or refused a request."""
 
 

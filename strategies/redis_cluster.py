@@ -36,16 +36,10 @@ read **fails** rather than return a partial sum: it raises :class:`ClusterReadIn
 saying how many shards did not answer, never silently under-counts. The connection to the
 dead master is reopened (and the scripts reloaded) at the next operation that needs it.
 
-Why not the hash-tag-only alternative (every user in one key ``{online}``): it is
-``redis-zset`` on whichever master owns that one slot: the other masters hold nothing,
-serve nothing and add no capacity, and losing that one master loses every user. It is
-cheaper per read (one script in one round trip instead of ``S`` scripts in one round trip
-per master): measured here (2 shared cores, 3 masters on the same machine, thread mode,
-2 workers, default workload, two runs) it read at 16-20 K reads/s against 3.3-4.5 K for
-12 shards, and wrote at the same 11-19 K writes/s. The sharded design is what spreads
-memory and CPU over the masters (which only pays when the masters have cores of their
-own) and bounds what one dead master takes with it; :class:`RedisClusterOneSlot` (not
-registered) is the alternative, for measuring.
+Why not every user in one hash-tagged key: that is ``redis-zset`` on whichever master owns
+the one slot; the other masters would hold nothing and add no capacity, and losing that
+master loses every user. Sharding spreads memory and CPU over the masters (which pays only
+when they have cores of their own) and bounds what one dead master takes with it.
 """
 
 from __future__ import annotations
@@ -144,7 +138,7 @@ class ClusterLayout:
         self,
         ranges: Sequence[tuple[int, int, str, int]],
         namespace: str,
-        shards_per_master: int | None = SHARDS_PER_MASTER,
+        shards_per_master: int = SHARDS_PER_MASTER,
     ) -> None:
         if "{" in namespace or "}" in namespace:
             raise ClusterTopologyError(
@@ -158,9 +152,8 @@ class ClusterLayout:
             index = self.masters.index((host, port))
             for slot in range(low, high + 1):
                 owner[slot] = index
-        self.shards = 1 if shards_per_master is None else shards_per_master * len(self.masters)
-        tags = ("online",) if shards_per_master is None else shard_tags(self.shards)
-        self.keys = [f"{namespace}{{{tag}}}online" for tag in tags]
+        self.shards = shards_per_master * len(self.masters)
+        self.keys = [f"{namespace}{{{tag}}}online" for tag in shard_tags(self.shards)]
         self.key_master = [owner[_key_slot(key)] for key in self.keys]
         if -1 in self.key_master:
             missing = self.keys[self.key_master.index(-1)]
@@ -323,7 +316,7 @@ class RedisClusterClientNode:
         session_timeout: float,
         depth: int,
         timeout: float = 10.0,
-        shards_per_master: int | None = SHARDS_PER_MASTER,
+        shards_per_master: int = SHARDS_PER_MASTER,
     ) -> None:
         import redis
 
@@ -475,7 +468,7 @@ class AsyncRedisClusterClientNode:
         session_timeout: float,
         depth: int,
         timeout: float = 10.0,
-        shards_per_master: int | None = SHARDS_PER_MASTER,
+        shards_per_master: int = SHARDS_PER_MASTER,
     ) -> AsyncRedisClusterClientNode:
         import redis.asyncio
 
@@ -605,8 +598,8 @@ class RedisClusterSessions(ServiceStrategy):
     modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
     article_approach = "Redis"
     service = "redis-cluster"
-    #: Shards per master; None puts every user in one key (one slot, one master).
-    shards_per_master: int | None = SHARDS_PER_MASTER
+    #: Shards per master.
+    shards_per_master: int = SHARDS_PER_MASTER
 
     def client(self, namespace: str, worker: int) -> ClientNode:
         return RedisClusterClientNode(
@@ -627,12 +620,3 @@ class RedisClusterSessions(ServiceStrategy):
             timeout=self.config.request_timeout,
             shards_per_master=self.shards_per_master,
         )
-
-
-class RedisClusterOneSlot(RedisClusterSessions):
-    """The hash-tag-only alternative, for comparison (not registered): every user in the
-    one key ``<namespace>{online}online``, on the one master that owns its slot."""
-
-    name = "redis-cluster-1slot"
-    summary = "Every user in one hash-tagged key: one slot, one master of the cluster."
-    shards_per_master = None

@@ -15,6 +15,7 @@ from .aggregate import AggregateOnDemand, AggregateRemote
 from .base import Mode, Strategy
 from .central import CentralCounterService
 from .compact import CompactStrategy
+from .errors import UsageError
 from .eventual import EventualSync
 from .gcounter import GCounterStrategy
 from .local import LocalCounter
@@ -50,7 +51,7 @@ BUILTINS: tuple[type[Strategy], ...] = (
 )
 
 
-class UnknownStrategy(LookupError):
+class UnknownStrategy(LookupError, UsageError):
     """A strategy name that no built-in and no installed plug-in provides."""
 
 

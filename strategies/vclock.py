@@ -180,11 +180,6 @@ class VClockReplica:
     def count(self, now: float) -> int:
         return len(self.state.online)
 
-    def metadata_entries(self) -> int:
-        """Clock entries held: the replica's own clock plus every frontier event's."""
-        held = sum(len(e.clock) for events in self.state.frontiers.values() for e in events)
-        return len(self.clock) + held
-
     def sync(self, now: float) -> list[Message]:
         full = self.syncs % self.full_every == 0
         self.syncs += 1

@@ -32,6 +32,7 @@ from ...strategies.base import (
     SharedStrategy,
     Strategy,
 )
+from ...strategies.errors import RunError
 from ..latency import LatencyRecorder
 from ..workload import Op, Stream, Workload
 
@@ -47,7 +48,7 @@ BoundOp = tuple[Call, str, float]
 AsyncBoundOp = tuple[AsyncCall, str, float]
 
 
-class DriverError(RuntimeError):
+class DriverError(RuntimeError, RunError):
     """A driver could not run (a worker died, a mode is unsupported)."""
 
 

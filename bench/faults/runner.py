@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...strategies.base import HostedStrategy
+from ...strategies.errors import UsageError
 from .history import CounterCheck, Op, Outcome, check_counter
 from .targets import (
     HOSTED,
@@ -53,11 +54,13 @@ _START_MARGIN = 0.2
 _JOIN_GRACE = 30.0
 
 
-class RealFaultError(Exception):
+class RealFaultError(UsageError):
     """Bad input (one line, for the CLI)."""
 
 
 class RealFaultRunFailed(RealFaultError):
+    exit_code = 1
+
     """A run that could not be completed: a client process failed or hung (one line)."""
 
 

@@ -14,6 +14,7 @@ import signal
 from typing import Any, Protocol
 
 from ...strategies.base import HostedStrategy, ServiceStrategy, Strategy
+from ...strategies.errors import UsageError
 
 #: The services whose servers this module can start and fault.
 SUPPORTED = ("redis", "redis-cluster", "central", "nodes")
@@ -23,7 +24,7 @@ HOSTED = "hosted"
 HOSTED_FAULTS = ("pause",)
 
 
-class FaultTargetError(Exception):
+class FaultTargetError(UsageError):
     """The target cannot be used (one line, for the CLI)."""
 
 

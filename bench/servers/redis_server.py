@@ -39,6 +39,8 @@ import redis.exceptions
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from ...strategies.errors import RunError
+
 __all__ = [
     "KeyNamespace",
     "RedisBinary",
@@ -65,7 +67,7 @@ _PORT_ATTEMPTS = 5
 _STOP_GRACE = 5.0
 
 
-class RedisError(Exception):
+class RedisError(RunError):
     """Any failure a user can cause or meet with Redis; ``str(exc)`` is one line for stderr."""
 
 
