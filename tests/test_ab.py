@@ -22,6 +22,8 @@ from countbench.reports.paired import (
     sign_flip_p,
 )
 
+pytestmark = pytest.mark.slow  # servers, worker processes or whole commands: see pyproject
+
 SMALL = ["--operations", "300", "--users", "60", "--quiet"]
 
 

@@ -23,6 +23,8 @@ from typing import Any
 import psutil
 import pytest
 
+pytestmark = pytest.mark.slow  # servers, worker processes or whole commands: see pyproject
+
 CLI = [sys.executable, "-m", "countbench.bench.cli"]
 SMALL = ["--smoke", "--operations", "300", "--users", "60"]
 TIMEOUT = 120  # seconds for any one command; a smoke run takes about one to four

@@ -226,6 +226,7 @@ SPEC = WorkloadSpec(users=60, operations=1_500, workers=3, nodes=3, sync_every=2
 CASES = [(mode, cls) for mode in Mode for cls in NEW if mode in cls.modes]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("mode", "cls"), CASES, ids=[f"{m}-{c.name}" for m, c in CASES])
 def test_every_driver_counts_the_truth(mode: Mode, cls: type[ReplicatedStrategy]) -> None:
     # Drivers deliver exactly once (in-process routers, multiprocessing queues): even the

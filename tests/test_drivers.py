@@ -35,6 +35,7 @@ def _logins(workload: Workload) -> int:
     return sum(1 for s in workload.mixed for k in s.kinds if k is Op.LOGIN)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("mode", "cls"), CASES, ids=[f"{m}-{c.name}" for m, c in CASES])
 def test_fault_free_run_counts_the_truth(mode: Mode, cls: type[Strategy]) -> None:
     workload = build(SPEC)

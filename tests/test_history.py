@@ -70,6 +70,7 @@ def _agree(result: SimResult) -> history_check.Checked:
     return checked
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("faults", FAULTS)
 @pytest.mark.parametrize("strategy", SIMULATED)
 def test_the_independent_checker_agrees_read_for_read(strategy: str, faults: str) -> None:
@@ -78,6 +79,7 @@ def test_the_independent_checker_agrees_read_for_read(strategy: str, faults: str
     assert len(checked.reads) > 100  # enough reads judged to mean something
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("strategy", ["session", "aggregate"])
 def test_requests_that_overlap_time_out_and_are_sent_again(strategy: str, seed: int) -> None:
@@ -93,6 +95,7 @@ def test_requests_that_overlap_time_out_and_are_sent_again(strategy: str, seed: 
     _agree(result)
 
 
+@pytest.mark.slow
 def test_lost_changes_are_in_the_history_and_widen_the_allowed_values() -> None:
     """A crash without state right after a burst of changes: some are lost before any
     other node heard of them; the history names them and both checks allow for them."""
@@ -110,6 +113,7 @@ def test_lost_changes_are_in_the_history_and_widen_the_allowed_values() -> None:
     _agree(result)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("broken", "faults"),
     [
@@ -127,6 +131,7 @@ def test_the_checker_fails_what_countbench_fails(broken: Any, faults: str) -> No
     assert not checked.passed
 
 
+@pytest.mark.slow
 def test_every_line_validates_against_the_shipped_schema() -> None:
     schema_text = resources.files("countbench.reports").joinpath("history.schema.json").read_text()
     validator = jsonschema.Draft202012Validator(json.loads(schema_text))
@@ -149,6 +154,7 @@ def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_chaos_writes_the_history_and_the_checker_script_reads_it(tmp_path: Path) -> None:
     path = tmp_path / "run.jsonl"
     args = ["--strategy", "pncounter", "--faults", "partition", "--operations", "800"]
@@ -169,6 +175,7 @@ def test_chaos_writes_the_history_and_the_checker_script_reads_it(tmp_path: Path
     assert same.returncode == 2 and "same file" in same.stderr
 
 
+@pytest.mark.slow
 def test_a_real_fault_run_writes_a_history_the_checker_agrees_with(tmp_path: Path) -> None:
     """Real faults (pause, kill) on a real Redis: the counter check, re-done from the
     history by the checker, gives countbench's verdict and its reads outside."""
@@ -185,6 +192,7 @@ def test_a_real_fault_run_writes_a_history_the_checker_agrees_with(tmp_path: Pat
     assert list(checked.final_bounds) == end["allowed"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("strategy", "mode", "timeout"),
     [

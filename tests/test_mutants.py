@@ -688,6 +688,7 @@ def assert_fails_as_bug(result: SimResult, reason: Reason) -> None:
     assert any(all(text in line for text in reason) for line in verdict.reasons), verdict.reasons
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("strategy", "reason", "seed"), mutant_cases())
 def test_the_verdict_fails_every_mutant_as_a_bug(
     strategy: type[ReplicatedStrategy], reason: Reason, seed: int
@@ -695,6 +696,7 @@ def test_the_verdict_fails_every_mutant_as_a_bug(
     assert_fails_as_bug(run(strategy, seed), reason)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("strategy", "faults", "changes", "reason"),
     [
@@ -739,6 +741,7 @@ def test_the_sound_list_is_every_builtin_the_simulator_runs() -> None:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("name", SOUND)
 def test_every_sound_builtin_passes_the_same_runs(name: str, seed: int) -> None:

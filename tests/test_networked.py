@@ -30,6 +30,8 @@ from countbench.strategies.redis_set import RedisSetSessions
 from countbench.strategies.redis_zset import RedisSortedSetSessions
 from countbench.strategies.registry import BUILTINS
 
+pytestmark = pytest.mark.slow  # servers, worker processes or whole commands: see pyproject
+
 SERVICE_CLASSES = [c for c in BUILTINS if issubclass(c, ServiceStrategy)]
 SPEC = WorkloadSpec(users=40, operations=400, workers=2, nodes=2, sync_every=50, seed=11)
 

@@ -38,6 +38,8 @@ from countbench.reports.plot import (
     scale_figure,
 )
 
+pytestmark = pytest.mark.slow  # servers, worker processes or whole commands: see pyproject
+
 CLI = [sys.executable, "-m", "countbench.bench.cli"]
 TIMEOUT = 180
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # servers, worker processes or whole commands: see pyproject
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "countbench-hll"
 CLI = [sys.executable, "-m", "countbench.bench.cli"]
 TIMEOUT = 180

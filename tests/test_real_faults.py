@@ -23,6 +23,8 @@ from countbench.bench.faults.runner import (
     run_real_faults,
 )
 
+pytestmark = pytest.mark.slow  # servers, worker processes or whole commands: see pyproject
+
 # ------------------------------------------------------------------ the counter check
 
 

@@ -36,6 +36,8 @@ from countbench.strategies.redis_incr import IncrCommands
 from countbench.strategies.redis_set import SetCommands
 from countbench.strategies.redis_zset import SortedSetCommands
 
+pytestmark = pytest.mark.slow  # servers, worker processes or whole commands: see pyproject
+
 NS = "countbench:test-client:"
 
 

@@ -33,6 +33,8 @@ from countbench.strategies.redis_cluster import (
     user_shard,
 )
 
+pytestmark = pytest.mark.slow  # servers, worker processes or whole commands: see pyproject
+
 SPEC = WorkloadSpec(users=60, operations=400, workers=2, nodes=2, sync_every=50, seed=7)
 
 

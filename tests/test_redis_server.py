@@ -38,6 +38,8 @@ from countbench.bench.servers.redis_server import (
     redact_url,
 )
 
+pytestmark = pytest.mark.slow  # servers, worker processes or whole commands: see pyproject
+
 VERSION = re.compile(r"^\d+\.\d+(\.\d+)?")
 
 

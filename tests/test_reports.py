@@ -167,6 +167,7 @@ def test_schema_is_a_valid_draft_2020_12_schema() -> None:
     assert schema()["$schema"] == "https://json-schema.org/draft/2020-12/schema"
 
 
+@pytest.mark.slow
 def test_real_reports_load_exactly_and_validate(reports: dict[str, Path]) -> None:
     for path in reports.values():
         assert load_report(path) == json.loads(path.read_text())

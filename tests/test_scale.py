@@ -21,6 +21,8 @@ from countbench.strategies.base import (
     StrategyConfig,
 )
 
+pytestmark = pytest.mark.slow  # servers, worker processes or whole commands: see pyproject
+
 USERS = "users=1000,10000,50000"
 
 

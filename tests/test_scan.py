@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # servers, worker processes or whole commands: see pyproject
+
 CLI = [sys.executable, "-m", "countbench.bench.cli"]
 SMALL = ["--smoke", "--quiet", "--operations", "300", "--users", "60"]
 

@@ -97,6 +97,7 @@ def test_same_seed_same_trace_other_seed_other_trace() -> None:
     assert hashed.to_dict() == first.to_dict()
 
 
+@pytest.mark.slow
 def test_trace_does_not_depend_on_hash_randomisation() -> None:
     code = (
         "from countbench.bench.sim import run_scenario, standard_scenario\n"

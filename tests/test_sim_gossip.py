@@ -51,6 +51,7 @@ def test_each_broadcast_goes_to_fanout_distinct_peers_drawn_by_seed() -> None:
     assert result.cost.messages < full.cost.messages / 4
 
 
+@pytest.mark.slow
 @settings(max_examples=8, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
@@ -87,6 +88,7 @@ def chaos(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, check=False)
 
 
+@pytest.mark.slow
 def test_chaos_takes_a_fanout_and_echoes_it(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     args = ["--strategy", "gcounter", "--nodes", "8", "--operations", "600", "--json", str(out)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -137,6 +138,7 @@ def test_the_mark_rises_after_every_node_was_down_at_once() -> None:
             assert twins.same_marks(), trial
 
 
+@pytest.mark.slow
 def test_late_reordered_and_repeated_snapshots_merge_as_whole_vectors() -> None:
     """Snapshots as the engine sends them (shared, merged through their ``hot`` entries)
     delivered late, out of order, more than once, after crashes and restarts of either

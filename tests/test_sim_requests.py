@@ -153,6 +153,7 @@ def test_fault_free_runs_end_exact_and_pass(strategy: str) -> None:
     assert result.to_dict()["reads"]["partial"] == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", BOTH)
 def test_same_seed_same_trace(strategy: str) -> None:
     scenario = standard_scenario(
@@ -182,6 +183,7 @@ def test_aggregate_partition_reads_are_partial_then_exact_after_healing() -> Non
     assert result.convergence[0].truth_after is not None
 
 
+@pytest.mark.slow
 def test_aggregate_crash_loses_the_crashed_nodes_sessions() -> None:
     crash = CrashFault(start=40, end=100, node=1)
     lost = run_scenario("aggregate", small(faults=(crash,), **QUIET))
@@ -253,6 +255,7 @@ def test_the_strong_rule_catches_a_read_that_returns_a_wrong_value() -> None:
     assert any("answered read(s) outside the allowed" in r for r in result.verdict.reasons)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", BOTH)
 def test_every_standard_fault_gives_a_verdict(strategy: str) -> None:
     names = "partition,isolate,oneway,duplicate,loss,reorder,latency,crash-persist"
@@ -268,6 +271,7 @@ def test_every_standard_fault_gives_a_verdict(strategy: str) -> None:
     assert result.passed is (strategy == "session"), result.verdict
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", BOTH)
 def test_compare_gets_a_simulated_consistency_cell(strategy: str) -> None:
     cls = {"session": SessionStrategy, "aggregate": AggregateOnDemand}[strategy]
@@ -277,6 +281,7 @@ def test_compare_gets_a_simulated_consistency_cell(strategy: str) -> None:
     assert len(cell["trace_sha256"]) == 64
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", BOTH)
 def test_five_nodes_ten_thousand_operations_is_fast(strategy: str) -> None:
     scenario = standard_scenario("partition,duplicate,loss,reorder,crash", nodes=5)
@@ -287,6 +292,7 @@ def test_five_nodes_ten_thousand_operations_is_fast(strategy: str) -> None:
     assert result.operations.reads > 0 and took < 10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", BOTH)
 def test_chaos_command_runs_them_on_the_simulator(strategy: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COUNTBENCH_")}
