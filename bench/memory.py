@@ -1,63 +1,8 @@
-"""Memory per online user, and the size of replicated state, measured in a fresh process.
-
-:func:`measure_memory` (``python -m countbench.bench.memory --strategy NAME --users N``)
-builds the strategy's node(s) and logs in ``users`` distinct users (``user-0``,
-``user-1``, ...) at one instant, spread round-robin over the nodes:
-
-* a shared strategy (``local``, ``session``): its node, ``open(Mode.THREAD)``;
-* a replicated strategy: ``nodes`` replicas, whose states are then spread so that every
-  replica holds the full state (:func:`spread`: an :func:`exchange` with replica 0 as
-  hub);
-* a Redis strategy: a Redis started for the purpose (``RedisServer``), the logins sent
-  through the strategy's own client (pipelined), and Redis's ``INFO memory``
-  ``used_memory`` read before and after. Other service strategies (``central``,
-  ``aggregate-remote``, ``eventual``) keep their state in server processes of their own
-  and are refused, as is ``aggregate`` (each node serves its peers from a thread).
-
-It is done twice, on fresh structures: once for the process's resident set size (psutil,
-RSS before and after), then with :mod:`tracemalloc` started before anything is built,
-for the bytes Python allocated and still holds for the structures (user names included:
-a server has to keep the ids of the users it tracks). RSS is measured without tracemalloc,
-whose own bookkeeping would inflate it; it moves by whole pages and keeps freed memory, so
-it is the coarser figure.
-
-Replicated strategies are driven through ``sync``, ``receive`` and the replies only,
-whatever their protocol (full state at every tick, deltas with a periodic full state, a
-digest answered with what the sender lacks): :func:`exchange` runs sync rounds among a
-set of replicas, each message and each reply delivered at once to its ``dst`` (``dst``
-None: every other replica of the exchange, or the hub only in a star), until a round
-says nothing new and every replica gives the same count, or :data:`MAX_ROUNDS` rounds.
-The figures of a replicated strategy:
-
-* ``state_bytes``: traced bytes of one fresh replica (a new id, replica object included)
-  after it received the messages that brought it to the full state: those it received
-  in an exchange with one replica of the settled cluster (:func:`catch_up`: distinct
-  messages, in order; replayed into a new replica under tracemalloc).
-  ``newcomer_count`` is that replica's count (the full count when it caught up).
-* ``sync_bytes`` (``sync_messages``): the bytes (messages) one replica of the settled
-  cluster sends per sync tick, the replies its messages trigger from the other replicas
-  included, as a mean over :data:`SYNC_TICKS` ticks (so a full state sent every k-th
-  tick counts at its real rate, a delta tick with nothing to say as 0).
-
-:func:`measure_nodes` (``--nodes-curve``) measures a replicated strategy at ``nodes``
-replicas: ``state_bytes``, ``cluster_bytes`` of all the replicas together,
-``sync_bytes``, and ``merge_seconds``: the time a fresh replica takes to receive the
-``merge_messages`` messages of its catch-up (median over repeats, each on a new replica
-built untimed and with no parse of an earlier repeat remembered; ``time.perf_counter``;
-at least ``MERGE_REPEATS[0]`` repeats, more until :data:`MERGE_BUDGET` seconds).
-
-:func:`measure_churn` (``--churn K``) measures what replica churn leaves behind: a
-cluster of ``nodes`` live replicas in which, ``K`` times, the oldest replica leaves for
-good and a new one (a fresh id) joins; each replica logs in ``users_per_node`` users when
-it joins and logs half of them out before it leaves, and every step ends with an
-exchange among the live replicas (the leaving one's last state goes out in an exchange
-that includes it). A replica that leaves is retired through the lowest live replica when
-the strategy can fold retired replicas (a ``retire(node, now)`` method: ``compact``);
-otherwise its entry simply stays. After the last step the clock moves past every
-marker's time to live (:data:`CHURN_SETTLE` seconds) and one more exchange runs.
-Figures: ``state_bytes`` and ``newcomer_count`` (a fresh replica caught up from a live
-one), ``sync_bytes`` (of a live replica), and ``count`` against ``expected`` (logins -
-logouts: the churn lost nothing).
+"""Memory per online user, and the size of replicated state, measured in a fresh process
+(``python -m countbench.bench.memory``): RSS (psutil) and traced bytes (tracemalloc) of a
+strategy's nodes after N logins, Redis's ``used_memory`` for a Redis strategy, and for a
+replicated strategy the state a newcomer catches up, the sync bytes per tick, the merge
+time and what churn leaves behind. What each figure is: ``docs/memory.md``.
 
 Bad input raises :class:`ScaleUsageError` (one line); in the child process it is printed
 on stderr with exit status 2, and :func:`measure_memory` raises it again in the parent.

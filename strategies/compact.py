@@ -1,80 +1,12 @@
 """``compact``: a PN-counter whose retired replicas' entries are folded away safely.
 
-A state-based PN-counter keeps one (P, N) entry per replica that ever wrote, so with
-replicas coming and going its state (and every sync message) grows without bound. This
-one lets a retired replica's entry be folded into a live one, the way Akka Distributed
-Data prunes a removed node from its ``PNCounter`` (``RemovedNodePruning``: an owner
-announces ``PruningInitialized(owner, seen)``, performs ``prune(removed, collapseInto)``
-once every node has seen the announcement, and leaves ``PruningPerformed`` markers that
-expire after a time to live). That approach was chosen over handoff counters (Almeida and
-Baquero) because it keeps the plain PN-counter's per-replica entries and merge, adds only a
-small marker per retirement in progress, and needs nothing from the retired replica, which
-may already be gone; handoff counters need the leaving node's cooperation and a slot/token
-exchange per pair of nodes, much more machinery for the same bound.
-
-Entries belong to replica *incarnations*, as in ``pncounter``: an entry's key is
-``(node, epoch)`` (shown ``"<node>@<epoch>"``), ``epoch`` the ``now`` (to the microsecond)
-of the replica's first write, ``sync``, ``receive`` or ``retire``, when it adds its (0, 0)
-entry to announce itself. A replica restarted without its state is a new object with the
-same ``node_id``: it writes a fresh entry instead of counting again from 0 in an entry whose
-old, higher value the others still hold (which the max-merge would hide). Its predecessor
-can never write again, exactly the case of a retired replica: every incarnation retires,
-as their owner, the entries it learns of (through merges) with its own ``node_id`` and an
-older epoch. So restarts, like churn, leave one entry per live replica plus retirements in
-progress.
-
-Protocol, for a key ``x`` retired by one live incarnation, the *owner* ``o``:
-
-1. ``o`` adds a marker ``x: (owner o, seen {o}, performed False)`` to its state. Markers
-   travel in every state message; a replica that holds a marker adds itself to ``seen``.
-2. When ``seen`` covers every member ``o`` knows (the keys with an entry, minus keys being
-   retired), every member has merged the marker and sent ``o`` a state that holds
-   whatever value of ``x`` it had: ``o``'s copy of ``x`` is then the largest in the cluster.
-   ``o`` adds ``x``'s P and N to its own entry and marks the marker performed (at ``o``'s
-   ``now``). Since ``o``'s new entry only travels with the performed marker, no replica ever
-   counts both ``o``'s new entry and ``x``'s old one: the count leaves out every key whose
-   marker is performed. Its entry stays held (max-merged like any, so late copies change
-   nothing) until the marker goes, and goes with it.
-3. A replica holding a performed marker adds itself to its ``done`` set. It drops the
-   marker once ``done`` covers the members, ``marker_ttl`` seconds have passed since the
-   fold (the TTL covers copies of ``x``'s entry still in flight; Akka's
-   ``pruning-marker-time-to-live``) and its own ``done`` has left it (it sent the marker
-   since, or received a copy listing it): the others then learn it is done and drop theirs
-   too. ``x``'s entry goes with the marker. A late copy of a dropped marker that lists the
-   replica in ``done`` is ignored (and the entry that comes with it dropped).
-4. An owner can crash before step 2 (a restarted replica retiring its predecessor, say),
-   leaving a marker nobody would perform. Its own entry gets folded in turn (by its
-   successor, or through ``retire``): the replica where that chain of folds ends takes over
-   every unperformed marker the dead owner left, as a new marker ``(owner itself, seen
-   {itself})`` of the next *generation*, and step 1 starts again. Taking over only after the
-   dead owner's fold makes a late copy of a fold the dead owner did perform harmless: it
-   lands in the dead owner's entry, which merge drops.
-
-Merge of markers for one key: the higher generation wins (a taker folded the dead owner's
-entry without the key's value, so a late fold by the dead owner must not drop the key's
-entry), then a performed marker beats an unperformed one, then the smaller owner wins,
-and markers equal in all three unite their sets: a
-join, like the max-merge of the entries; the count then leaves out the keys whose (joined)
-marker is performed. A merge never deletes an entry, so both joins are commutative,
-associative and idempotent, and the data type is a CRDT (a higher-generation marker that
-beats a performed one brings the key back into the count, wherever it arrives).
-
-Contract: ``retire(node_id, now)`` retires every incarnation of ``node_id`` the replica
-knows (if it knows none, the first one to reach it); call it only after that replica has
-stopped taking client operations for good (its increments that no live replica has seen by
-step 2 are lost, as in Akka), for one id on one replica only, not on the id itself, and
-never reuse a retired id. A replica whose own incarnation got retired must not write again.
-A restarted replica's first call must come at least a microsecond after its predecessor's
-(which came before the crash). A crash loses what its incarnation accepted and never sent
-and, as any retirement, what it sent that no live replica had merged by step 2 of its
-successor's fold. The metadata stays bounded under churn and restarts: one entry per live
-replica plus markers of retirements younger than the TTL. A copy of a retired entry
-delivered after its marker expired counts again (as in Akka: the TTL must exceed the
-longest delay in flight).
-
-Consistency: eventual, as ``pncounter``: replicas that received the same states hold the
-same value whatever the order, delay or duplication of delivery. It counts events, not
-users (a repeated login counts twice; vanished users are never removed).
+Akka's removed-node pruning: an owner announces a retirement, folds the retired entry into
+its own once every member has seen the announcement, and drops the marker after a time to
+live. Entries belong to replica incarnations, so a restart retires its predecessor the same
+way. Contract: ``retire(node_id, now)`` only after that replica stopped taking operations
+for good, not on the id itself, and never reusing a retired id. Consistency: eventual, as
+``pncounter``; it counts events, not users. The protocol, the merge of markers and why the
+type stays a CRDT: ``docs/compact.md``.
 """
 
 from __future__ import annotations

@@ -1,67 +1,11 @@
 """``orset``: an add-wins observed-remove set of online users, with leases and digest sync.
 
-Data type. Every login adds a fresh, globally unique *tag* ``(replica, epoch, counter)``
-for the user (``epoch`` is the time of the replica's first update, so a replica restarted
-without its state never reuses an old tag). A tag's state is ``(user, expiry, removed)``;
-two states of one tag merge to ``(user, max expiry, removed or removed)``, and two sets
-merge tag by tag (a tag missing on one side takes the other side's state). That is a join
-semilattice: merge is commutative, associative and idempotent. A logout marks removed every
-tag of the user this replica has *observed*; a login concurrent with it adds a tag the
-logout did not see, so the add wins. ``count(now)`` is the number of users with at least
-one tag that is not removed and whose lease has not run out (``expiry >= now``).
-
-Leases. A tag expires ``session_timeout`` after it was added or last extended, so a user
-who vanishes without logging out stops being counted once the timeout has passed (as in
-``session``; online at exactly ``expiry``, offline just after). A heartbeat *extends*: it
-raises the expiry of every live tag of the user this replica sees to ``now + timeout``
-(expiry is a max-register, so an extension merges like any other change and costs no new
-tag). A heartbeat for a user with no live tag here (a replica restarted empty, or one that
-missed the user's session while it was down) adds a fresh tag: a heartbeat is proof of
-presence. A logout concurrent with a heartbeat at another replica wins over that heartbeat
-(the heartbeat extended observed tags, it added none).
-
-Garbage. A tag state whose expiry is more than a timeout in the past (``expiry + timeout <
-now``) is *garbage*: it is not counted, and a replica drops a tag once its joined state is
-garbage (at ``sync``), and ignores a garbage state of a tag it does not hold. The margin
-keeps a removed tag's tombstone for a further timeout, so a late copy of the tag's add or
-extension cannot bring it back; state is bounded by the tags of the last two timeouts.
-
-Sync: version digests, as in Scuttlebutt (van Renesse et al., 2008). Every change a replica
-makes to a tag is an *update*, numbered by its *writer*, the replica incarnation
-``"replica/epoch"``, and carrying the tag's state after the change. A replica keeps, per
-writer, a log of the writer's latest update of each tag it holds (in number order) and
-``known``: every update of the writer numbered up to it has reached this replica, been
-superseded by a later update of its tag, or become garbage. ``sync(now)`` broadcasts the
-*digest* (``known`` per writer it keeps a log of) and the sender's own updates since its
-previous sync; a receiver merges those and answers with every update it holds that the
-digest says the sender lacks (garbage left out). ``known`` rises only over a gap-free
-range; a range with a gap before it (a push that missed this replica before) is left for
-the next digest to pull whole. A writer's log is forgotten, with its ``known``, once
-nothing in it is live (one log swept per sync), so replica churn does not grow the
-digests. No message carries the whole state: a sync is a digest, one entry per writer, plus
-the sender's news, and an answer is the difference.
-
-Why leaving garbage out loses nothing. A receiver that merges an update into a tag and gets
-a state above the update's (it held something the update lacked: a concurrent logout, a
-later extension) publishes the joined state as its own update. So every state a replica
-holds is an update in one of its logs (or is garbage), whatever became of the writer, and
-the join of all of a tag's updates reaches every replica unless it is garbage by then, in
-which case every replica drops the tag. An update travels with the state it carried, never
-the larger one its sender holds now (that would file the sender's additions under another
-writer's number, which a replica that has the number already never asks for again), and a
-range with a gap is not merged (no log here would serve it): review found a lasting
-disagreement each way. The limit of every tombstone scheme remains: a change kept from a
-replica for more than a timeout (a partition longer than the session timeout) can come too
-late, and a logout can then be lost, or a collected tag come back; the replicas still
-agree, on the late state.
-
-Bodies are ``S`` (a sync) or ``U`` (an answer) and a :mod:`marshal` dump (Python's own
-format for tuples, strings and numbers: several times faster than JSON with floats, and
-every replica is countbench on one Python).
-
-Consistency: eventual. Replicas that have received the same updates agree, whatever the
-order, delay or duplication of delivery; the count is of distinct users (a second login of
-an online user does not count twice) and it forgets vanished users after the timeout.
+A login adds a unique tag; a logout removes the user's tags it has observed (a concurrent
+login wins); a heartbeat extends the user's leases, so a user who vanishes stops being
+counted after the session timeout. Replicas sync by version digests, as Scuttlebutt: a
+digest plus the sender's news, answered with what the digest lacks. Consistency: eventual;
+the count is of distinct users. The data type, leases, garbage, the sync protocol and why
+leaving garbage out loses nothing: ``docs/orset.md``.
 """
 
 from __future__ import annotations
