@@ -221,7 +221,9 @@ class Strategy(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
     consistency: ClassVar[Consistency]
-    modes: ClassVar[frozenset[Mode]]
+    #: The modes it runs in (each kind has a default: every mode, or thread and asyncio
+    #: for a shared node, which process mode needs in shared memory).
+    modes: ClassVar[frozenset[Mode]] = frozenset(Mode)
     topology: ClassVar[Topology]
     #: What the count means (:mod:`.spec`), the rule a correct count is judged by. A
     #: strategy that states none is judged by the strictest, the users in an open session.
@@ -237,6 +239,7 @@ class SharedStrategy(Strategy):
     """All workers use one node, built once by :meth:`open` in the parent process."""
 
     topology = Topology.SHARED
+    modes = frozenset({Mode.THREAD, Mode.ASYNCIO})
 
     @abstractmethod
     def open(self, mode: Mode) -> Node:
@@ -250,7 +253,7 @@ class ServiceStrategy(Strategy):
     under ``namespace`` so runs sharing a server never see each other's users."""
 
     topology = Topology.SHARED
-    #: Which server the run must provide: "redis" or "central".
+    #: Which server the run must provide: "redis", "redis-cluster", "central" or "nodes".
     service: ClassVar[str]
 
     @abstractmethod

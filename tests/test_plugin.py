@@ -94,6 +94,17 @@ def test_the_simulator_runs_the_plugin(installed: Path, tmp_path: Path) -> None:
     assert done.stdout.startswith("hll ")
 
 
+def test_the_plugins_own_suite_runs_the_conformance_kit(installed: Path, tmp_path: Path) -> None:
+    tests = installed.parent / "src" / "tests"
+    done = _run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)],
+        installed,
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 passed" in done.stdout
+
+
 def test_a_broken_plugin_is_one_warning(installed: Path, tmp_path: Path) -> None:
     source = tmp_path / "broken"
     source.mkdir()
