@@ -40,6 +40,7 @@ def test_every_replicated_builtin_converges_under_any_delivery(
     check_delivery(cls, examples=15)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["pncounter", "orset", "aggregate"])
 def test_the_simulator_check_passes_sound_designs(name: str) -> None:
     cls = next(c for c in BUILTINS if c.name == name)
