@@ -21,7 +21,7 @@ from countbench.bench.sim import (
     run_scenario,
 )
 from countbench.bench.workload import WorkloadSpec, build
-from countbench.strategies.base import Message, Mode, ReplicatedStrategy, StrategyConfig
+from countbench.strategies.base import Mode, ReplicatedStrategy, StrategyConfig
 from countbench.strategies.compact import (
     CompactCounter,
     CompactReplica,
@@ -29,10 +29,10 @@ from countbench.strategies.compact import (
     Key,
     Marker,
 )
-from countbench.strategies.orset import ORSet, ORSetReplica, ORSetStrategy, Tag
+from countbench.strategies.orset import ORSet, ORSetStrategy, Tag
 from countbench.strategies.pncounter import PNCounterStrategy
 from countbench.strategies.pncounter_op import OpPNCounterReplica, OpPNCounterStrategy
-from countbench.strategies.vclock import Event, FrontierMap, VClockReplica, VClockStrategy, leq
+from countbench.strategies.vclock import Event, FrontierMap, VClockStrategy, leq
 
 NEW: list[type[ReplicatedStrategy]] = [
     OpPNCounterStrategy,
@@ -157,67 +157,8 @@ def test_compact_merge_is_a_join(a: Any, b: Any, c: Any) -> None:
         assert CompactCounter.decode(state.encode()) == state  # type: ignore[attr-defined]
 
 
-# -- convergence under any delivery order with duplication ----------------------------------
-
-OPS = st.lists(
-    st.tuples(
-        st.integers(0, 2),
-        st.sampled_from(["login", "logout", "heartbeat", "sync"]),
-        st.integers(0, 5),
-    ),
-    min_size=1,
-    max_size=40,
-)
-
-
-def make(cls: type[ReplicatedStrategy], node: int) -> Any:
-    if cls is ORSetStrategy:
-        return ORSetReplica(node, timeout=10_000.0)
-    if cls is VClockStrategy:
-        return VClockReplica(node, full_every=3)
-    return cls(StrategyConfig(nodes=3)).replica(node)
-
-
-@settings(max_examples=40, deadline=None)
-@given(
-    cls=st.sampled_from([ORSetStrategy, VClockStrategy, CompactStrategy]),
-    ops=OPS,
-    seed=st.integers(0, 2**16),
-)
-def test_any_delivery_order_with_duplicates_converges(
-    cls: type[ReplicatedStrategy], ops: list[tuple[int, str, int]], seed: int
-) -> None:
-    replicas = [make(cls, i) for i in range(3)]
-    sent: list[Message] = []
-    for step, (node, kind, user) in enumerate(ops):
-        now = float(step)
-        if kind == "sync":
-            sent.extend(replicas[node].sync(now))
-        else:
-            getattr(replicas[node], kind)(f"user{user}", now)
-    end = float(len(ops))
-    for replica in replicas:
-        sent.extend(replica.sync(end))  # every change leaves in some message
-    rng = random.Random(seed)
-    for replica in replicas:
-        inbox = [m for m in sent if m.src != replica.node_id]
-        inbox += rng.sample(inbox, len(inbox) // 2)  # duplicates
-        rng.shuffle(inbox)
-        for message in inbox:
-            replica.receive(message, end)
-    if cls is ORSetStrategy:
-        # orset's syncs carry a digest and the sender's own news, and a push that arrives
-        # after a gap waits for a pull: a round of digests and their answers brings the rest.
-        for replica in replicas:
-            for question in replica.sync(end):
-                for peer in replicas:
-                    if peer is not replica:
-                        for answer in peer.receive(question, end):
-                            replica.receive(answer, end)
-    counts = [r.count(end) for r in replicas]
-    assert min(counts) == max(counts), counts
-    states = [r.state for r in replicas]
-    assert all(state == states[0] for state in states)
+# -- convergence under any delivery order with duplication: countbench.bench.testing's
+# check_delivery, run on every replicated built-in in test_conformance.py.
 
 
 # -- every driver, fault-free ---------------------------------------------------------------

@@ -274,13 +274,14 @@ def _client_main(
     client: _Client | None = None
     try:
         client = _Client(spec, 0.0)  # imports and the first connection, before the start
-        if spec.hosted:
-            ready.put((spec.client, client.start_node(spec.client)))
+        address = client.start_node(spec.client) if spec.hosted else None
+        if address is not None:  # a hosted node: its peers' addresses first
+            ready.put((spec.client, address))
             client.peers = peers.get(timeout=_JOIN_GRACE)
-        else:
-            ready.put((spec.client, None))
         with contextlib.suppress(Exception):
             client.node = client.open()
+        if address is None:
+            ready.put((spec.client, None))
         go.wait()
         client.t0 = start.value
         out.put((spec.client, [op.as_row() for op in client.run(stop.value)], None))
