@@ -29,6 +29,7 @@ from ..strategies.base import (
     Node,
     Replica,
     ReplicatedStrategy,
+    Retiring,
     ServiceStrategy,
     SharedStrategy,
     Strategy,
@@ -488,7 +489,7 @@ def measure_churn_here(name: str, retired: int, nodes: int, users_per_node: int)
 
     live = [join(i) for i in range(nodes)]
     exchange(live, now)
-    folds = hasattr(live[0], "retire")
+    folds = isinstance(live[0], Retiring)
     for step in range(retired):
         now = NOW + step + 1
         leaving = live.pop(0)
@@ -496,8 +497,8 @@ def measure_churn_here(name: str, retired: int, nodes: int, users_per_node: int)
             leaving.logout(f"user-{leaving.node_id}-{user}", now)
         logouts += users_per_node // 2
         exchange([leaving, *live], now)  # its last state goes out before it leaves
-        if folds and live:
-            live[0].retire(leaving.node_id, now)  # type: ignore[attr-defined]
+        if folds and live and isinstance(live[0], Retiring):
+            live[0].retire(leaving.node_id, now)
         live.append(join(nodes + step))
         exchange(live, now)
     now += CHURN_SETTLE

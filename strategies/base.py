@@ -23,6 +23,7 @@ which values a correct count may take. Four kinds of strategy exist:
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -198,6 +199,55 @@ class AsyncClientNode(Protocol):
     async def close(self) -> None: ...
 
 
+class ThreadedClient:
+    """An :class:`AsyncClientNode` made of a blocking one: each call runs in a worker
+    thread (``asyncio.to_thread``), so the event loop keeps serving the other tasks. What
+    a service strategy gets in asyncio mode when it writes no ``async_client``."""
+
+    def __init__(self, client: ClientNode) -> None:
+        self.client = client
+
+    async def login(self, user: str, now: float) -> None:
+        await asyncio.to_thread(self.client.login, user, now)
+
+    async def logout(self, user: str, now: float) -> None:
+        await asyncio.to_thread(self.client.logout, user, now)
+
+    async def heartbeat(self, user: str, now: float) -> None:
+        await asyncio.to_thread(self.client.heartbeat, user, now)
+
+    async def count(self, now: float) -> int:
+        return await asyncio.to_thread(self.client.count, now)
+
+    async def sync(self, now: float) -> None:
+        await asyncio.to_thread(self.client.sync, now)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.client.close)
+
+    def stats(self) -> dict[str, float]:
+        return self.client.stats() if isinstance(self.client, ReportsReads) else {}
+
+
+# -- optional hooks: a node or strategy that has one is treated accordingly -----------------
+
+
+@runtime_checkable
+class ReportsReads(Protocol):
+    """A client node that keeps statistics of its reads (``reads``, ``partial_reads``,
+    staleness): they reach the report."""
+
+    def stats(self) -> dict[str, float]: ...
+
+
+@runtime_checkable
+class Retiring(Protocol):
+    """A replica that can fold a retired replica's state into its own (``compact``):
+    ``retire(node_id, now)`` once that replica has stopped for good."""
+
+    def retire(self, node_id: int, now: float) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class StrategyConfig:
     """What a strategy is told about the cluster it runs in.
@@ -260,9 +310,11 @@ class ServiceStrategy(Strategy):
     def client(self, namespace: str, worker: int) -> ClientNode:
         """Open worker ``worker``'s blocking client (thread and process mode)."""
 
-    @abstractmethod
     async def async_client(self, namespace: str, worker: int) -> AsyncClientNode:
-        """Open worker ``worker``'s asyncio client (asyncio mode)."""
+        """Open worker ``worker``'s asyncio client (asyncio mode). By default the blocking
+        client, each call in a thread (:class:`ThreadedClient`); write one that awaits the
+        network to measure an asyncio client."""
+        return ThreadedClient(await asyncio.to_thread(self.client, namespace, worker))
 
 
 class HostedNode(Node, Protocol):

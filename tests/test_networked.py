@@ -15,15 +15,23 @@ import psutil
 import pytest
 import redis
 
+from countbench.bench.drivers import make_driver
 from countbench.bench.latency import merge, summarize
 from countbench.bench.plan import Plan
 from countbench.bench.servers.central import CentralService
 from countbench.bench.servers.nodes import NodeServer
 from countbench.bench.servers.redis_cluster import RedisClusterServer
 from countbench.bench.servers.redis_server import RedisServer
-from countbench.bench.workload import Op, WorkloadSpec
+from countbench.bench.workload import Op, WorkloadSpec, build
 from countbench.strategies.aggregate import AggregateOnDemand, AggregateRemote, parse_address
-from countbench.strategies.base import Mode, ServiceStrategy, StrategyConfig
+from countbench.strategies.base import (
+    ClientNode,
+    Consistency,
+    Mode,
+    ServiceStrategy,
+    StrategyConfig,
+)
+from countbench.strategies.central import CentralCounterService
 from countbench.strategies.central_protocol import CentralClient
 from countbench.strategies.eventual import EventualSync
 from countbench.strategies.redis_set import RedisSetSessions
@@ -379,9 +387,24 @@ def node_process() -> Iterator[tuple[subprocess.Popen[str], str]]:
         assert ready == "READY"
         yield proc, f"{host}:{port}"
     finally:
-        os.kill(proc.pid, signal.SIGCONT)
-        proc.kill()
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)
+            proc.kill()
         proc.wait(timeout=10)
+
+
+def _wait_stopped(proc: subprocess.Popen[str]) -> None:
+    """Until the signal took effect: the process is stopped, or gone (a signal is
+    delivered asynchronously, and a read may otherwise still find it running)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return
+        status = psutil.Process(proc.pid).status()
+        if status in (psutil.STATUS_STOPPED, psutil.STATUS_ZOMBIE):
+            return
+        time.sleep(0.01)
+    raise AssertionError("the node process did not stop")
 
 
 @pytest.mark.parametrize("stop", [signal.SIGSTOP, signal.SIGKILL], ids=["paused", "killed"])
@@ -404,6 +427,7 @@ def test_aggregate_read_is_partial_while_a_node_is_down_and_writes_stay_local(
         client.login("near", 1.0)
         assert client.count(2.0) == 4
         os.kill(proc.pid, stop)
+        _wait_stopped(proc)
         started = time.monotonic()
         client.login("near-2", 2.5)  # local: no wait on the stopped node
         assert time.monotonic() - started < 0.1
@@ -443,3 +467,30 @@ def test_eventual_reads_a_cached_total_until_the_next_sync(
     finally:
         a.close()
         b.close()
+
+
+class BlockingCentral(ServiceStrategy):
+    """A plug-in that writes the blocking client only: asyncio mode runs it in threads."""
+
+    name = "blocking-central"
+    summary = "central's blocking client, and no asyncio client of its own"
+    consistency = Consistency.STRONG
+
+    service = "central"
+
+    def client(self, namespace: str, worker: int) -> ClientNode:
+        return CentralCounterService(self.config).client(namespace, worker)
+
+
+def test_a_service_strategy_without_an_asyncio_client_runs_in_asyncio_mode(
+    central: CentralService,
+) -> None:
+    workload = build(SPEC)
+    endpoint = f"central://{central.host}:{central.port}"
+    config = StrategyConfig(session_timeout=SPEC.session_timeout, endpoint=endpoint)
+    strategy = BlockingCentral(config)
+    with make_driver(Mode.ASYNCIO, strategy, workload, "countbench:threaded:") as driver:
+        driver.run("mixed", 1)
+        driver.settle()
+        counts = driver.counts()
+    assert counts == [len(workload.online_after_mixed)] * SPEC.workers

@@ -28,6 +28,7 @@ from ...strategies.base import (
     Node,
     Replica,
     ReplicatedStrategy,
+    ReportsReads,
     ServiceStrategy,
     SharedStrategy,
     Strategy,
@@ -115,13 +116,8 @@ def client_sync(client: ClientNode) -> Call:
 
 
 def node_stats(nodes: Sequence[object]) -> list[dict[str, float]]:
-    """The ``stats()`` of every node that has the method."""
-    found = []
-    for node in nodes:
-        stats = getattr(node, "stats", None)
-        if callable(stats):
-            found.append(dict(stats()))
-    return found
+    """The ``stats()`` of every node that keeps them (:class:`ReportsReads`)."""
+    return [dict(node.stats()) for node in nodes if isinstance(node, ReportsReads)]
 
 
 def replay(ops: Sequence[BoundOp], first_pass: int, passes: int, horizon: float) -> None:
