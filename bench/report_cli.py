@@ -29,11 +29,11 @@ from rich.table import Table
 from rich.text import Text
 
 from ..reports import table as tables
-from ..reports.article import p_text, short
 from ..reports.csv_export import to_csv
 from ..reports.diff import DiffResult, PairDiff, diff_reports, parse_threshold
 from ..reports.load import SCHEMA_VERSION, ReportUsageError, load_report
 from ..reports.markdown import to_markdown
+from ..reports.numbers import p_text, short
 
 FORMATS = ("table", "md", "csv")
 

@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..reports.json_report import check_output_path, write_json_atomic
+from ..reports.numbers import GROWTH
 from .memory import (
     DEFAULT_NODES,
     MAX_NODES,
@@ -44,14 +45,8 @@ from .memory import (
 
 __all__ = ["MODELS", "ScaleUsageError", "fit_growth", "parse_param", "scale", "scale_curve"]
 
-#: Growth models, simplest first: y = a + b * f(n).
-MODELS: dict[str, Callable[[float], float]] = {
-    "constant": lambda n: 0.0,
-    "log n": math.log,
-    "linear": lambda n: n,
-    "n log n": lambda n: n * math.log(n),
-    "quadratic": lambda n: n * n,
-}
+#: Growth models, simplest first: y = a + b * f(n) (the plots draw the same ones).
+MODELS = GROWTH
 #: Values that all lie within this share of their largest one are called constant.
 CONSTANT_SPREAD = 0.05
 #: A growing model whose relative RMS error is within this is good enough (simplest wins).

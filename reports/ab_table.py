@@ -9,7 +9,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from .article import p_text, short
+from .numbers import p_text, short
 from .paired import ALPHA, PairedChange
 
 

@@ -23,26 +23,3 @@ ARTICLE_TABLE: dict[str, ArticleRow] = {
     "Redis": ArticleRow(100e3, 50e3, "Strong", "Low"),
     "CRDT (PN-Counter)": ArticleRow(10e6, 5e6, "Eventual", "High"),
 }
-
-
-def short_number(value: float) -> str:
-    """100000000 -> '100M', 5000 -> '5K'."""
-    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if value >= factor:
-            return f"{value / factor:g}{suffix}"
-    return f"{value:g}"
-
-
-def short(value: float) -> str:
-    """7443092 -> '7.44M', 821302 -> '821K', 1001155 -> '1.00M': three significant figures."""
-    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K"), (1.0, "")):
-        if abs(value) >= factor * 0.9995:  # what rounds to 1.00 of this unit or more
-            return f"{value / factor:#.3g}".rstrip(".") + suffix
-    return f"{value:#.3g}".rstrip(".")
-
-
-def p_text(value: float | None) -> str:
-    """A p-value in a table: '0.031', '2.0e-04', or '-' when there is none."""
-    if value is None:
-        return "-"
-    return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"

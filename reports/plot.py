@@ -36,12 +36,13 @@ matplotlib is imported on first use: the CLI does not pay for it unless it plots
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .json_report import check_output_path, write_atomic
 from .load import ReportError, ReportUsageError, one_line
+from .numbers import GROWTH, GROWTH_SHAPES, short, tick
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -97,26 +98,6 @@ def plot_report(data: dict[str, Any], out: Path, force: bool) -> None:
     else:
         figure = bars_figure(data)
     _save_atomic(figure, out, fmt)
-
-
-# --- numbers ------------------------------------------------------------------------------
-
-
-def si(value: float) -> str:
-    """4767796 -> '4.77M', 821302 -> '821K', 12.5 -> '12.5': three significant figures."""
-    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K"), (1.0, "")):
-        if abs(value) >= factor * 0.9995:
-            return f"{value / factor:#.3g}".rstrip(".") + suffix
-    return f"{value:#.3g}".rstrip(".")
-
-
-def tick(value: float) -> str:
-    """An axis label: like :func:`si` without trailing zeros ('4M', '1.5M', '500K')."""
-    text = si(value)
-    number = text.rstrip("GMK")
-    if "." in number:
-        number = number.rstrip("0").rstrip(".")
-    return number + text[len(text.rstrip("GMK")) :]
 
 
 def _lower_errors(values: Sequence[float], stdevs: Sequence[float]) -> list[float]:
@@ -213,7 +194,7 @@ def bars_figure(report: Mapping[str, Any]) -> Figure:
             capsize=3,
             label=op,
         )
-        ax.bar_label(bars, labels=[si(v) for v in values], fontsize=7, padding=2)
+        ax.bar_label(bars, labels=[short(v) for v in values], fontsize=7, padding=2)
     ax.set_yscale("log")
     _si_ticks(ax)
     ax.set_xticks(range(len(names)), labels=names, rotation=20 if len(names) > 4 else 0)
@@ -513,21 +494,6 @@ def _chaos_title(result: Mapping[str, Any]) -> str:
 
 # --- scale curves -------------------------------------------------------------------------
 
-#: The growth models of ``countbench scale`` (bench/scale_cli.py MODELS): y = a + b * f(n).
-GROWTH: dict[str, Callable[[float], float]] = {
-    "constant": lambda n: 0.0,
-    "log n": math.log,
-    "linear": lambda n: n,
-    "n log n": lambda n: n * math.log(n),
-    "quadratic": lambda n: n * n,
-}
-GROWTH_SHAPES = {
-    "constant": "a",
-    "log n": "a + b·ln n",
-    "linear": "a + b·n",
-    "n log n": "a + b·n ln n",
-    "quadratic": "a + b·n²",
-}
 SCALE_LABELS = {
     "traced_bytes": "traced bytes",
     "rss_bytes": "RSS Δ bytes",
@@ -574,7 +540,7 @@ def growth_label(fit: Mapping[str, Any]) -> str:
     shape = GROWTH_SHAPES[best]
     text = f"fit: {best}, {shape}"
     if isinstance(model.get("b"), int | float) and best != "constant":
-        text += f", b = {si(float(model['b']))}"
+        text += f", b = {short(float(model['b']))}"
     if isinstance(model.get("relative_rms"), int | float):
         text += f", rel. RMS {100 * float(model['relative_rms']):.1f}%"
     return text

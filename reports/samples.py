@@ -235,7 +235,7 @@ def not_enough(processes: int, needed: int = MIN_PROCESSES) -> str:
 def rate_text(operation: Mapping[str, Any]) -> str:
     """'7,916,888 (7.81M-8.02M)': the median ops/s and where a rerun should land; the
     median alone when the figure has too few processes for that."""
-    from .article import short
+    from .numbers import short
 
     figure = estimate(operation)
     if figure.rerun is None:

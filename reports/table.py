@@ -10,7 +10,8 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from .article import ARTICLE_TABLE, ArticleRow, short_number
+from .article import ARTICLE_TABLE, ArticleRow
+from .numbers import short_number
 from .samples import estimate, rate_text, spread_note
 from .verdicts import (
     EXPECTED,
