@@ -493,4 +493,6 @@ def test_a_service_strategy_without_an_asyncio_client_runs_in_asyncio_mode(
         driver.run("mixed", 1)
         driver.settle()
         counts = driver.counts()
+        stats = driver.node_stats()
     assert counts == [len(workload.online_after_mixed)] * SPEC.workers
+    assert stats == []  # central's client keeps no read statistics, nor does its wrapper

@@ -116,8 +116,11 @@ def client_sync(client: ClientNode) -> Call:
 
 
 def node_stats(nodes: Sequence[object]) -> list[dict[str, float]]:
-    """The ``stats()`` of every node that keeps them (:class:`ReportsReads`)."""
-    return [dict(node.stats()) for node in nodes if isinstance(node, ReportsReads)]
+    """The ``stats()`` of every node that keeps them (:class:`ReportsReads`; empty ones,
+    of a :class:`~countbench.strategies.base.ThreadedClient` around a client without
+    statistics, are none)."""
+    found = (dict(node.stats()) for node in nodes if isinstance(node, ReportsReads))
+    return [stats for stats in found if stats]
 
 
 def replay(ops: Sequence[BoundOp], first_pass: int, passes: int, horizon: float) -> None:

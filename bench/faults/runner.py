@@ -59,9 +59,9 @@ class RealFaultError(UsageError):
 
 
 class RealFaultRunFailed(RealFaultError):
-    exit_code = 1
-
     """A run that could not be completed: a client process failed or hung (one line)."""
+
+    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -360,7 +360,7 @@ def run_real_faults(
                 f"{', '.join(HOSTED_FAULTS)}, not {others[0]} (which would take the "
                 "client's history with it); aggregate-remote's node servers take kill"
             )
-    if service != HOSTED:
+    else:
         progress(f"starting the {service} server")
     target = open_target(service, config.persist, SESSION_TIMEOUT, config.nodes)
     try:
