@@ -52,7 +52,8 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over bench/ strategies/ reports/ as the countbench.* namespace."""
-    session.install("mypy", "types-psutil", *dependencies())
+    # hypothesis: bench/testing.py (the conformance kit) imports it for plug-in test suites.
+    session.install("mypy", "types-psutil", "hypothesis", *dependencies())
     with session.chdir(namespace_tree(session)):
         session.run("mypy", "--config-file", str(ROOT / "pyproject.toml"), "-p", "countbench")
 
