@@ -13,7 +13,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..strategies.base import ServiceStrategy, Strategy
+from ..strategies.base import ServesItself, ServiceStrategy, Strategy
+from ..strategies.errors import UsageError
+
+#: The services countbench starts itself.
+BUILT_IN = ("redis", "redis-cluster", "central", "nodes")
 
 
 @dataclass
@@ -69,7 +73,32 @@ def provide(
                 "event_loop": cluster[0].loop,
                 "pids": [node.pid for node in cluster],
             }
+        for service in sorted(services - set(BUILT_IN)):
+            _own(stack, run, service, run_id, session_timeout)
         yield run
+
+
+def _own(
+    stack: contextlib.ExitStack,
+    run: RunServices,
+    service: str,
+    run_id: str,
+    session_timeout: float,
+) -> None:
+    """A plug-in's own server: the first strategy of that service that can start it."""
+    from ..strategies.registry import discover
+
+    for cls in discover().values():
+        own = issubclass(cls, ServiceStrategy) and cls.service == service
+        if own and isinstance(cls, ServesItself):
+            endpoint, facts = stack.enter_context(cls.serve(run_id, session_timeout))
+            run.endpoints[service] = endpoint
+            run.facts[service] = {"origin": f"started by {cls.name}", **facts}
+            return
+    raise UsageError(
+        f"no strategy can start the {service!r} service: countbench starts "
+        f"{', '.join(BUILT_IN)}; a plug-in's own needs a serve() class method"
+    )
 
 
 def _redis(

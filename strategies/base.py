@@ -27,9 +27,10 @@ import asyncio
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from .spec import SESSIONS, Specification
 
@@ -241,6 +242,18 @@ class ReportsReads(Protocol):
 
 
 @runtime_checkable
+class ServesItself(Protocol):
+    """A service strategy that starts its own server (its ``service`` is none of
+    countbench's): ``serve(run_id, session_timeout)``, a class method, is a context manager
+    that starts the server on loopback, yields ``(endpoint, facts)`` (the URL its clients
+    get as ``config.endpoint``; what served the run, safe to print) and stops it on exit."""
+
+    def serve(
+        self, run_id: str, session_timeout: float
+    ) -> AbstractContextManager[tuple[str, dict[str, Any]]]: ...
+
+
+@runtime_checkable
 class Retiring(Protocol):
     """A replica that can fold a retired replica's state into its own (``compact``):
     ``retire(node_id, now)`` once that replica has stopped for good."""
@@ -303,7 +316,8 @@ class ServiceStrategy(Strategy):
     under ``namespace`` so runs sharing a server never see each other's users."""
 
     topology = Topology.SHARED
-    #: Which server the run must provide: "redis", "redis-cluster", "central" or "nodes".
+    #: Which server the run must provide: "redis", "redis-cluster", "central" or "nodes",
+    #: or one of the strategy's own (see :class:`ServesItself`).
     service: ClassVar[str]
 
     @abstractmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -22,7 +24,9 @@ from countbench.bench.servers.central import CentralService
 from countbench.bench.servers.nodes import NodeServer
 from countbench.bench.servers.redis_cluster import RedisClusterServer
 from countbench.bench.servers.redis_server import RedisServer
+from countbench.bench.services import provide
 from countbench.bench.workload import Op, WorkloadSpec, build
+from countbench.strategies import registry
 from countbench.strategies.aggregate import AggregateOnDemand, AggregateRemote, parse_address
 from countbench.strategies.base import (
     ClientNode,
@@ -33,6 +37,7 @@ from countbench.strategies.base import (
 )
 from countbench.strategies.central import CentralCounterService
 from countbench.strategies.central_protocol import CentralClient
+from countbench.strategies.errors import UsageError
 from countbench.strategies.eventual import EventualSync
 from countbench.strategies.redis_set import RedisSetSessions
 from countbench.strategies.redis_zset import RedisSortedSetSessions
@@ -496,3 +501,40 @@ def test_a_service_strategy_without_an_asyncio_client_runs_in_asyncio_mode(
         stats = driver.node_stats()
     assert counts == [len(workload.online_after_mixed)] * SPEC.workers
     assert stats == []  # central's client keeps no read statistics, nor does its wrapper
+
+
+class OwnServer(ServiceStrategy):
+    """A plug-in with a server of its own (the central service, started by serve())."""
+
+    name = "own-server"
+    summary = "central's client, on a server the plug-in starts itself"
+    consistency = Consistency.STRONG
+    service = "own-central"
+
+    @classmethod
+    @contextlib.contextmanager
+    def serve(cls, run_id: str, session_timeout: float) -> Iterator[tuple[str, dict[str, Any]]]:
+        with CentralService(timeout=session_timeout) as server:
+            yield f"central://{server.host}:{server.port}", {"pid": server.pid}
+
+    def client(self, namespace: str, worker: int) -> ClientNode:
+        return CentralCounterService(self.config).client(namespace, worker)
+
+
+def test_a_plugin_starts_its_own_server_for_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "BUILTINS", (*registry.BUILTINS, OwnServer))
+    with provide({"own-central"}, "own", 100.0, 2) as run:
+        facts = run.facts["own-central"]
+        assert facts["origin"] == "started by own-server"
+        server = psutil.Process(facts["pid"])
+        client = OwnServer(StrategyConfig(endpoint=run.endpoints["own-central"])).client("n:", 0)
+        client.login("a", 1.0)
+        assert client.count(1.0) == 1
+        client.close()
+    assert not server.is_running() or server.status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_service_nobody_can_start_is_one_line() -> None:
+    no_one = pytest.raises(UsageError, match="no strategy can start the 'nowhere' service")
+    with no_one, provide({"nowhere"}, "none", 100.0, 2):
+        pass
