@@ -306,9 +306,10 @@ class NodeCluster:
         timeout: float = CONNECT_TIMEOUT,
     ) -> None:
         self.timeout = timeout
+        self.read_timeout = min(READ_TIMEOUT, timeout)
         self.peers = Peers(node_addresses(endpoint), namespace, timeout)
-        self.peers.client(worker % len(self.peers.addresses))
         self.home = worker % len(self.peers.addresses)
+        self.peers.client(self.home)
         self.depth = depth
         self.pending: list[tuple[str, str, float]] = []
         self.stats = ReadStats()
@@ -338,7 +339,7 @@ class NodeCluster:
         """Sum of every node's count, asked of all at once; a partial read if some node
         does not answer in time."""
         self.flush()
-        total, complete = self.peers.total(now, min(READ_TIMEOUT, self.timeout))
+        total, complete = self.peers.total(now, self.read_timeout)
         if not complete:
             self.stats.partial_reads += 1
         return total
@@ -386,6 +387,7 @@ class AsyncNodeCluster:
         self, endpoint: str, namespace: str, worker: int, depth: int, timeout: float
     ) -> None:
         self.timeout = timeout
+        self.read_timeout = min(READ_TIMEOUT, timeout)
         self.peers = AsyncPeers(node_addresses(endpoint), namespace, timeout)
         self.home = worker % len(self.peers.addresses)
         self.depth = depth
@@ -419,7 +421,7 @@ class AsyncNodeCluster:
 
     async def total(self, now: float) -> int:
         await self.flush()
-        total, complete = await self.peers.total(now, min(READ_TIMEOUT, self.timeout))
+        total, complete = await self.peers.total(now, self.read_timeout)
         if not complete:
             self.stats.partial_reads += 1
         return total
@@ -531,6 +533,10 @@ class AggregateReplica(LocalSessions):
         return outbox, done
 
 
+def _twin(config: StrategyConfig, node_id: int) -> AggregateReplica:
+    return AggregateReplica(node_id, config.nodes, config.session_timeout, read_timeout(config))
+
+
 class AggregateOnDemand(HostedStrategy):
     name = "aggregate"
     summary = "Each node counts its own users beside them; a read asks every node and sums."
@@ -556,9 +562,7 @@ class AggregateOnDemand(HostedStrategy):
 
     def replica(self, node_id: int) -> AggregateReplica:
         """The design's twin for the fault simulator (see the module docstring)."""
-        return AggregateReplica(
-            node_id, self.config.nodes, self.config.session_timeout, read_timeout(self.config)
-        )
+        return _twin(self.config, node_id)
 
 
 class AggregateRemote(ServiceStrategy):
@@ -577,6 +581,4 @@ class AggregateRemote(ServiceStrategy):
 
     def replica(self, node_id: int) -> AggregateReplica:
         """The same twin as ``aggregate``'s: in the simulator a node's writes are local."""
-        return AggregateReplica(
-            node_id, self.config.nodes, self.config.session_timeout, read_timeout(self.config)
-        )
+        return _twin(self.config, node_id)
