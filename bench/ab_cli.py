@@ -17,28 +17,13 @@ from rich.console import Console
 
 from ..reports.diff import parse_share, parse_threshold
 from ..reports.json_report import check_output_path, write_json_atomic
-from ..strategies.base import Mode
 from .options import (
-    AffinityOpt,
-    ForceOpt,
-    MinTimeOpt,
-    ModeOpt,
-    NodesOpt,
-    OpsOpt,
-    PipelineOpt,
-    QuietOpt,
-    ReadRatioOpt,
-    RedisUrlOpt,
-    SeedOpt,
-    SyncOpt,
     UsageProblem,
-    UsersOpt,
-    WorkersOpt,
-    WorkloadOpt,
     check_redis_url_option,
     controls_from,
     nodes_for,
     spec_from,
+    with_options,
 )
 
 STREAM_NAMES = ("writes", "reads", "mixed")
@@ -101,6 +86,10 @@ def _progress(quiet: bool) -> Any:
     return line
 
 
+@with_options(
+    *("min_time", "affinity", "mode", "workers", "nodes", "users", "operations", "read_ratio"),
+    *("sync_every", "seed", "pipeline", "workload", "redis_url", "json_path", "force", "quiet"),
+)
 def ab(
     strategy_a: Annotated[str, typer.Argument(help="A's strategy (the base).")],
     strategy_b: Annotated[
@@ -129,22 +118,9 @@ def ab(
     ] = None,
     order_seed: OrderSeedOpt = 1,
     values: RoundValuesOpt = 5,
-    min_time: MinTimeOpt = None,
-    affinity: AffinityOpt = None,
-    mode: ModeOpt = Mode.THREAD,
-    workers: WorkersOpt = None,
-    nodes: NodesOpt = None,
-    users: UsersOpt = None,
-    operations: OpsOpt = None,
-    read_ratio: ReadRatioOpt = None,
-    sync_every: SyncOpt = None,
-    seed: SeedOpt = None,
-    pipeline: PipelineOpt = None,
-    workload: WorkloadOpt = None,
-    redis_url: RedisUrlOpt = None,
+    *,
     json_path: JsonOutOpt = None,
-    force: ForceOpt = False,
-    quiet: QuietOpt = False,
+    **options: Any,
 ) -> None:
     """Time A and B in one run, interleaved in random order; fail if B is slower.
 
@@ -154,11 +130,12 @@ def ab(
     """
     from .ab import ABUsageError, Side, run_ab
 
-    spec = nodes_for(spec_from(workload, locals()), mode)
+    mode, redis_url, force = options["mode"], options["redis_url"], options["force"]
+    spec = nodes_for(spec_from(options["workload"], options), mode)
     _rounds(rounds)
     chosen = _streams(streams)
     threshold = parse_threshold(fail_above)
-    controls = _controls(values, min_time, affinity)
+    controls = _controls(values, options["min_time"], options["affinity"])
     if json_path is not None:
         check_output_path(json_path, force)
     check_redis_url_option(redis_url)
@@ -166,7 +143,16 @@ def ab(
     b = Side(strategy_b or strategy_a, python_b, _slowdown(slowdown_b))
     try:
         result = run_ab(
-            a, b, mode, spec, rounds, chosen, order_seed, controls, _progress(quiet), redis_url
+            a,
+            b,
+            mode,
+            spec,
+            rounds,
+            chosen,
+            order_seed,
+            controls,
+            _progress(options["quiet"]),
+            redis_url,
         )
     except ABUsageError as exc:
         raise UsageProblem(str(exc)) from None
@@ -203,6 +189,10 @@ def ab(
     )
 
 
+@with_options(
+    *("mode", "workers", "users", "operations", "seed", "workload", "redis_url", "json_path"),
+    *("force", "quiet"),
+)
 def gate_check(
     strategy: Annotated[str, typer.Option("--strategy", "-s", help="Strategy to time.")] = "local",
     stream: Annotated[str, typer.Option("--stream", help="writes, reads or mixed.")] = "writes",
@@ -226,16 +216,9 @@ def gate_check(
         str, typer.Option("--gates", help="ab, stored, or ab,stored (both gates).")
     ] = "ab,stored",
     order_seed: OrderSeedOpt = 1,
-    mode: ModeOpt = Mode.THREAD,
-    workers: WorkersOpt = None,
-    users: UsersOpt = None,
-    operations: OpsOpt = None,
-    seed: SeedOpt = None,
-    workload: WorkloadOpt = None,
-    redis_url: RedisUrlOpt = None,
+    *,
     json_path: JsonOutOpt = None,
-    force: ForceOpt = False,
-    quiet: QuietOpt = False,
+    **options: Any,
 ) -> None:
     """Measure the gates on this machine: false alarms on identical code, detection of
     injected slowdowns, and how often a run's rerun interval holds the next run.
@@ -247,7 +230,8 @@ def gate_check(
     from .ab import ABUsageError
     from .gate_check import check_gates
 
-    spec = nodes_for(spec_from(workload, locals()), mode)
+    mode, redis_url, force = options["mode"], options["redis_url"], options["force"]
+    spec = nodes_for(spec_from(options["workload"], options), mode)
     if stream.strip() not in STREAM_NAMES:
         raise UsageProblem(f"--stream {stream!r}: give one of {', '.join(STREAM_NAMES)}")
     (chosen,) = _streams(stream)
@@ -281,7 +265,7 @@ def gate_check(
             ab_threshold,
             diff_threshold,
             seed=order_seed,
-            progress=_progress(quiet),
+            progress=_progress(options["quiet"]),
             redis_url=redis_url,
             gates=chosen_gates,
         )

@@ -25,43 +25,14 @@ from ..strategies.registry import describe, discover, mode_problem, resolve
 from .ab_cli import ab, gate_check
 from .chaos_cli import chaos
 from .options import (
+    MEASURING,
     SPEC_FIELDS,
-    AffinityOpt,
-    FastOpt,
-    ForceOpt,
-    HeartbeatOpt,
-    JsonOpt,
-    MaxErrorOpt,
-    MinTimeOpt,
-    ModeOpt,
-    NodesOpt,
-    OpsOpt,
-    ParamOpt,
-    PipelineOpt,
-    PresetOpt,
-    ProcessesOpt,
-    PyperfOpt,
-    QuietOpt,
-    ReadRatioOpt,
-    RealFaultsOpt,
-    RedisUrlOpt,
-    RigorousOpt,
-    SaveOpt,
-    SeedOpt,
-    SessionOpt,
-    SmokeOpt,
-    SyncOpt,
-    TimeoutOpt,
     UsageProblem,
-    UsersOpt,
-    ValuesOpt,
-    WarmupsOpt,
-    WorkersOpt,
-    WorkloadOpt,
     check_redis_url_option,
     controls_from,
     nodes_for,
     spec_from,
+    with_options,
 )
 from .plot_cli import plot
 from .report_cli import diff, report_app
@@ -106,20 +77,17 @@ def _classes(names: str, mode: Mode) -> tuple[list[type[Strategy]], list[str]]:
 
 
 def _measure(
-    names: str,
-    mode: Mode,
-    spec: WorkloadSpec,
-    controls: Any,
-    json_path: Path | None,
-    pyperf_path: Path | None,
-    save: str | None,
-    force: bool,
-    quiet: bool,
-    redis_url: str | None,
-    scan: str | None,
-    real_faults: bool = False,
-    history_path: Path | None = None,
-) -> dict[str, Any]:
+    names: str, options: dict[str, Any], history_path: Path | None = None
+) -> tuple[dict[str, Any], tuple[float, bool] | None]:
+    """Measure ``names`` as the options say; the report, and the --max-error bound."""
+    spec = spec_from(options["workload"], options)
+    bound = _bound(options["max_error"])
+    controls = controls_from(options)
+    mode: Mode = options["mode"]
+    json_path: Path | None = options["json"]
+    pyperf_path: Path | None = options["pyperf"]
+    save, force, redis_url = options["save"], options["force"], options["redis_url"]
+    quiet, scan, real_faults = options["quiet"], options["param"], options["real_faults"]
     if save is not None:
         from .baselines import check_name
 
@@ -179,7 +147,7 @@ def _measure(
         from .baselines import save_report
 
         out.print(f"saved as {save}: {save_report(report, save)}", markup=False, highlight=False)
-    return report
+    return report, bound
 
 
 def _scan_points(scan: str | None, spec: WorkloadSpec) -> list[tuple[str, Any, WorkloadSpec]]:
@@ -315,39 +283,10 @@ def list_strategies() -> None:
 
 
 @app.command()
+@with_options(*MEASURING)
 def run(
     strategy: Annotated[str, typer.Option("--strategy", "-s", help="Strategy to measure.")],
-    mode: ModeOpt = Mode.THREAD,
-    workers: WorkersOpt = None,
-    nodes: NodesOpt = None,
-    users: UsersOpt = None,
-    operations: OpsOpt = None,
-    read_ratio: ReadRatioOpt = None,
-    session_length: SessionOpt = None,
-    heartbeat_interval: HeartbeatOpt = None,
-    session_timeout: TimeoutOpt = None,
-    sync_every: SyncOpt = None,
-    seed: SeedOpt = None,
-    pipeline: PipelineOpt = None,
-    workload: WorkloadOpt = None,
-    preset: PresetOpt = None,
-    processes: ProcessesOpt = None,
-    values: ValuesOpt = None,
-    warmups: WarmupsOpt = None,
-    min_time: MinTimeOpt = None,
-    affinity: AffinityOpt = None,
-    fast: FastOpt = False,
-    rigorous: RigorousOpt = False,
-    smoke: SmokeOpt = False,
-    json: JsonOpt = None,
-    pyperf: PyperfOpt = None,
-    save: SaveOpt = None,
-    param: ParamOpt = None,
-    force: ForceOpt = False,
-    quiet: QuietOpt = False,
-    redis_url: RedisUrlOpt = None,
-    real_faults: RealFaultsOpt = False,
-    max_error: MaxErrorOpt = None,
+    *,
     history: Annotated[
         Path | None,
         typer.Option(
@@ -355,93 +294,34 @@ def run(
             help="Write the verification pass's operations as JSON Lines (docs/history.md).",
         ),
     ] = None,
+    **options: Any,
 ) -> None:
     """Benchmark one strategy and print its figures."""
     if strategy.strip() == "all" or "," in strategy:
         raise UsageProblem("run takes one strategy; use `countbench compare` for several")
-    spec = spec_from(workload, locals())
-    bound = _bound(max_error)
-    report = _measure(
-        strategy,
-        mode,
-        spec,
-        controls_from(locals()),
-        json,
-        pyperf,
-        save,
-        force,
-        quiet,
-        redis_url,
-        param,
-        real_faults,
-        history,
-    )
+    report, bound = _measure(strategy, options, history)
     result = report["results"][0]
     _print_services(report)
     _print_comparisons(report)
     out.print(tables.operations_detail(result))
     out.print(tables.latency_detail(result))
-    _print_written(json, pyperf, history)
+    _print_written(options["json"], options["pyperf"], history)
     _judge(report, bound)
 
 
 @app.command()
+@with_options(*MEASURING)
 def compare(
     strategies: Annotated[
         str, typer.Argument(help="'all', or strategy names separated by commas.")
     ] = "all",
-    mode: ModeOpt = Mode.THREAD,
-    workers: WorkersOpt = None,
-    nodes: NodesOpt = None,
-    users: UsersOpt = None,
-    operations: OpsOpt = None,
-    read_ratio: ReadRatioOpt = None,
-    session_length: SessionOpt = None,
-    heartbeat_interval: HeartbeatOpt = None,
-    session_timeout: TimeoutOpt = None,
-    sync_every: SyncOpt = None,
-    seed: SeedOpt = None,
-    pipeline: PipelineOpt = None,
-    workload: WorkloadOpt = None,
-    preset: PresetOpt = None,
-    processes: ProcessesOpt = None,
-    values: ValuesOpt = None,
-    warmups: WarmupsOpt = None,
-    min_time: MinTimeOpt = None,
-    affinity: AffinityOpt = None,
-    fast: FastOpt = False,
-    rigorous: RigorousOpt = False,
-    smoke: SmokeOpt = False,
-    json: JsonOpt = None,
-    pyperf: PyperfOpt = None,
-    save: SaveOpt = None,
-    param: ParamOpt = None,
-    force: ForceOpt = False,
-    quiet: QuietOpt = False,
-    redis_url: RedisUrlOpt = None,
-    real_faults: RealFaultsOpt = False,
-    max_error: MaxErrorOpt = None,
+    **options: Any,
 ) -> None:
     """Benchmark several strategies on the same workload: the article's table, measured."""
-    spec = spec_from(workload, locals())
-    bound = _bound(max_error)
-    report = _measure(
-        strategies,
-        mode,
-        spec,
-        controls_from(locals()),
-        json,
-        pyperf,
-        save,
-        force,
-        quiet,
-        redis_url,
-        param,
-        real_faults,
-    )
+    report, bound = _measure(strategies, options)
     _print_services(report)
     _print_comparisons(report)
-    _print_written(json, pyperf)
+    _print_written(options["json"], options["pyperf"])
     _judge(report, bound)
 
 

@@ -4,9 +4,12 @@ and how their values become a workload and timing controls. Bad values raise
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, cast
 
 import typer
 
@@ -119,6 +122,74 @@ MaxErrorOpt = Annotated[
 
 
 SPEC_FIELDS = frozenset(f.name for f in fields(WorkloadSpec))
+
+#: Every shared option by parameter name: its annotation and default.
+SHARED: dict[str, tuple[Any, Any]] = {
+    "mode": (ModeOpt, Mode.THREAD),
+    "workers": (WorkersOpt, None),
+    "nodes": (NodesOpt, None),
+    "users": (UsersOpt, None),
+    "operations": (OpsOpt, None),
+    "read_ratio": (ReadRatioOpt, None),
+    "session_length": (SessionOpt, None),
+    "heartbeat_interval": (HeartbeatOpt, None),
+    "session_timeout": (TimeoutOpt, None),
+    "sync_every": (SyncOpt, None),
+    "seed": (SeedOpt, None),
+    "pipeline": (PipelineOpt, None),
+    "workload": (WorkloadOpt, None),
+    "preset": (PresetOpt, None),
+    "processes": (ProcessesOpt, None),
+    "values": (ValuesOpt, None),
+    "warmups": (WarmupsOpt, None),
+    "min_time": (MinTimeOpt, None),
+    "affinity": (AffinityOpt, None),
+    "fast": (FastOpt, False),
+    "rigorous": (RigorousOpt, False),
+    "smoke": (SmokeOpt, False),
+    "json": (JsonOpt, None),
+    "pyperf": (PyperfOpt, None),
+    "save": (SaveOpt, None),
+    "param": (ParamOpt, None),
+    "force": (ForceOpt, False),
+    "quiet": (QuietOpt, False),
+    "redis_url": (RedisUrlOpt, None),
+    "real_faults": (RealFaultsOpt, False),
+    "max_error": (MaxErrorOpt, None),
+}
+#: What ``run`` and ``compare`` share: every option above, in this order.
+MEASURING = tuple(SHARED)
+
+Command = TypeVar("Command", bound=Callable[..., None])
+
+
+def with_options(*names: str) -> Callable[[Command], Command]:
+    """Give a command the shared options ``names`` (keys of :data:`SHARED`) besides its own.
+
+    They come after the command's positional parameters, in ``names``' order (which may
+    place the command's own keyword-only parameters among them), and before its other
+    keyword-only ones; ``--help`` shows them so. The command takes them as ``**options``."""
+
+    def wrap(command: Command) -> Command:
+        own = inspect.signature(command, eval_str=True).parameters
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        params = [p for p in own.values() if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+        for name in names:
+            if name in own:
+                params.append(own[name])
+                continue
+            annotation, default = SHARED[name]
+            params.append(inspect.Parameter(name, keyword, default=default, annotation=annotation))
+        params += [p for p in own.values() if p.kind is keyword and p.name not in names]
+
+        @functools.wraps(command)
+        def with_shared(**values: Any) -> None:
+            command(**values)
+
+        with_shared.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        return cast(Command, with_shared)
+
+    return wrap
 
 
 def spec_from(workload: Path | None, options: dict[str, Any]) -> WorkloadSpec:

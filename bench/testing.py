@@ -19,6 +19,7 @@ countbench.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import Any
 
 from ..strategies.base import (
@@ -65,9 +66,9 @@ def check_metadata(cls: type[Strategy]) -> None:
     assert isinstance(cls.specification, Specification), "specification: a Specification"
 
 
-def _exchange(replicas: list[Replica], messages: list[Message], now: float) -> None:
+def deliver(replicas: Sequence[Replica], messages: list[Message], now: float) -> None:
     """Deliver ``messages`` and every reply they cause, each to its ``dst`` (None: every
-    replica but the sender), at once."""
+    replica but the sender), at once, in the order they were sent."""
     pending = list(messages)
     while pending:
         message = pending.pop(0)
@@ -83,7 +84,7 @@ def _settle(replicas: list[Replica], now: float, rounds: int = 20) -> list[int]:
     counts = [r.count(now) for r in replicas]
     for _ in range(rounds):
         for replica in replicas:
-            _exchange(replicas, replica.sync(now), now)
+            deliver(replicas, replica.sync(now), now)
         before, counts = counts, [r.count(now) for r in replicas]
         if counts == before and min(counts) == max(counts):
             break
@@ -170,7 +171,7 @@ def check_delivery(cls: type[ReplicatedStrategy], examples: int = 40) -> None:
                 inbox += rng.sample(inbox, len(inbox) // 2)
             rng.shuffle(inbox)
             for message in inbox:
-                _exchange(replicas, replica.receive(message, end), end)
+                deliver(replicas, replica.receive(message, end), end)
         counts = _settle(replicas, end)
         assert min(counts) == max(counts), f"replicas disagree: {counts}"
         if duplicates:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from .base import (
     Answer,
@@ -42,10 +42,10 @@ from .base import (
     HostedNode,
     HostedStrategy,
     Message,
-    Mode,
     ServiceStrategy,
     StrategyConfig,
 )
+from .batching import AsyncBatchingClient, Batch, BatchingClient
 from .session import LocalSessions, apply
 from .spec import SESSIONS
 
@@ -294,8 +294,9 @@ def _own(node: HostedNode) -> AggregateNode:
 # ---------------------------------------------------------------- aggregate-remote: node servers
 
 
-class NodeCluster:
-    """A worker's connections to every node server, with its home node's batching."""
+class AggregateClientNode(BatchingClient):
+    """A worker's connections to every node server: writes go to its home node (batched),
+    a read asks every node and sums, a partial read if some node does not answer in time."""
 
     def __init__(
         self,
@@ -305,159 +306,99 @@ class NodeCluster:
         depth: int,
         timeout: float = CONNECT_TIMEOUT,
     ) -> None:
-        self.timeout = timeout
         self.read_timeout = min(READ_TIMEOUT, timeout)
         self.peers = Peers(node_addresses(endpoint), namespace, timeout)
         self.home = worker % len(self.peers.addresses)
         self.peers.client(self.home)
-        self.depth = depth
-        self.pending: list[tuple[str, str, float]] = []
-        self.stats = ReadStats()
+        self.batch = Batch(depth)
+        self.read_stats = ReadStats()
 
     @classmethod
-    def of(cls, config: StrategyConfig, namespace: str, worker: int) -> NodeCluster:
-        """Worker ``worker``'s connections to the nodes of ``config.endpoint``."""
-        endpoint, depth, timeout = config.endpoint, config.pipeline, config.request_timeout
-        return cls(endpoint, namespace, worker, depth, timeout)
+    def of(cls, config: StrategyConfig, namespace: str, worker: int) -> Self:
+        """Worker ``worker``'s client of the nodes of ``config.endpoint``."""
+        return cls(config.endpoint, namespace, worker, config.pipeline, config.request_timeout)
 
-    def send(self, kind: str, user: str, now: float) -> None:
-        self.pending.append((kind, user, now))
-        if len(self.pending) >= self.depth:
+    def write(self, kind: str, user: str, now: float) -> None:
+        if self.batch.add((kind, user, now)):
             self.flush()
 
     def flush(self) -> None:
         from .central_protocol import CentralServiceError
 
-        if self.pending:
-            pending, self.pending = self.pending, []
+        if self.batch.requests:
             home = self.peers.client(self.home)
             if home is None:
                 raise CentralServiceError(f"node {self.home} is unreachable")
-            home.pipeline(pending)
+            home.pipeline(self.batch.take())
 
     def total(self, now: float) -> int:
-        """Sum of every node's count, asked of all at once; a partial read if some node
-        does not answer in time."""
+        """Sum of every node's count, asked of all at once."""
         self.flush()
         total, complete = self.peers.total(now, self.read_timeout)
         if not complete:
-            self.stats.partial_reads += 1
+            self.read_stats.partial_reads += 1
         return total
 
-    def close(self) -> None:
-        try:
-            self.flush()
-        finally:
-            self.peers.close()
-
-
-class AggregateClientNode:
-    """Writes to the home node server, reads from all node servers."""
-
-    def __init__(self, cluster: NodeCluster) -> None:
-        self.cluster = cluster
-
-    def login(self, user: str, now: float) -> None:
-        self.cluster.send("login", user, now)
-
-    def logout(self, user: str, now: float) -> None:
-        self.cluster.send("logout", user, now)
-
-    def heartbeat(self, user: str, now: float) -> None:
-        self.cluster.send("heartbeat", user, now)
-
     def count(self, now: float) -> int:
-        self.cluster.stats.reads += 1
-        return self.cluster.total(now)
-
-    def sync(self, now: float) -> None:
-        self.cluster.flush()
+        self.read_stats.reads += 1
+        return self.total(now)
 
     def stats(self) -> dict[str, float]:
-        return self.cluster.stats.as_dict()
+        return self.read_stats.as_dict()
 
-    def close(self) -> None:
-        self.cluster.close()
+    def disconnect(self) -> None:
+        self.peers.close()
 
 
-class AsyncNodeCluster:
-    """The asyncio twin of :class:`NodeCluster`."""
+class AsyncAggregateClientNode(AsyncBatchingClient):
+    """The asyncio twin of :class:`AggregateClientNode`; :meth:`of` connects it."""
 
     def __init__(
         self, endpoint: str, namespace: str, worker: int, depth: int, timeout: float
     ) -> None:
-        self.timeout = timeout
         self.read_timeout = min(READ_TIMEOUT, timeout)
         self.peers = AsyncPeers(node_addresses(endpoint), namespace, timeout)
         self.home = worker % len(self.peers.addresses)
-        self.depth = depth
-        self.pending: list[tuple[str, str, float]] = []
-        self.stats = ReadStats()
+        self.batch = Batch(depth)
+        self.read_stats = ReadStats()
 
     @classmethod
-    async def of(cls, config: StrategyConfig, namespace: str, worker: int) -> AsyncNodeCluster:
-        """Worker ``worker``'s connected cluster (see :meth:`NodeCluster.of`)."""
-        endpoint, depth, timeout = config.endpoint, config.pipeline, config.request_timeout
-        cluster = cls(endpoint, namespace, worker, depth, timeout)
-        for i in range(len(cluster.peers.addresses)):
-            await cluster.peers.client(i)
-        return cluster
+    async def of(cls, config: StrategyConfig, namespace: str, worker: int) -> Self:
+        """Worker ``worker``'s connected client (see :meth:`AggregateClientNode.of`)."""
+        node = cls(config.endpoint, namespace, worker, config.pipeline, config.request_timeout)
+        for i in range(len(node.peers.addresses)):
+            await node.peers.client(i)
+        return node
 
-    async def send(self, kind: str, user: str, now: float) -> None:
-        self.pending.append((kind, user, now))
-        if len(self.pending) >= self.depth:
+    async def write(self, kind: str, user: str, now: float) -> None:
+        if self.batch.add((kind, user, now)):
             await self.flush()
 
     async def flush(self) -> None:
         from .central_protocol import CentralServiceError
 
-        if not self.pending:
-            return
-        pending, self.pending = self.pending, []
-        home = await self.peers.client(self.home)
-        if home is None:
-            raise CentralServiceError(f"node {self.home} is unreachable")
-        await home.pipeline(pending)
+        if self.batch.requests:
+            home = await self.peers.client(self.home)
+            if home is None:
+                raise CentralServiceError(f"node {self.home} is unreachable")
+            await home.pipeline(self.batch.take())
 
     async def total(self, now: float) -> int:
         await self.flush()
         total, complete = await self.peers.total(now, self.read_timeout)
         if not complete:
-            self.stats.partial_reads += 1
+            self.read_stats.partial_reads += 1
         return total
 
-    async def close(self) -> None:
-        try:
-            await self.flush()
-        finally:
-            await self.peers.close()
-
-
-class AsyncAggregateClientNode:
-    def __init__(self, cluster: AsyncNodeCluster) -> None:
-        self.cluster = cluster
-
-    async def login(self, user: str, now: float) -> None:
-        await self.cluster.send("login", user, now)
-
-    async def logout(self, user: str, now: float) -> None:
-        await self.cluster.send("logout", user, now)
-
-    async def heartbeat(self, user: str, now: float) -> None:
-        await self.cluster.send("heartbeat", user, now)
-
     async def count(self, now: float) -> int:
-        self.cluster.stats.reads += 1
-        return await self.cluster.total(now)
-
-    async def sync(self, now: float) -> None:
-        await self.cluster.flush()
+        self.read_stats.reads += 1
+        return await self.total(now)
 
     def stats(self) -> dict[str, float]:
-        return self.cluster.stats.as_dict()
+        return self.read_stats.as_dict()
 
-    async def close(self) -> None:
-        await self.cluster.close()
+    async def disconnect(self) -> None:
+        await self.peers.close()
 
 
 # ---------------------------------------------------------------- the simulator's twin
@@ -542,7 +483,6 @@ class AggregateOnDemand(HostedStrategy):
     summary = "Each node counts its own users beside them; a read asks every node and sums."
     consistency = Consistency.EVENTUAL
     specification = SESSIONS
-    modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
     article_approach = "Aggregate on demand"
 
     def host(self, node_id: int, namespace: str) -> AggregateNode:
@@ -565,19 +505,27 @@ class AggregateOnDemand(HostedStrategy):
         return _twin(self.config, node_id)
 
 
-class AggregateRemote(ServiceStrategy):
-    name = "aggregate-remote"
-    summary = "aggregate with every node a server process: each write is a round trip to it."
+class NodeServerStrategy(ServiceStrategy):
+    """A strategy whose nodes are server processes (service ``nodes``): each worker
+    writes to its home node and reads through its client class (:attr:`blocking`,
+    :attr:`asynchronous`) over its connections to every node."""
+
     consistency = Consistency.EVENTUAL
-    specification = SESSIONS
-    modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
     service = "nodes"
+    blocking: ClassVar[type[AggregateClientNode]] = AggregateClientNode
+    asynchronous: ClassVar[type[AsyncAggregateClientNode]] = AsyncAggregateClientNode
 
     def client(self, namespace: str, worker: int) -> ClientNode:
-        return AggregateClientNode(NodeCluster.of(self.config, namespace, worker))
+        return self.blocking.of(self.config, namespace, worker)
 
     async def async_client(self, namespace: str, worker: int) -> AsyncClientNode:
-        return AsyncAggregateClientNode(await AsyncNodeCluster.of(self.config, namespace, worker))
+        return await self.asynchronous.of(self.config, namespace, worker)
+
+
+class AggregateRemote(NodeServerStrategy):
+    name = "aggregate-remote"
+    summary = "aggregate with every node a server process: each write is a round trip to it."
+    specification = SESSIONS
 
     def replica(self, node_id: int) -> AggregateReplica:
         """The same twin as ``aggregate``'s: in the simulator a node's writes are local."""

@@ -382,11 +382,22 @@ def simulable(cls: type[Strategy]) -> bool:
     return issubclass(cls, ReplicatedStrategy) or callable(getattr(cls, "replica", None))
 
 
+class ReplicaClass(Protocol):
+    """A replica's class whose only argument is the node id."""
+
+    def __call__(self, node_id: int) -> Replica: ...
+
+
 class ReplicatedStrategy(Strategy):
-    """One :class:`Replica` per node; replicas converge by exchanging messages."""
+    """One :class:`Replica` per node; replicas converge by exchanging messages, so the
+    claim defaults to eventual consistency."""
 
     topology = Topology.MESSAGES
+    consistency = Consistency.EVENTUAL
+    #: What :meth:`replica` builds by default: ``replica_class(node_id)``.
+    replica_class: ClassVar[ReplicaClass]
 
-    @abstractmethod
     def replica(self, node_id: int) -> Replica:
-        """A fresh replica with id ``node_id`` in ``range(config.nodes)``."""
+        """A fresh replica with id ``node_id`` in ``range(config.nodes)``; override it when
+        a replica needs more than its id (e.g. ``self.config.session_timeout``)."""
+        return type(self).replica_class(node_id)

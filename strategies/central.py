@@ -13,13 +13,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from .base import AsyncClientNode, ClientNode, Consistency, Mode, ServiceStrategy
+from .base import AsyncClientNode, ClientNode, Consistency, ServiceStrategy
+from .batching import AsyncBatchingClient, Batch, BatchingClient
 from .spec import SESSIONS
 
 if TYPE_CHECKING:
     from .central_protocol import AsyncCentralClient
-
-Request = tuple[str, str, float]
 
 
 def address(endpoint: str) -> tuple[str, int]:
@@ -34,7 +33,7 @@ def _namespace(namespace: str) -> str:
     return namespace.replace(" ", "_")
 
 
-class CentralClientNode:
+class CentralClientNode(BatchingClient):
     """A worker's blocking connection, batching up to ``depth`` operations per round trip."""
 
     def __init__(self, endpoint: str, namespace: str, depth: int, timeout: float = 10.0) -> None:
@@ -42,53 +41,33 @@ class CentralClientNode:
 
         host, port = address(endpoint)
         self._client = CentralClient(host, port, _namespace(namespace), timeout=timeout)
-        self._depth = depth
-        self._pending: list[Request] = []
+        self._batch = Batch(depth)
 
-    def _send(self, kind: str, user: str, now: float) -> None:
-        if self._depth == 1:
+    def write(self, kind: str, user: str, now: float) -> None:
+        if self._batch.depth == 1:
             self._client.pipeline([(kind, user, now)])
-            return
-        self._pending.append((kind, user, now))
-        if len(self._pending) >= self._depth:
+        elif self._batch.add((kind, user, now)):
             self.flush()
-
-    def login(self, user: str, now: float) -> None:
-        self._send("login", user, now)
-
-    def logout(self, user: str, now: float) -> None:
-        self._send("logout", user, now)
-
-    def heartbeat(self, user: str, now: float) -> None:
-        self._send("heartbeat", user, now)
 
     def count(self, now: float) -> int:
         self.flush()
         return self._client.count(now)
 
-    def sync(self, now: float) -> None:
-        self.flush()
-
     def flush(self) -> None:
-        if self._pending:
-            pending, self._pending = self._pending, []
-            self._client.pipeline(pending)
+        if self._batch.requests:
+            self._client.pipeline(self._batch.take())
 
-    def close(self) -> None:
-        try:
-            self.flush()
-        finally:
-            self._client.close()
+    def disconnect(self) -> None:
+        self._client.close()
 
 
-class AsyncCentralClientNode:
+class AsyncCentralClientNode(AsyncBatchingClient):
     """The asyncio twin of :class:`CentralClientNode`."""
 
     def __init__(self, depth: int, timeout: float = 10.0) -> None:
         self._client: AsyncCentralClient | None = None
         self._timeout = timeout
-        self._depth = depth
-        self._pending: list[Request] = []
+        self._batch = Batch(depth)
 
     async def connect(self, endpoint: str, namespace: str) -> AsyncCentralClientNode:
         from .central_protocol import AsyncCentralClient
@@ -104,37 +83,20 @@ class AsyncCentralClientNode:
         assert self._client is not None, "connect() first"
         return self._client
 
-    async def _send(self, kind: str, user: str, now: float) -> None:
-        self._pending.append((kind, user, now))
-        if len(self._pending) >= self._depth:
+    async def write(self, kind: str, user: str, now: float) -> None:
+        if self._batch.add((kind, user, now)):
             await self.flush()
-
-    async def login(self, user: str, now: float) -> None:
-        await self._send("login", user, now)
-
-    async def logout(self, user: str, now: float) -> None:
-        await self._send("logout", user, now)
-
-    async def heartbeat(self, user: str, now: float) -> None:
-        await self._send("heartbeat", user, now)
 
     async def count(self, now: float) -> int:
         await self.flush()
         return await self.client.count(now)
 
-    async def sync(self, now: float) -> None:
-        await self.flush()
-
     async def flush(self) -> None:
-        if self._pending:
-            pending, self._pending = self._pending, []
-            await self.client.pipeline(pending)
+        if self._batch.requests:
+            await self.client.pipeline(self._batch.take())
 
-    async def close(self) -> None:
-        try:
-            await self.flush()
-        finally:
-            await self.client.close()
+    async def disconnect(self) -> None:
+        await self.client.close()
 
 
 class CentralCounterService(ServiceStrategy):
@@ -142,7 +104,6 @@ class CentralCounterService(ServiceStrategy):
     summary = "Central counter service: one server process holds every session; a hop per op."
     consistency = Consistency.STRONG
     specification = SESSIONS
-    modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
     article_approach = "Central service"
     service = "central"
 

@@ -49,6 +49,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Final, Self
 
+from .closing import Closing
 from .errors import RunError
 from .tracker import SessionTracker
 
@@ -154,15 +155,18 @@ class SessionRequests:
         if not line.isascii():
             return _ERR_ASCII
         op = parts[0]
-        if op == b"L" or op == b"H" or op == b"O":
-            if len(parts) != 3:
-                return _ERR_USER_ARGS
+        if op == b"L" or op == b"H" or op == b"O" or op == b"C":
+            counting = op == b"C"
+            if len(parts) != (2 if counting else 3):
+                return _ERR_COUNT_ARGS if counting else _ERR_USER_ARGS
             ns = conn.namespace
             if ns is None:
                 return _ERR_NO_NS
             now = _parse_now(parts[1])
             if now is None:
                 return _ERR_NOW
+            if counting:
+                return b"%d\n" % ns.tracker.count(now)
             user = parts[2].decode("ascii")
             if op == b"L":
                 ns.tracker.login(user, now)
@@ -171,16 +175,6 @@ class SessionRequests:
             else:
                 ns.tracker.logout(user, now)
             return _OK
-        if op == b"C":
-            if len(parts) != 2:
-                return _ERR_COUNT_ARGS
-            ns = conn.namespace
-            if ns is None:
-                return _ERR_NO_NS
-            now = _parse_now(parts[1])
-            if now is None:
-                return _ERR_NOW
-            return b"%d\n" % ns.tracker.count(now)
         if op == b"P" or op == b"D":
             if len(parts) != 1:
                 return _ERR_NO_ARGS
@@ -250,7 +244,7 @@ def _int(answer: str) -> int:
         raise CentralServiceError(f"central service answered {answer!r}, not a count") from None
 
 
-class CentralClient:
+class CentralClient(Closing):
     """A blocking client on one TCP connection to the central service.
 
     Connects in the constructor and selects ``namespace``. Each call is one round trip;
@@ -380,17 +374,6 @@ class CentralClient:
     @property
     def closed(self) -> bool:
         return self._sock is None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def fan_out_count(clients: Sequence[CentralClient], now: float, timeout: float) -> list[int | None]:

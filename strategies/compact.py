@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import Consistency, Message, Mode, Replica, ReplicatedStrategy
+from .base import Message, ReplicatedStrategy
 from .gcounter import entry_id, remembering
 from .spec import BALANCE
 
@@ -365,9 +365,5 @@ class CompactReplica:
 class CompactStrategy(ReplicatedStrategy):
     name = "compact"
     summary = "PN-counter that folds retired replicas' entries away (Akka-style pruning)."
-    consistency = Consistency.EVENTUAL
     specification = BALANCE
-    modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
-
-    def replica(self, node_id: int) -> Replica:
-        return CompactReplica(node_id)
+    replica_class = CompactReplica

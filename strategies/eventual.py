@@ -21,17 +21,11 @@ from __future__ import annotations
 from .aggregate import (
     AggregateClientNode,
     AsyncAggregateClientNode,
-    AsyncNodeCluster,
-    NodeCluster,
+    NodeServerStrategy,
     ReadStats,
 )
 from .base import (
-    AsyncClientNode,
-    ClientNode,
-    Consistency,
     Message,
-    Mode,
-    ServiceStrategy,
 )
 from .session import LocalSessions
 from .spec import SESSIONS
@@ -40,12 +34,11 @@ from .spec import SESSIONS
 class CachedTotal:
     """The last refreshed total and when it was taken; the staleness of each read."""
 
-    def __init__(self) -> None:
-        self.value = 0
-        self.taken: float | None = None
+    def __init__(self, value: int, taken: float) -> None:
+        self.value, self.taken = value, taken
 
     def read(self, now: float, stats: ReadStats) -> int:
-        age = 0.0 if self.taken is None else max(now - self.taken, 0.0)
+        age = max(now - self.taken, 0.0)
         stats.reads += 1
         stats.staleness_sum += age
         stats.staleness_max = max(stats.staleness_max, age)
@@ -55,31 +48,29 @@ class CachedTotal:
 class EventualClientNode(AggregateClientNode):
     """Writes to the home node like ``aggregate-remote``; reads the cached total."""
 
-    def __init__(self, cluster: NodeCluster) -> None:
-        super().__init__(cluster)
-        self.cache = CachedTotal()
+    cache: CachedTotal | None = None
 
     def count(self, now: float) -> int:
-        if self.cache.taken is None:
+        if self.cache is None:
             self.sync(now)
-        return self.cache.read(now, self.cluster.stats)
+        assert self.cache is not None
+        return self.cache.read(now, self.read_stats)
 
     def sync(self, now: float) -> None:
-        self.cache.value, self.cache.taken = self.cluster.total(now), now
+        self.cache = CachedTotal(self.total(now), now)
 
 
 class AsyncEventualClientNode(AsyncAggregateClientNode):
-    def __init__(self, cluster: AsyncNodeCluster) -> None:
-        super().__init__(cluster)
-        self.cache = CachedTotal()
+    cache: CachedTotal | None = None
 
     async def count(self, now: float) -> int:
-        if self.cache.taken is None:
+        if self.cache is None:
             await self.sync(now)
-        return self.cache.read(now, self.cluster.stats)
+        assert self.cache is not None
+        return self.cache.read(now, self.read_stats)
 
     async def sync(self, now: float) -> None:
-        self.cache.value, self.cache.taken = await self.cluster.total(now), now
+        self.cache = CachedTotal(await self.total(now), now)
 
 
 class EventualReplica(LocalSessions):
@@ -105,19 +96,12 @@ class EventualReplica(LocalSessions):
         return []
 
 
-class EventualSync(ServiceStrategy):
+class EventualSync(NodeServerStrategy):
     name = "eventual"
     summary = "Local counts on node servers; each worker reads a cached total refreshed at syncs."
-    consistency = Consistency.EVENTUAL
     specification = SESSIONS
-    modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
-    service = "nodes"
-
-    def client(self, namespace: str, worker: int) -> ClientNode:
-        return EventualClientNode(NodeCluster.of(self.config, namespace, worker))
-
-    async def async_client(self, namespace: str, worker: int) -> AsyncClientNode:
-        return AsyncEventualClientNode(await AsyncNodeCluster.of(self.config, namespace, worker))
+    blocking = EventualClientNode
+    asynchronous = AsyncEventualClientNode
 
     def replica(self, node_id: int) -> EventualReplica:
         """The design's twin for the fault simulator (see the module docstring)."""

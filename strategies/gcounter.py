@@ -23,7 +23,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from .base import Consistency, Message, Mode, Replica, ReplicatedStrategy
+from .base import Message, ReplicatedStrategy
 from .spec import LOGINS
 
 T = TypeVar("T")
@@ -210,9 +210,5 @@ class GCounterReplica:
 class GCounterStrategy(ReplicatedStrategy):
     name = "gcounter"
     summary = "Grow-only CRDT counter: merges by max, cannot count logouts (over-counts)."
-    consistency = Consistency.EVENTUAL
     specification = LOGINS
-    modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
-
-    def replica(self, node_id: int) -> Replica:
-        return GCounterReplica(node_id)
+    replica_class = GCounterReplica

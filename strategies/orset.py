@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from heapq import heapify, heappop, heappush
 from typing import Any
 
-from .base import Consistency, Message, Mode, Replica, ReplicatedStrategy
+from .base import Message, Replica, ReplicatedStrategy
 from .gcounter import remembering
 from .spec import SESSIONS_HEARTBEAT_OPENS
 
@@ -430,9 +430,7 @@ class ORSetReplica:
 class ORSetStrategy(ReplicatedStrategy):
     name = "orset"
     summary = "Add-wins OR-set of online users with leases; sync by version digests."
-    consistency = Consistency.EVENTUAL
     specification = SESSIONS_HEARTBEAT_OPENS
-    modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
 
     def replica(self, node_id: int) -> Replica:
         return ORSetReplica(node_id, self.config.session_timeout)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 
-from .base import Consistency, Message, Mode, Replica, ReplicatedStrategy
+from .base import Message, ReplicatedStrategy
 from .gcounter import Entry, GCounter, Incarnation, remembering
 from .spec import BALANCE
 
@@ -116,10 +116,6 @@ class PNCounterReplica:
 class PNCounterStrategy(ReplicatedStrategy):
     name = "pncounter"
     summary = "State-based PN-counter CRDT: per-replica (P, N), merge by element-wise max."
-    consistency = Consistency.EVENTUAL
     specification = BALANCE
-    modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
     article_approach = "CRDT (PN-Counter)"
-
-    def replica(self, node_id: int) -> Replica:
-        return PNCounterReplica(node_id)
+    replica_class = PNCounterReplica

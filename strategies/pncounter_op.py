@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 
-from .base import Consistency, Message, Mode, Replica, ReplicatedStrategy
+from .base import Message, ReplicatedStrategy
 from .spec import BALANCE
 
 #: One operation as it travels: [origin replica, sequence number, delta (+1 or -1)].
@@ -82,9 +82,5 @@ class OpPNCounterReplica:
 class OpPNCounterStrategy(ReplicatedStrategy):
     name = "pncounter-op"
     summary = "Op-based PN-counter: broadcasts +1/-1 ops, no dedup (needs exactly-once delivery)."
-    consistency = Consistency.EVENTUAL
     specification = BALANCE.assuming_exactly_once()
-    modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
-
-    def replica(self, node_id: int) -> Replica:
-        return OpPNCounterReplica(node_id)
+    replica_class = OpPNCounterReplica

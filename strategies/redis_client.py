@@ -28,7 +28,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import socket
-from typing import Any, Protocol, cast
+from abc import abstractmethod
+from typing import Any, NoReturn, Protocol, cast
+
+from .base import AsyncClientNode, ClientNode, Consistency, ServiceStrategy
 
 Command = tuple[str | int | float, ...]
 
@@ -182,13 +185,58 @@ def _unusable(first: BaseException) -> Exception:
     )
 
 
+def _parsed(reader: Any, replies: list[Any], count: int) -> bool:
+    """Move the replies ``reader`` has parsed into ``replies``, up to ``count`` in all;
+    whether more bytes are needed for the rest."""
+    gets, append = reader.gets, replies.append
+    left = count - len(replies)
+    while left:
+        reply = gets()
+        if reply is _NOT_ENOUGH_DATA:
+            return True
+        append(reply)
+        left -= 1
+    return False
+
+
 def _closed() -> Exception:
     from redis.exceptions import ConnectionError
 
     return ConnectionError("Connection closed by server.")
 
 
-class RedisClientNode:
+class _Conversation:
+    """The sans-I/O half of a client node, shared by both shells: the commands queued
+    since the last round trip (``ops`` operations' worth) and the failure that made the
+    connection unusable."""
+
+    def __init__(self, commands: RedisCommands, namespace: str, depth: int) -> None:
+        self._commands, self._ns, self._depth = commands, namespace, depth
+        self._queue: list[Command] = []
+        self._ops = 0
+        self._failure: BaseException | None = None
+
+    def _take(self, packer: _Packer) -> tuple[bytes, int] | None:
+        """The queued commands packed into one request, and how many replies it asks
+        for; None when nothing is queued. Raises if the connection failed earlier."""
+        queue, self._queue, self._ops = self._queue, [], 0
+        if not queue:
+            return None
+        if self._failure is not None:
+            raise _unusable(self._failure)
+        return packer.pack_all(queue), len(queue)  # a DataError here leaves the node usable
+
+    def _fail(self, exc: BaseException, doing: str) -> NoReturn:
+        """Record that a round trip failed (its replies are out of step now) and raise:
+        redis-py's own error or a ``BaseException`` as it is, anything else as redis-py's."""
+        self._failure = exc
+        failure = _failed(exc, doing)
+        if failure is exc or not isinstance(exc, Exception):
+            raise exc
+        raise failure from exc
+
+
+class RedisClientNode(_Conversation):
     """A worker's blocking connection; see the module docstring."""
 
     def __init__(
@@ -205,10 +253,7 @@ class RedisClientNode:
         self._pool: Any = redis.ConnectionPool.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=min(timeout, 5.0)
         )
-        self._commands, self._ns, self._depth = commands, namespace, depth
-        self._queue: list[Command] = []
-        self._ops = 0
-        self._failure: BaseException | None = None
+        super().__init__(commands, namespace, depth)
         try:
             conn: Any = cast(Any, self._pool.get_connection())  # connected, authenticated
             self._sock: socket.socket = conn._sock
@@ -225,42 +270,27 @@ class RedisClientNode:
     def _read(self, count: int) -> list[Any]:
         """The next ``count`` replies, error replies included as exception objects."""
         reader, sock, buffer = self._reader, self._sock, self._buffer
-        gets, feed, recv_into = reader.gets, reader.feed, sock.recv_into
+        feed, recv_into = reader.feed, sock.recv_into
         replies: list[Any] = []
-        append = replies.append
-        left = count
-        while True:
-            reply = gets()
-            while reply is not _NOT_ENOUGH_DATA:
-                append(reply)
-                left -= 1
-                if not left:
-                    return replies
-                reply = gets()
+        while _parsed(reader, replies, count):
             size = recv_into(buffer)
             if not size:
                 raise _closed()
             feed(buffer, 0, size)
+        return replies
 
     def _exchange(self) -> Any:
-        queue, self._queue, self._ops = self._queue, [], 0
-        if not queue:
+        request = self._take(self._packer)
+        if request is None:
             return None
-        if self._failure is not None:
-            raise _unusable(self._failure)
-        data = self._packer.pack_all(queue)  # a DataError here leaves the node usable
         doing = "writing to"
         try:
-            self._sock.sendall(data)
+            self._sock.sendall(request[0])
             doing = "reading from"
-            replies = self._read(len(queue))
-        except BaseException as exc:  # the replies are out of step now: drop the connection
-            self._failure = exc
+            replies = self._read(request[1])
+        except BaseException as exc:
             self._pool.disconnect()
-            failure = _failed(exc, doing)
-            if failure is exc or not isinstance(exc, Exception):
-                raise  # redis-py's own error, or KeyboardInterrupt and the like
-            raise failure from exc
+            self._fail(exc, doing)
         return _last_reply(replies)
 
     def _queued(self) -> None:
@@ -294,16 +324,13 @@ class RedisClientNode:
             self._pool.disconnect()
 
 
-class AsyncRedisClientNode:
+class AsyncRedisClientNode(_Conversation):
     """A worker's asyncio connection, opened by redis.asyncio, used through its stream
     pair; the same behaviour. Create it with ``await AsyncRedisClientNode.open(...)``."""
 
     def __init__(self, pool: Any, conn: Any, commands: RedisCommands, ns: str, depth: int) -> None:
+        super().__init__(commands, ns, depth)
         self._pool, self._conn = pool, conn
-        self._commands, self._ns, self._depth = commands, ns, depth
-        self._queue: list[Command] = []
-        self._ops = 0
-        self._failure: BaseException | None = None
         self._stream: asyncio.StreamReader = conn._reader
         self._writer: asyncio.StreamWriter = conn._writer
         self._reader: Any = _reader(conn)
@@ -338,22 +365,13 @@ class AsyncRedisClientNode:
 
     async def _read(self, count: int) -> list[Any]:
         reader, read = self._reader, self._stream.read
-        gets, feed = reader.gets, reader.feed
         replies: list[Any] = []
-        append = replies.append
-        left = count
-        while True:
-            reply = gets()
-            while reply is not _NOT_ENOUGH_DATA:
-                append(reply)
-                left -= 1
-                if not left:
-                    return replies
-                reply = gets()
+        while _parsed(reader, replies, count):
             data = await read(_RECV_SIZE)
             if not data:
                 raise _closed()
-            feed(data)
+            reader.feed(data)
+        return replies
 
     async def _round_trip(self, data: bytes, count: int) -> list[Any]:
         writer = self._writer
@@ -362,22 +380,15 @@ class AsyncRedisClientNode:
         return await self._read(count)
 
     async def _exchange(self) -> Any:
-        queue, self._queue, self._ops = self._queue, [], 0
-        if not queue:
+        request = self._take(self._packer)
+        if request is None:
             return None
-        if self._failure is not None:
-            raise _unusable(self._failure)
-        data = self._packer.pack_all(queue)  # a DataError here leaves the node usable
         try:
             async with asyncio.timeout(self._timeout):
-                replies = await self._round_trip(data, len(queue))
-        except BaseException as exc:  # the replies are out of step now: drop the connection
-            self._failure = exc
+                replies = await self._round_trip(*request)
+        except BaseException as exc:
             await self._pool.disconnect()
-            failure = _failed(exc, "talking on the")
-            if failure is exc or not isinstance(exc, Exception):
-                raise  # redis-py's own error, or a cancellation and the like
-            raise failure from exc
+            self._fail(exc, "talking on the")
         return _last_reply(replies)
 
     async def _queued(self) -> None:
@@ -409,3 +420,29 @@ class AsyncRedisClientNode:
             await self._exchange()
         finally:
             await self._pool.disconnect()
+
+
+class RedisStrategy(ServiceStrategy):
+    """A strategy on one Redis: it says which commands each operation makes
+    (:meth:`commands`); every worker's client sends them on its own connection.
+    Consistency: strong (one server, each command atomic)."""
+
+    consistency = Consistency.STRONG
+    article_approach = "Redis"
+    service = "redis"
+
+    @abstractmethod
+    def commands(self) -> RedisCommands:
+        """The commands of each operation, for one worker's client."""
+
+    def client(self, namespace: str, worker: int) -> ClientNode:
+        config = self.config
+        return RedisClientNode(
+            config.endpoint, self.commands(), namespace, config.pipeline, config.request_timeout
+        )
+
+    async def async_client(self, namespace: str, worker: int) -> AsyncClientNode:
+        config = self.config
+        return await AsyncRedisClientNode.open(
+            config.endpoint, self.commands(), namespace, config.pipeline, config.request_timeout
+        )

@@ -52,7 +52,7 @@ from functools import cache
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from .base import AsyncClientNode, ClientNode, Consistency, Mode, ServiceStrategy
+from .base import AsyncClientNode, ClientNode, Consistency, ServiceStrategy, StrategyConfig
 from .redis_client import Command
 from .redis_zset import COUNT, COUNT_SHA, HEARTBEAT, HEARTBEAT_SHA
 from .spec import SESSIONS
@@ -279,6 +279,17 @@ def _outcome(
     return total
 
 
+def _seed_pool(redis_module: Any, config: StrategyConfig) -> tuple[str, Any]:
+    """The seed node's host, and a connection pool (of redis-py's blocking or asyncio
+    ``redis_module``) for ``config.endpoint`` with its request timeout."""
+    seed_host, _ = _check_url(config.endpoint)
+    timeout = config.request_timeout
+    pool = redis_module.ConnectionPool.from_url(
+        config.endpoint, socket_timeout=timeout, socket_connect_timeout=min(timeout, 5.0)
+    )
+    return seed_host, pool
+
+
 def _why(exc: BaseException) -> str:
     return _one_line(str(exc)) or type(exc).__name__
 
@@ -310,20 +321,11 @@ class RedisClusterClientNode:
     """A worker's blocking client: one connection per master (see the module docstring)."""
 
     def __init__(
-        self,
-        url: str,
-        namespace: str,
-        session_timeout: float,
-        depth: int,
-        timeout: float = 10.0,
-        shards_per_master: int = SHARDS_PER_MASTER,
+        self, config: StrategyConfig, namespace: str, shards_per_master: int = SHARDS_PER_MASTER
     ) -> None:
         import redis
 
-        seed_host, _ = _check_url(url)
-        pool: Any = redis.ConnectionPool.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=min(timeout, 5.0)
-        )
+        seed_host, pool = _seed_pool(redis, config)
         self._conn_class: Any = pool.connection_class
         self._conn_kwargs: dict[str, Any] = dict(pool.connection_kwargs)
         seed: Any = self._conn_class(**self._conn_kwargs)
@@ -336,8 +338,8 @@ class RedisClusterClientNode:
         self.layout = ClusterLayout(
             parse_cluster_slots(reply, seed_host), namespace, shards_per_master
         )
-        self._commands = _Commands(session_timeout)
-        self._depth = depth
+        self._commands = _Commands(config.session_timeout)
+        self._depth = config.pipeline
         self._conns: list[Any] = [
             self._conn_class(**{**self._conn_kwargs, "host": host, "port": port})
             for host, port in self.layout.masters
@@ -462,20 +464,11 @@ class AsyncRedisClusterClientNode:
 
     @classmethod
     async def open(
-        cls,
-        url: str,
-        namespace: str,
-        session_timeout: float,
-        depth: int,
-        timeout: float = 10.0,
-        shards_per_master: int = SHARDS_PER_MASTER,
+        cls, config: StrategyConfig, namespace: str, shards_per_master: int = SHARDS_PER_MASTER
     ) -> AsyncRedisClusterClientNode:
         import redis.asyncio
 
-        seed_host, _ = _check_url(url)
-        pool: Any = redis.asyncio.ConnectionPool.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=min(timeout, 5.0)
-        )
+        seed_host, pool = _seed_pool(redis.asyncio, config)
         conn_class: Any = pool.connection_class
         kwargs: dict[str, Any] = dict(pool.connection_kwargs)
         seed: Any = conn_class(**kwargs)
@@ -487,7 +480,7 @@ class AsyncRedisClusterClientNode:
             await seed.disconnect()
         layout = ClusterLayout(parse_cluster_slots(reply, seed_host), namespace, shards_per_master)
         conns = [conn_class(**{**kwargs, "host": h, "port": p}) for h, p in layout.masters]
-        node = cls(layout, conns, _Commands(session_timeout), depth)
+        node = cls(layout, conns, _Commands(config.session_timeout), config.pipeline)
         for m in range(len(conns)):
             try:
                 await node._prepare(m)
@@ -595,28 +588,15 @@ class RedisClusterSessions(ServiceStrategy):
     )
     consistency = Consistency.EVENTUAL
     specification = SESSIONS
-    modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
     article_approach = "Redis"
     service = "redis-cluster"
     #: Shards per master.
     shards_per_master: int = SHARDS_PER_MASTER
 
     def client(self, namespace: str, worker: int) -> ClientNode:
-        return RedisClusterClientNode(
-            self.config.endpoint,
-            namespace,
-            self.config.session_timeout,
-            self.config.pipeline,
-            timeout=self.config.request_timeout,
-            shards_per_master=self.shards_per_master,
-        )
+        return RedisClusterClientNode(self.config, namespace, self.shards_per_master)
 
     async def async_client(self, namespace: str, worker: int) -> AsyncClientNode:
         return await AsyncRedisClusterClientNode.open(
-            self.config.endpoint,
-            namespace,
-            self.config.session_timeout,
-            self.config.pipeline,
-            timeout=self.config.request_timeout,
-            shards_per_master=self.shards_per_master,
+            self.config, namespace, self.shards_per_master
         )

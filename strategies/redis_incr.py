@@ -8,8 +8,7 @@ atomic commands), under no retries and no duplicate logins.
 
 from __future__ import annotations
 
-from .base import AsyncClientNode, ClientNode, Consistency, Mode, ServiceStrategy
-from .redis_client import AsyncRedisClientNode, Command, RedisClientNode
+from .redis_client import Command, RedisStrategy
 from .spec import BALANCE
 
 
@@ -29,29 +28,10 @@ class IncrCommands:
         out.append(("GET", ns + "count"))
 
 
-class RedisIncrCounter(ServiceStrategy):
+class RedisIncrCounter(RedisStrategy):
     name = "redis-incr"
     summary = "One Redis integer: INCR on login, DECR on logout (not idempotent under retries)."
-    consistency = Consistency.STRONG
     specification = BALANCE
-    modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
-    article_approach = "Redis"
-    service = "redis"
 
-    def client(self, namespace: str, worker: int) -> ClientNode:
-        return RedisClientNode(
-            self.config.endpoint,
-            IncrCommands(),
-            namespace,
-            self.config.pipeline,
-            timeout=self.config.request_timeout,
-        )
-
-    async def async_client(self, namespace: str, worker: int) -> AsyncClientNode:
-        return await AsyncRedisClientNode.open(
-            self.config.endpoint,
-            IncrCommands(),
-            namespace,
-            self.config.pipeline,
-            timeout=self.config.request_timeout,
-        )
+    def commands(self) -> IncrCommands:
+        return IncrCommands()

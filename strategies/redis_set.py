@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import math
 
-from .base import AsyncClientNode, ClientNode, Consistency, Mode, ServiceStrategy
-from .redis_client import AsyncRedisClientNode, Command, RedisClientNode
+from .redis_client import Command, RedisStrategy
 from .spec import MEMBERS
 
 
@@ -38,33 +37,12 @@ class SetCommands:
         out.append(("SCARD", ns + "online"))
 
 
-class RedisSetSessions(ServiceStrategy):
+class RedisSetSessions(RedisStrategy):
     name = "redis-set"
     summary = (
         "Redis SADD online set + session key with expiry, SCARD to read (article's flaw kept)."
     )
-    consistency = Consistency.STRONG
     specification = MEMBERS
-    modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
-    article_approach = "Redis"
-    service = "redis"
 
-    def client(self, namespace: str, worker: int) -> ClientNode:
-        commands = SetCommands(self.config.session_timeout)
-        return RedisClientNode(
-            self.config.endpoint,
-            commands,
-            namespace,
-            self.config.pipeline,
-            timeout=self.config.request_timeout,
-        )
-
-    async def async_client(self, namespace: str, worker: int) -> AsyncClientNode:
-        commands = SetCommands(self.config.session_timeout)
-        return await AsyncRedisClientNode.open(
-            self.config.endpoint,
-            commands,
-            namespace,
-            self.config.pipeline,
-            timeout=self.config.request_timeout,
-        )
+    def commands(self) -> SetCommands:
+        return SetCommands(self.config.session_timeout)

@@ -10,8 +10,7 @@ Time is the ``now`` the client passes, not Redis's clock.
 
 from __future__ import annotations
 
-from .base import AsyncClientNode, ClientNode, Consistency, Mode, ServiceStrategy
-from .redis_client import AsyncRedisClientNode, Command, RedisClientNode, sha1
+from .redis_client import Command, RedisStrategy, sha1
 from .spec import SESSIONS
 
 HEARTBEAT = """
@@ -53,31 +52,10 @@ class SortedSetCommands:
         out.append(("EVALSHA", COUNT_SHA, 1, ns + "online", repr(now - self.timeout)))
 
 
-class RedisSortedSetSessions(ServiceStrategy):
+class RedisSortedSetSessions(RedisStrategy):
     name = "redis-zset"
     summary = "Redis sorted set scored by last-seen time; a read drops expired users atomically."
-    consistency = Consistency.STRONG
     specification = SESSIONS
-    modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
-    article_approach = "Redis"
-    service = "redis"
 
-    def client(self, namespace: str, worker: int) -> ClientNode:
-        commands = SortedSetCommands(self.config.session_timeout)
-        return RedisClientNode(
-            self.config.endpoint,
-            commands,
-            namespace,
-            self.config.pipeline,
-            timeout=self.config.request_timeout,
-        )
-
-    async def async_client(self, namespace: str, worker: int) -> AsyncClientNode:
-        commands = SortedSetCommands(self.config.session_timeout)
-        return await AsyncRedisClientNode.open(
-            self.config.endpoint,
-            commands,
-            namespace,
-            self.config.pipeline,
-            timeout=self.config.request_timeout,
-        )
+    def commands(self) -> SortedSetCommands:
+        return SortedSetCommands(self.config.session_timeout)

@@ -8,11 +8,12 @@ A third-party package registers a :class:`~countbench.strategies.base.Strategy` 
 
 from __future__ import annotations
 
+import inspect
 from importlib.metadata import entry_points
 from typing import Any
 
 from .aggregate import AggregateOnDemand, AggregateRemote
-from .base import Mode, Strategy
+from .base import Mode, ReplicatedStrategy, Strategy
 from .central import CentralCounterService
 from .compact import CompactStrategy
 from .errors import UsageError
@@ -70,8 +71,25 @@ def discover(errors: list[str] | None = None) -> dict[str, type[Strategy]]:
             if errors is not None:
                 errors.append(f"plug-in {entry.name!r} ({entry.value}) is not a Strategy class")
             continue
+        missing = _missing(loaded)
+        if missing:
+            if errors is not None:
+                errors.append(f"plug-in {entry.name!r} ({entry.value}) does not define {missing}")
+            continue
         found.setdefault(loaded.name, loaded)
     return found
+
+
+def _missing(cls: type[Strategy]) -> str | None:
+    """What a plug-in class must define and does not, or None."""
+    if inspect.isabstract(cls):
+        return ", ".join(f"{name}()" for name in sorted(cls.__abstractmethods__))
+    attributes = ("name", "summary", "consistency")
+    absent = [name for name in attributes if not hasattr(cls, name)]
+    default = issubclass(cls, ReplicatedStrategy) and cls.replica is ReplicatedStrategy.replica
+    if default and not hasattr(cls, "replica_class"):
+        absent.append("replica_class (or replica())")
+    return ", ".join(absent) or None
 
 
 def mode_problem(cls: type[Strategy], mode: Mode) -> str | None:

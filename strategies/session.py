@@ -24,6 +24,7 @@ users' operations and its reads fail; it never answers from a copy of its own.
 from __future__ import annotations
 
 from .base import Answer, Consistency, LockedNode, Message, Mode, Node, SharedStrategy
+from .batching import WritesByKind
 from .spec import SESSIONS
 from .tracker import SessionTracker
 
@@ -61,7 +62,7 @@ class LocalSessions:
         self.sessions.heartbeat(user, now)
 
 
-class SessionReplica:
+class SessionReplica(WritesByKind):
     """One node of ``session`` for the simulator: the server (node 0) or a front-end.
 
     Messages: ``KIND ID TIME USER`` (a forwarded request; USER ``-`` for a count) to node
@@ -93,16 +94,7 @@ class SessionReplica:
         apply(table, kind, user, at)
         return None
 
-    def login(self, user: str, now: float) -> None:
-        self._fire_and_forget("login", user, now)
-
-    def logout(self, user: str, now: float) -> None:
-        self._fire_and_forget("logout", user, now)
-
-    def heartbeat(self, user: str, now: float) -> None:
-        self._fire_and_forget("heartbeat", user, now)
-
-    def _fire_and_forget(self, kind: str, user: str, now: float) -> None:
+    def write(self, kind: str, user: str, now: float) -> None:
         """A write nobody waits for (the plain :class:`~.base.Node` calls)."""
         if self.table is not None:
             self._serve(kind, user, now, now)

@@ -37,7 +37,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .base import Consistency, Message, Mode, Replica, ReplicatedStrategy
+from .base import Message, ReplicatedStrategy
 from .spec import MEMBERS
 
 Clock = dict[str, int]
@@ -205,9 +205,5 @@ class VClockReplica:
 class VClockStrategy(ReplicatedStrategy):
     name = "vclock"
     summary = "Per-user login/logout events ordered by vector clocks; concurrent: later wins."
-    consistency = Consistency.EVENTUAL
     specification = MEMBERS
-    modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
-
-    def replica(self, node_id: int) -> Replica:
-        return VClockReplica(node_id)
+    replica_class = VClockReplica

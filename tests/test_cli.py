@@ -23,46 +23,20 @@ from typing import Any
 import psutil
 import pytest
 
+from helpers import child, clean_env, cmdline, countbench, ok, start_countbench
+
 pytestmark = pytest.mark.slow  # servers, worker processes or whole commands: see pyproject
 
-CLI = [sys.executable, "-m", "countbench.bench.cli"]
 SMALL = ["--smoke", "--operations", "300", "--users", "60"]
 TIMEOUT = 120  # seconds for any one command; a smoke run takes about one to four
 STRATEGIES = ("local", "session", "gcounter", "pncounter")
 ERROR_PREFIX = "countbench: error:"
 
 
-def _env(columns: int) -> dict[str, str]:
-    """The environment of the command: Rich's width fixed, so tables render the same in a
-    terminal, under pytest and in CI; no countbench settings or user's Redis inherited."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COUNTBENCH_")}
-    env["COLUMNS"] = str(columns)
-    env.pop("LINES", None)
-    env.pop("REDIS_URL", None)
-    return env
-
-
 def cli(
     cwd: Path, *args: str, columns: int = 80, timeout: float = TIMEOUT
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args],
-        cwd=cwd,
-        env=_env(columns),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    """``result`` after checking it succeeded, with its output in the failure message."""
-    assert result.returncode == 0, (
-        f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    )
-    assert "Traceback" not in result.stdout + result.stderr
-    return result
+    return countbench(*args, cwd=cwd, env=clean_env(columns), timeout=timeout)
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -351,13 +325,6 @@ class Interrupted:
     survivors: list[str]
 
 
-def _cmdline(process: psutil.Process) -> str:
-    try:
-        return " ".join(process.cmdline())
-    except psutil.Error:
-        return ""
-
-
 _first_seen: dict[int, float] = {}
 
 
@@ -369,17 +336,13 @@ def _age(process: psutil.Process) -> float:
 
 def _pyperf_worker(cli_process: psutil.Process) -> psutil.Process | None:
     """The pyperf worker process the command runs now, if any."""
-    try:
-        children = cli_process.children(recursive=True)
-    except psutil.Error:
-        return None
-    return next((c for c in children if "countbench.bench.pyperf_worker" in _cmdline(c)), None)
+    return child(cli_process, "countbench.bench.pyperf_worker")
 
 
 def _node_processes(worker: psutil.Process) -> list[psutil.Process]:
     """The processes the worker's process-mode driver started (multiprocessing spawn)."""
     try:
-        return [c for c in worker.children() if "spawn_main" in _cmdline(c)]
+        return [c for c in worker.children() if "spawn_main" in cmdline(c)]
     except psutil.Error:
         return []
 
@@ -410,7 +373,7 @@ def _worker_starting(worker: psutil.Process) -> bool:
 
 
 def _describe(process: psutil.Process) -> str:
-    return f"{process.pid}: {_cmdline(process) or '(gone)'}"
+    return f"{process.pid}: {cmdline(process) or '(gone)'}"
 
 
 def _interrupt(
@@ -419,15 +382,7 @@ def _interrupt(
     """Start the command, wait ``after`` seconds and until its pyperf worker is in the state
     ``when`` tells, then press Ctrl-C the way a terminal does (SIGINT to the whole foreground
     process group), and see what it leaves behind."""
-    proc = subprocess.Popen(
-        [*CLI, *args],
-        cwd=folder,
-        env=_env(80),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
-    )
+    proc = start_countbench(*args, cwd=folder)
     _first_seen.clear()
     try:
         parent = psutil.Process(proc.pid)
@@ -530,12 +485,6 @@ def test_ctrl_c_while_node_processes_start_prints_no_traceback(tmp_path: Path) -
 
 
 @posix_only
-@pytest.mark.xfail(
-    strict=False,
-    reason="failed once in a full CI run (status 1 and a traceback from the nox venv, text "
-    "cut off): likely a worker orphaned by a Ctrl-C during its Popen, or reached before its "
-    "setpgid; both since closed in timing._WorkersInTheirOwnGroup; not reproduced alone",
-)
 def test_ctrl_c_while_a_pyperf_worker_starts_prints_no_traceback(tmp_path: Path) -> None:
     # It shows about one time in two or three, so up to twelve attempts.
     args = ["compare", "local", *SMALL, "--quiet", "--json", "out.json"]
@@ -555,11 +504,7 @@ def test_ctrl_c_while_a_pyperf_worker_starts_prints_no_traceback(tmp_path: Path)
 
 def _central_server(cli_process: psutil.Process) -> psutil.Process | None:
     """The central service the command started (``python -m countbench.bench.servers.central``)."""
-    try:
-        children = cli_process.children(recursive=True)
-    except psutil.Error:
-        return None
-    return next((c for c in children if ".servers.central" in _cmdline(c)), None)
+    return child(cli_process, ".servers.central")
 
 
 @posix_only
@@ -568,15 +513,7 @@ def test_central_service_killed_while_timing_is_one_line(tmp_path: Path) -> None
     stderr (countbench's, with the worker's reason), status 1, no traceback, no report,
     no process left behind."""
     args = ["compare", "central", "--quiet", *LONG]
-    proc = subprocess.Popen(
-        [*CLI, *args],
-        cwd=tmp_path,
-        env=_env(80),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = start_countbench(*args, cwd=tmp_path)
     try:
         parent = psutil.Process(proc.pid)
         start = time.monotonic()
@@ -618,7 +555,7 @@ def _pyperf_imported(code: str) -> str:
         text=True,
         timeout=60,
         check=False,
-        env=_env(80),
+        env=clean_env(80),
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip().splitlines()[-1]

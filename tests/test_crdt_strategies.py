@@ -17,7 +17,6 @@ from countbench.bench.sim import (
     DuplicateFault,
     PartitionFault,
     Scenario,
-    client_span,
     run_scenario,
 )
 from countbench.bench.workload import WorkloadSpec, build
@@ -33,6 +32,7 @@ from countbench.strategies.orset import ORSet, ORSetStrategy, Tag
 from countbench.strategies.pncounter import PNCounterStrategy
 from countbench.strategies.pncounter_op import OpPNCounterReplica, OpPNCounterStrategy
 from countbench.strategies.vclock import Event, FrontierMap, VClockStrategy, leq
+from helpers import partition_schedules, partitioned
 
 NEW: list[type[ReplicatedStrategy]] = [
     OpPNCounterStrategy,
@@ -227,34 +227,16 @@ def test_orset_and_vclock_are_exact_without_vanishing_and_pass_the_verdict() -> 
     assert vclock.cost.metadata_bytes_max > 10 * pn.cost.metadata_bytes_max
 
 
-LAYOUT = st.sampled_from(["isolate", "minority", "halves", "random"])
-PARTITION = st.tuples(
-    st.floats(0.0, 0.9), st.floats(0.01, 0.5), LAYOUT, st.booleans(), st.integers(0, 4)
-)
-
-
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 2**32),
     nodes=st.integers(2, 5),
-    schedule=st.lists(PARTITION, min_size=1, max_size=4),
+    schedule=partition_schedules(),
 )
 def test_orset_converges_to_the_truth_after_random_partitions(
     seed: int, nodes: int, schedule: list[tuple[float, float, str, bool, int]]
 ) -> None:
-    base = Scenario(nodes=nodes, users=80, operations=800, seed=seed, session_timeout=90.0)
-    span = client_span(base)
-    faults = tuple(
-        PartitionFault(
-            start=round(a * span, 3),
-            end=round(a * span, 3) + max(1.0, round(d * span, 3)),
-            layout=layout,
-            one_way=one_way,
-            node=node % nodes,
-        )
-        for a, d, layout, one_way, node in schedule
-    )
-    result = run_scenario(ORSetStrategy, base.with_overrides(faults=faults))
+    result = run_scenario(ORSetStrategy, partitioned(nodes, seed, schedule))
     assert result.final.agree, result.final
     assert result.final.errors == [0] * nodes, result.final
 

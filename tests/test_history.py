@@ -23,9 +23,10 @@ from countbench.bench.sim import run_scenario, standard_scenario
 from countbench.bench.sim.result import SimResult
 
 sys.path.insert(0, str(Path(__file__).parent))
-import history_check
 from test_broken_strategies import DoubleCountsStrategy, DropsLogoutsStrategy
 from test_sim_requests import LyingSession
+
+import history_check
 
 #: Every built-in the simulator runs: replicas, and the request designs (aggregate, session).
 SIMULATED = [

@@ -275,73 +275,54 @@ class ImmortalLeases(ORSetReplica):
 class DropsLogoutsStrategy(ReplicatedStrategy):
     name = "mutant-drops-logouts"
     summary = "PN-counter that silently drops every 100th logout it accepts"
-    consistency = Consistency.EVENTUAL
     modes = THREAD_ONLY
     specification = BALANCE
-
-    def replica(self, node_id: int) -> Replica:
-        return DropsLogouts(node_id)
+    replica_class = DropsLogouts
 
 
 class DropsLoginsStrategy(ReplicatedStrategy):
     name = "mutant-drops-logins"
     summary = "PN-counter that silently drops every 50th login it accepts"
-    consistency = Consistency.EVENTUAL
     modes = THREAD_ONLY
     specification = BALANCE
-
-    def replica(self, node_id: int) -> Replica:
-        return DropsLogins(node_id)
+    replica_class = DropsLogins
 
 
 class ReplacesOnReceiveStrategy(ReplicatedStrategy):
     name = "mutant-replace-on-receive"
     summary = "PN-counter whose merge replaces its state with the received one"
-    consistency = Consistency.EVENTUAL
     modes = THREAD_ONLY
     specification = BALANCE
-
-    def replica(self, node_id: int) -> Replica:
-        return ReplacesOnReceive(node_id)
+    replica_class = ReplacesOnReceive
 
 
 class AddsDeltasStrategy(ReplicatedStrategy):
     name = "mutant-adds-deltas"
     summary = "PN-counter that syncs deltas and adds received ones (not idempotent)"
-    consistency = Consistency.EVENTUAL
     modes = THREAD_ONLY
     specification = BALANCE
-
-    def replica(self, node_id: int) -> Replica:
-        return AddsDeltas(node_id)
+    replica_class = AddsDeltas
 
 
 class AddsStatesStrategy(ReplicatedStrategy):
     name = "mutant-adds-states"
     summary = "PN-counter that adds every received full state to its own (explodes)"
-    consistency = Consistency.EVENTUAL
     modes = THREAD_ONLY
     specification = BALANCE
-
-    def replica(self, node_id: int) -> Replica:
-        return AddsStates(node_id)
+    replica_class = AddsStates
 
 
 class LargerWinsStrategy(ReplicatedStrategy):
     name = "mutant-larger-wins"
     summary = "PN-counter whose merge keeps the state with the larger value"
-    consistency = Consistency.EVENTUAL
     modes = THREAD_ONLY
     specification = BALANCE
-
-    def replica(self, node_id: int) -> Replica:
-        return LargerWins(node_id)
+    replica_class = LargerWins
 
 
 class FractionStrategy(ReplicatedStrategy):
     name = "mutant-fraction"
     summary = "PN-counter whose count is a float with a fraction (value + 0.5)"
-    consistency = Consistency.EVENTUAL
     modes = THREAD_ONLY
     specification = BALANCE
     from_start: ClassVar[bool] = False
@@ -353,7 +334,6 @@ class FractionStrategy(ReplicatedStrategy):
 class NaNStrategy(ReplicatedStrategy):
     name = "mutant-nan"
     summary = "PN-counter whose count is NaN"
-    consistency = Consistency.EVENTUAL
     modes = THREAD_ONLY
     specification = BALANCE
     from_start: ClassVar[bool] = False
@@ -365,7 +345,6 @@ class NaNStrategy(ReplicatedStrategy):
 class InfinityStrategy(ReplicatedStrategy):
     name = "mutant-infinity"
     summary = "PN-counter whose count is infinite"
-    consistency = Consistency.EVENTUAL
     modes = THREAD_ONLY
     specification = BALANCE
     from_start: ClassVar[bool] = False
@@ -377,7 +356,6 @@ class InfinityStrategy(ReplicatedStrategy):
 class OverflowStrategy(ReplicatedStrategy):
     name = "mutant-overflow"
     summary = "PN-counter whose count is 2**80 too large"
-    consistency = Consistency.EVENTUAL
     modes = THREAD_ONLY
     specification = BALANCE
     from_start: ClassVar[bool] = False
@@ -389,7 +367,6 @@ class OverflowStrategy(ReplicatedStrategy):
 class HugeStrategy(ReplicatedStrategy):
     name = "mutant-huge"
     summary = "PN-counter whose count is 10**5000 (more digits than str() converts)"
-    consistency = Consistency.EVENTUAL
     modes = THREAD_ONLY
     specification = BALANCE
     from_start: ClassVar[bool] = False
@@ -401,7 +378,6 @@ class HugeStrategy(ReplicatedStrategy):
 class StringStrategy(ReplicatedStrategy):
     name = "mutant-string"
     summary = "PN-counter whose count is a string"
-    consistency = Consistency.EVENTUAL
     modes = THREAD_ONLY
     specification = BALANCE
     from_start: ClassVar[bool] = False
@@ -413,7 +389,6 @@ class StringStrategy(ReplicatedStrategy):
 class BoolStrategy(ReplicatedStrategy):
     name = "mutant-bool"
     summary = "PN-counter whose count is a bool (is anyone online?)"
-    consistency = Consistency.EVENTUAL
     modes = THREAD_ONLY
     specification = BALANCE
     from_start: ClassVar[bool] = False
@@ -425,7 +400,6 @@ class BoolStrategy(ReplicatedStrategy):
 class NegativeStrategy(ReplicatedStrategy):
     name = "mutant-negative"
     summary = "PN-counter whose count has its sign flipped (negative at the end)"
-    consistency = Consistency.EVENTUAL
     modes = THREAD_ONLY
     specification = BALANCE
 
@@ -475,62 +449,46 @@ class BoolFromStartStrategy(BoolStrategy):
 class FrozenAtFirstCountStrategy(ReplicatedStrategy):
     name = "mutant-frozen-first-count"
     summary = "PN-counter whose count is cached at its first call, never refreshed"
-    consistency = Consistency.EVENTUAL
     modes = THREAD_ONLY
     specification = BALANCE
-
-    def replica(self, node_id: int) -> Replica:
-        return FrozenAtFirstCount(node_id)
+    replica_class = FrozenAtFirstCount
 
 
 class FrozenAtFirstSyncStrategy(ReplicatedStrategy):
     name = "mutant-frozen-first-sync"
     summary = "PN-counter whose count is cached at its first sync, never refreshed"
-    consistency = Consistency.EVENTUAL
     modes = THREAD_ONLY
     specification = BALANCE
-
-    def replica(self, node_id: int) -> Replica:
-        return FrozenAtFirstSync(node_id)
+    replica_class = FrozenAtFirstSync
 
 
 class LazySyncStrategy(ReplicatedStrategy):
     name = "mutant-lazy-sync"
     summary = "PN-counter that sends its state at one sync tick in 30"
-    consistency = Consistency.EVENTUAL
     modes = THREAD_ONLY
     specification = BALANCE
-
-    def replica(self, node_id: int) -> Replica:
-        return LazySync(node_id)
+    replica_class = LazySync
 
 
 class WildBeforeSyncStrategy(ReplicatedStrategy):
     name = "mutant-wild-before-sync"
     summary = "PN-counter that counts a million too many until it has synced a write"
-    consistency = Consistency.EVENTUAL
     modes = THREAD_ONLY
     specification = BALANCE
-
-    def replica(self, node_id: int) -> Replica:
-        return WildBeforeSync(node_id)
+    replica_class = WildBeforeSync
 
 
 class ExcusedDropsLogoutsStrategy(ReplicatedStrategy):
     name = "mutant-excused-drops-logouts"
     summary = "drops every 100th logout, and declares it needs exactly-once delivery"
-    consistency = Consistency.EVENTUAL
     modes = THREAD_ONLY
     specification = BALANCE.assuming_exactly_once()
-
-    def replica(self, node_id: int) -> Replica:
-        return DropsLogouts(node_id)
+    replica_class = DropsLogouts
 
 
 class ForgetfulEventualStrategy(ReplicatedStrategy):
     name = "mutant-eventual-no-expiry"
     summary = "eventual's twin whose session tables never expire vanished users"
-    consistency = Consistency.EVENTUAL
     modes = THREAD_ONLY
     specification = SESSIONS
 
@@ -541,7 +499,6 @@ class ForgetfulEventualStrategy(ReplicatedStrategy):
 class ForgetfulAggregateStrategy(ReplicatedStrategy):
     name = "mutant-aggregate-no-expiry"
     summary = "aggregate's twin whose session tables never expire vanished users"
-    consistency = Consistency.EVENTUAL
     modes = THREAD_ONLY
     specification = SESSIONS
 
@@ -569,7 +526,6 @@ class ForgetfulSessionStrategy(ReplicatedStrategy):
 class DeafToLogoutsStrategy(ReplicatedStrategy):
     name = "mutant-orset-deaf-to-logouts"
     summary = "OR-set that ignores the logouts it receives from other replicas"
-    consistency = Consistency.EVENTUAL
     modes = THREAD_ONLY
     specification = SESSIONS_HEARTBEAT_OPENS
 
@@ -580,7 +536,6 @@ class DeafToLogoutsStrategy(ReplicatedStrategy):
 class ImmortalLeasesStrategy(ReplicatedStrategy):
     name = "mutant-orset-immortal-leases"
     summary = "OR-set whose count ignores the leases' expiry"
-    consistency = Consistency.EVENTUAL
     modes = THREAD_ONLY
     specification = SESSIONS_HEARTBEAT_OPENS
 

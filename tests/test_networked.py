@@ -42,6 +42,7 @@ from countbench.strategies.eventual import EventualSync
 from countbench.strategies.redis_set import RedisSetSessions
 from countbench.strategies.redis_zset import RedisSortedSetSessions
 from countbench.strategies.registry import BUILTINS
+from helpers import countbench, marked, smoke
 
 pytestmark = pytest.mark.slow  # servers, worker processes or whole commands: see pyproject
 
@@ -179,14 +180,7 @@ def _children() -> set[int]:
 def _run_cli(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "countbench.bench.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=env,
-    )
+    return countbench(*args, cwd=cwd, env=dict(os.environ) if env is None else env)
 
 
 def test_users_redis_keeps_its_keys_and_loses_ours(
@@ -204,16 +198,8 @@ def test_users_redis_keeps_its_keys_and_loses_ours(
     result = _run_cli(
         "compare",
         "redis-set,redis-zset,redis-incr",
-        "--smoke",
-        "--quiet",
-        "--operations",
-        "200",
-        "--users",
-        "30",
-        "--redis-url",
-        redis_server.url,
-        "--json",
-        str(report),
+        *smoke(200, 30),
+        *("--redis-url", redis_server.url, "--json", str(report)),
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
@@ -235,12 +221,7 @@ def test_password_never_reaches_output_or_report(tmp_path: Path) -> None:
             "run",
             "--strategy",
             "redis-incr",
-            "--smoke",
-            "--quiet",
-            "--operations",
-            "100",
-            "--users",
-            "20",
+            *smoke(100, 20),
             "--redis-url",
             url,
             "--json",
@@ -282,35 +263,18 @@ def test_bad_redis_urls_fail_in_one_line(tmp_path: Path, url: str) -> None:
     assert "Traceback" not in result.stdout + result.stderr
 
 
-def _marked(mark: str) -> list[psutil.Process]:
-    """Processes that inherited the environment variable COUNTBENCH_TEST_MARK=mark."""
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.environ().get("COUNTBENCH_TEST_MARK") == mark:
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return found
-
-
 def test_no_server_process_survives_a_run(tmp_path: Path) -> None:
     mark = f"run-{time.monotonic_ns()}"
     env = {**os.environ, "COUNTBENCH_TEST_MARK": mark}
     ok = _run_cli(
         "compare",
         "redis-zset,central",
-        "--smoke",
-        "--quiet",
-        "--operations",
-        "100",
-        "--users",
-        "20",
+        *smoke(100, 20),
         cwd=tmp_path,
         env=env,
     )
     assert ok.returncode == 0, ok.stderr
-    assert not _marked(mark)
+    assert not marked(mark)
 
 
 def test_ctrl_c_mid_run_leaves_no_server_behind(tmp_path: Path) -> None:
@@ -353,7 +317,7 @@ def test_ctrl_c_mid_run_leaves_no_server_behind(tmp_path: Path) -> None:
     assert "Traceback" not in stderr
     _, alive = psutil.wait_procs(list(spawned), timeout=15)
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
-    assert not _marked(mark)
+    assert not marked(mark)
     assert not (tmp_path / "r.json").exists()
 
 

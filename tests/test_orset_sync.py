@@ -8,6 +8,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from countbench.bench.testing import deliver
 from countbench.strategies.base import Message
 from countbench.strategies.orset import (
     ORSetReplica,
@@ -18,19 +19,6 @@ from countbench.strategies.orset import (
 )
 
 TIMEOUT = 100.0
-
-
-def deliver(replicas: list[ORSetReplica], messages: list[Message], now: float) -> None:
-    """Every message to its destination (a broadcast to every other replica), and every
-    answer after it, until none is left."""
-    pending = list(messages)
-    while pending:
-        message = pending.pop(0)
-        for replica in replicas:
-            if replica.node_id == message.src:
-                continue
-            if message.dst is None or message.dst == replica.node_id:
-                pending.extend(replica.receive(message, now))
 
 
 def round_(replicas: list[ORSetReplica], now: float) -> None:

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -37,28 +34,16 @@ from countbench.reports.plot import (
     run_length_series,
     scale_figure,
 )
+from helpers import countbench, ok
 
 pytestmark = pytest.mark.slow  # servers, worker processes or whole commands: see pyproject
 
-CLI = [sys.executable, "-m", "countbench.bench.cli"]
-TIMEOUT = 180
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 Data = dict[str, Any]
 
 
 def _run(args: list[str], cwd: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COUNTBENCH_")}
-    env.pop("REDIS_URL", None)
-    done = subprocess.run(
-        [*CLI, *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
-    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    ok(countbench(*args, cwd=cwd))
 
 
 @pytest.fixture(scope="module")

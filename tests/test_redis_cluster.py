@@ -32,6 +32,7 @@ from countbench.strategies.redis_cluster import (
     RedisClusterSessions,
     user_shard,
 )
+from helpers import countbench, marked, smoke
 
 pytestmark = pytest.mark.slow  # servers, worker processes or whole commands: see pyproject
 
@@ -219,13 +220,7 @@ def test_a_standalone_redis_is_refused_in_one_line() -> None:
 
 
 def _run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "countbench.bench.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    return countbench(*args, cwd=cwd, env=dict(os.environ), timeout=240)
 
 
 def test_countbench_list_shows_redis_cluster(tmp_path: Path) -> None:
@@ -249,16 +244,8 @@ def test_users_cluster_keeps_its_keys_and_loses_ours(
         "run",
         "--strategy",
         "redis-cluster",
-        "--smoke",
-        "--quiet",
-        "--operations",
-        "200",
-        "--users",
-        "30",
-        "--redis-url",
-        cluster.url,
-        "--json",
-        str(report),
+        *smoke(200, 30),
+        *("--redis-url", cluster.url, "--json", str(report)),
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
@@ -283,17 +270,6 @@ def _owner(cluster: RedisClusterServer, key: str) -> int:
     return next(m.index for m in cluster.masters if m.slots[0] <= slot <= m.slots[1])
 
 
-def _marked(mark: str) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.environ().get("COUNTBENCH_TEST_MARK") == mark:
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return found
-
-
 def test_a_run_starts_a_cluster_and_leaves_no_process(tmp_path: Path) -> None:
     mark = f"cluster-run-{time.monotonic_ns()}"
     report = tmp_path / "r.json"
@@ -312,7 +288,7 @@ def test_a_run_starts_a_cluster_and_leaves_no_process(tmp_path: Path) -> None:
         env={**os.environ, "COUNTBENCH_TEST_MARK": mark},
     )
     assert result.returncode == 0, result.stderr
-    assert not _marked(mark)
+    assert not marked(mark)
     facts = json.loads(report.read_text())["services"]["redis-cluster"]
     assert facts["origin"] == "started by countbench" and len(facts["pids"]) == 3
     assert _gone(facts["pids"])

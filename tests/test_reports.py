@@ -17,7 +17,6 @@ import io
 import itertools
 import json
 import math
-import os
 import statistics
 import subprocess
 import sys
@@ -45,8 +44,8 @@ from countbench.reports.load import ReportError, ReportUsageError, load_report, 
 from countbench.reports.markdown import to_markdown
 from countbench.reports.pyperf_export import write_pyperf_suite
 from countbench.reports.samples import MIN_PROCESSES, estimate
+from helpers import countbench, ok
 
-CLI = [sys.executable, "-m", "countbench.bench.cli"]
 SMALL = ["--quiet", "--operations", "500", "--users", "60"]
 STRATEGIES = ("local", "pncounter")
 OPERATIONS = ("writes", "reads", "mixed")
@@ -59,18 +58,7 @@ Report = dict[str, Any]
 
 
 def _measure(path: Path, *args: str) -> Report:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COUNTBENCH_")}
-    env.pop("REDIS_URL", None)
-    done = subprocess.run(
-        [*CLI, "compare", *args, *SMALL, "--json", str(path)],
-        cwd=path.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
-    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    ok(countbench("compare", *args, *SMALL, "--json", path, cwd=path.parent, timeout=TIMEOUT))
     return load_report(path)
 
 

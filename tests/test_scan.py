@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from helpers import countbench
+
 pytestmark = pytest.mark.slow  # servers, worker processes or whole commands: see pyproject
 
-CLI = [sys.executable, "-m", "countbench.bench.cli"]
 SMALL = ["--smoke", "--quiet", "--operations", "300", "--users", "60"]
 
 
 def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
-    )
+    return countbench(*args, cwd=tmp_path, env=dict(os.environ), timeout=300)
 
 
 def test_a_scan_keeps_every_point(tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ from countbench.reports.plot import run_length_series
 from countbench.reports.sparkline import sparkline
 from countbench.strategies.base import Message, Replica
 from countbench.strategies.pncounter import PNCounterReplica, PNCounterStrategy
+from helpers import partition_schedules, partitioned
 
 SMALL = Scenario(nodes=4, users=150, operations=1500, session_timeout=120.0, seed=3)
 QUIET = {"vanish_rate": 0.0}
@@ -357,17 +358,11 @@ def test_crashes_lose_at_most_the_changes_never_reflected(
     assert abs(final.values[0] - max(0, accepted)) <= never, (final, never)
 
 
-LAYOUT = st.sampled_from(["isolate", "minority", "halves", "random"])
-PARTITION = st.tuples(
-    st.floats(0.0, 0.9), st.floats(0.01, 0.5), LAYOUT, st.booleans(), st.integers(0, 4)
-)
-
-
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 2**32),
     nodes=st.integers(2, 5),
-    schedule=st.lists(PARTITION, min_size=1, max_size=4),
+    schedule=partition_schedules(),
     strategy=st.sampled_from(["gcounter", "pncounter"]),
 )
 def test_random_healing_partitions_converge(
@@ -376,19 +371,7 @@ def test_random_healing_partitions_converge(
     schedule: list[tuple[float, float, str, bool, int]],
     strategy: str,
 ) -> None:
-    base = Scenario(nodes=nodes, users=80, operations=800, seed=seed, session_timeout=90.0)
-    span = client_span(base)
-    faults = tuple(
-        PartitionFault(
-            start=round(a * span, 3),
-            end=round(a * span, 3) + max(1.0, round(d * span, 3)),
-            layout=layout,
-            one_way=one_way,
-            node=node % nodes,
-        )
-        for a, d, layout, one_way, node in schedule
-    )
-    result = run_scenario(strategy, base.with_overrides(faults=faults))
+    result = run_scenario(strategy, partitioned(nodes, seed, schedule))
     check_converged(result)
     check_counter_relations(result)
 

@@ -12,10 +12,8 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from types import TracebackType
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 from ...strategies.base import (
     AsyncClientNode,
@@ -33,6 +31,7 @@ from ...strategies.base import (
     SharedStrategy,
     Strategy,
 )
+from ...strategies.closing import Closing
 from ...strategies.errors import RunError
 from ..latency import LatencyRecorder
 from ..workload import Op, Stream, Workload
@@ -57,6 +56,17 @@ def no_sync(_user: str, _now: float) -> None:
     return None
 
 
+def _bound(stream: Stream, calls: dict[Op, Any]) -> list[Any]:
+    return [
+        (calls[kind], user, now)
+        for kind, user, now in zip(stream.kinds, stream.users, stream.times, strict=True)
+    ]
+
+
+def _writes(node: Node | AsyncClientNode) -> dict[Op, Any]:
+    return {Op.LOGIN: node.login, Op.LOGOUT: node.logout, Op.HEARTBEAT: node.heartbeat}
+
+
 def bind(
     stream: Stream, node: Node, sync: Call = no_sync, recorder: LatencyRecorder | None = None
 ) -> list[BoundOp]:
@@ -67,19 +77,10 @@ def bind(
     def read(_user: str, now: float) -> int:
         return node.count(now)
 
-    calls: dict[Op, Call] = {
-        Op.LOGIN: node.login,
-        Op.LOGOUT: node.logout,
-        Op.HEARTBEAT: node.heartbeat,
-        Op.READ: read,
-        Op.SYNC: sync,
-    }
+    calls: dict[Op, Call] = {**_writes(node), Op.READ: read, Op.SYNC: sync}
     if recorder is not None:
         calls = {kind: recorder.wrap(kind, call) for kind, call in calls.items()}
-    return [
-        (calls[kind], user, now)
-        for kind, user, now in zip(stream.kinds, stream.users, stream.times, strict=True)
-    ]
+    return _bound(stream, calls)
 
 
 def bind_async(
@@ -93,19 +94,10 @@ def bind_async(
     async def sync(_user: str, now: float) -> None:
         await node.sync(now)
 
-    calls: dict[Op, AsyncCall] = {
-        Op.LOGIN: node.login,
-        Op.LOGOUT: node.logout,
-        Op.HEARTBEAT: node.heartbeat,
-        Op.READ: read,
-        Op.SYNC: sync,
-    }
+    calls: dict[Op, AsyncCall] = {**_writes(node), Op.READ: read, Op.SYNC: sync}
     if recorder is not None:
         calls = {kind: recorder.wrap_async(kind, call) for kind, call in calls.items()}
-    return [
-        (calls[kind], user, now)
-        for kind, user, now in zip(stream.kinds, stream.users, stream.times, strict=True)
-    ]
+    return _bound(stream, calls)
 
 
 def client_sync(client: ClientNode) -> Call:
@@ -354,7 +346,7 @@ class WorkerNodes:
                 server.close()
 
 
-class Driver(AbstractContextManager["Driver"], ABC):
+class Driver(Closing, ABC):
     """Runs a workload on a strategy with ``workers`` concurrent workers."""
 
     mode: Mode
@@ -413,6 +405,10 @@ class Driver(AbstractContextManager["Driver"], ABC):
     def close(self) -> None:
         """Stop every worker; safe to call twice."""
 
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
     @abstractmethod
     def latencies(self) -> list[dict[str, bytes]]:
         """Each worker's encoded latency histograms (empty without ``record_latency``)."""
@@ -429,15 +425,3 @@ class Driver(AbstractContextManager["Driver"], ABC):
     def client_ops(self, stream: StreamName) -> int:
         """Client operations (not syncs) in one pass of ``stream`` over all workers."""
         return sum(s.client_ops for s in getattr(self.workload, stream))
-
-    def __enter__(self) -> Driver:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -34,7 +34,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from types import TracebackType
 from typing import IO, Final, Self
 
 from ...strategies.central_protocol import (
@@ -46,6 +45,8 @@ from ...strategies.central_protocol import (
     SessionRequests,
     _one_line,
 )
+from ...strategies.closing import Started
+from .process import ManagedProcess
 
 __all__ = ["CentralService", "LineServer", "main"]
 
@@ -153,7 +154,7 @@ def _last_line(file: IO[bytes]) -> str:
     return _one_line(lines[-1]) if lines else ""
 
 
-class CentralService:
+class CentralService(Started):
     """Starts the central service in a child process and stops it again.
 
     ``start()`` runs ``python -m countbench.bench.servers.central --port 0 --timeout T``
@@ -182,11 +183,10 @@ class CentralService:
         self.timeout = timeout
         self.module = module
         self.ready_timeout = ready_timeout
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: ManagedProcess | None = None
         self._address: tuple[str, int, str] | None = None
         self._port_to_bind = 0
         self._last_port = 0
-        self._paused = False
 
     # -- description ------------------------------------------------------------------
 
@@ -216,7 +216,7 @@ class CentralService:
 
     @property
     def running(self) -> bool:
-        return self._address is not None and self._proc is not None and self._proc.poll() is None
+        return self._address is not None and self._proc is not None and self._proc.running
 
     def client(self, namespace: str, timeout: float = 5.0) -> CentralClient:
         """A blocking client connected to this service, in ``namespace``."""
@@ -236,18 +236,13 @@ class CentralService:
         # The child keeps its own handle on this (unlinked) file; ours is only read to
         # explain a failed start.
         with tempfile.TemporaryFile() as stderr:
-            try:
-                proc = subprocess.Popen(
-                    cmd,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=stderr,
-                    # Its own process group: a terminal's Ctrl-C goes to countbench, which
-                    # stops its workers first and this server last, not all at once.
-                    process_group=0,
-                )
-            except OSError as exc:
-                raise CentralServiceError(f"cannot run {sys.executable}: {exc}") from None
+            proc = ManagedProcess(
+                cmd,
+                what="central service",
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                error=CentralServiceError,
+            )
             self._proc = proc
             atexit.register(self.stop)
             try:
@@ -258,7 +253,7 @@ class CentralService:
         self._last_port = self._address[1]
         return self
 
-    def _read_ready(self, proc: subprocess.Popen[bytes], stderr: IO[bytes]) -> tuple[str, int, str]:
+    def _read_ready(self, proc: ManagedProcess, stderr: IO[bytes]) -> tuple[str, int, str]:
         assert proc.stdout is not None
         fd = proc.stdout.fileno()
         deadline = time.monotonic() + self.ready_timeout
@@ -275,9 +270,8 @@ class CentralService:
                     continue
                 piece = os.read(fd, 4096)
                 if not piece:
-                    proc.wait()
                     raise CentralServiceError(
-                        f"central service exited with status {proc.returncode} before "
+                        f"central service exited with status {proc.wait()} before "
                         f"it was ready: {_last_line(stderr) or 'no message'}"
                     )
                 data += piece
@@ -291,18 +285,7 @@ class CentralService:
         """Terminate the service (SIGTERM, then SIGKILL after 5 s). Safe to call twice."""
         proc, self._proc, self._address = self._proc, None, None
         if proc is not None:
-            if proc.poll() is None:
-                if self._paused:
-                    proc.send_signal(signal.SIGCONT)  # a stopped process cannot act on SIGTERM
-                    self._paused = False
-                proc.terminate()
-                try:
-                    proc.wait(5.0)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
+            proc.stop()
         atexit.unregister(self.stop)
 
     # -- faults -------------------------------------------------------------------------
@@ -312,11 +295,7 @@ class CentralService:
         proc, self._proc, self._address = self._proc, None, None
         if proc is None:
             raise CentralServiceError("central service is not running (call start())")
-        self._paused = False
         proc.kill()
-        proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
 
     def restart(self) -> None:
         """Start a fresh server on the port the last one listened on."""
@@ -332,27 +311,12 @@ class CentralService:
         """SIGSTOP the server: connections stay open, nothing is answered."""
         self._require()
         assert self._proc is not None
-        self._proc.send_signal(signal.SIGSTOP)
-        self._paused = True
+        self._proc.pause()
 
     def resume(self) -> None:
         """SIGCONT a paused server."""
-        if self._proc is not None and self._paused:
-            self._proc.send_signal(signal.SIGCONT)
-        self._paused = False
-
-    def __enter__(self) -> Self:
-        if self._proc is None:
-            self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        if self._proc is not None:
+            self._proc.resume()
 
     def __repr__(self) -> str:
         where = f"{self._address[0]}:{self._address[1]}" if self._address else "stopped"

@@ -18,16 +18,15 @@ import contextlib
 import signal
 import threading
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Self
 
 from ...strategies.central_protocol import CHUNK, CentralServiceError, SessionRequests
+from ...strategies.closing import Closing
 from .central import LineServer
 
 START_TIMEOUT = 10.0
 
 
-class NodeServer:
+class NodeServer(Closing):
     """Serves ``requests`` on ``host`` (a free port) from a thread of this process.
 
     The constructor returns once it listens (``address`` is then ``host:port``), or raises
@@ -82,17 +81,6 @@ class NodeServer:
                 loop.call_soon_threadsafe(stop.set)
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=START_TIMEOUT)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

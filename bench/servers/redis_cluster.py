@@ -27,7 +27,6 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Self, cast
 
 import redis
@@ -35,6 +34,7 @@ import redis.exceptions
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from ...strategies.closing import Started
 from ...strategies.redis_cluster import parse_cluster_slots
 from .redis_server import (
     KeyNamespace,
@@ -118,7 +118,7 @@ def slot_ranges(masters: int) -> list[tuple[int, int]]:
     return [(bounds[i], bounds[i + 1] - 1) for i in range(masters)]
 
 
-class RedisClusterServer:
+class RedisClusterServer(Started):
     """A Redis Cluster of ``masters`` masters and no replicas that countbench starts and
     stops itself; use as a context manager (see the module docstring).
 
@@ -195,8 +195,12 @@ class RedisClusterServer:
             for i, node in enumerate(self._nodes)
         ]
 
+    @property
+    def running(self) -> bool:
+        return len(self._nodes) == self._count
+
     def _require_started(self) -> None:
-        if len(self._nodes) != self._count:
+        if not self.running:
             raise RedisError("the Redis cluster is not running (call start() first)")
 
     # ---------------------------------------------------------------- lifecycle
@@ -336,17 +340,6 @@ class RedisClusterServer:
         """SIGCONT a paused master."""
         self._require_started()
         self._nodes[index].resume()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         if not self._nodes:

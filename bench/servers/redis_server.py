@@ -21,7 +21,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -30,7 +29,6 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any, Self
 from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlencode, urlsplit
 
@@ -39,7 +37,9 @@ import redis.exceptions
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from ...strategies.closing import Started
 from ...strategies.errors import RunError
+from .process import ManagedProcess
 
 __all__ = [
     "KeyNamespace",
@@ -64,7 +64,6 @@ _VERSION_RE = re.compile(r"\bv=(\S+)")
 _RUN_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 _UNIX_PATH_MAX = 100  # sun_path is 108 bytes on Linux, 104 on macOS
 _PORT_ATTEMPTS = 5
-_STOP_GRACE = 5.0
 
 
 class RedisError(RunError):
@@ -194,7 +193,7 @@ def _quiet_client(**kwargs: Any) -> redis.Redis:
     )
 
 
-class RedisServer:
+class RedisServer(Started):
     """A Redis that countbench starts and stops itself.
 
     ``start()`` makes a private temp dir (mode 0700) and runs the binary there, listening only on
@@ -231,12 +230,11 @@ class RedisServer:
         self._binary = binary if binary is not None else find_redis_server()
         self._fixed_port = port
         self._extra_args = tuple(extra_args)
-        self._paused = False
         self._unix_socket = unix_socket
         self._persistence = persistence
         self._startup_timeout = startup_timeout
         self._lock = threading.RLock()
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: ManagedProcess | None = None
         self._log_file: IO[bytes] | None = None
         self._tmpdir: Path | None = None
         self._port: int | None = None
@@ -253,7 +251,7 @@ class RedisServer:
     @property
     def running(self) -> bool:
         """True between a successful ``start()`` and ``stop()`` while the process is alive."""
-        return self._proc is not None and self._proc.poll() is None and self._version is not None
+        return self._proc is not None and self._proc.running and self._version is not None
 
     @property
     def url(self) -> str:
@@ -351,22 +349,14 @@ class RedisServer:
         args += ["--daemonize", "no", "--protected-mode", "yes", *self._extra_args]
         self._close_log()
         self._log_file = open(self._tmpdir / "redis.log", "wb")  # noqa: SIM115 (kept open)
-        try:
-            self._proc = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=self._log_file,
-                stderr=subprocess.STDOUT,
-                cwd=self._tmpdir,
-                close_fds=True,
-                # Its own process group: a terminal's Ctrl-C goes to countbench, which
-                # stops its workers first and this server last, not all at once.
-                process_group=0,
-            )
-        except OSError as exc:
-            raise RedisUnavailable(
-                f"cannot run {self._binary.path}: {_one_line(str(exc))}"
-            ) from exc
+        self._proc = ManagedProcess(
+            args,
+            what="redis-server",
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            cwd=self._tmpdir,
+            error=RedisUnavailable,
+        )
 
     def _client(self) -> redis.Redis:
         if self._socket_path is not None:
@@ -408,20 +398,8 @@ class RedisServer:
         """Terminate our own process by PID: SIGTERM, wait, then SIGKILL. Always reaps it."""
         proc, self._proc = self._proc, None
         self._version = None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            if self._paused:
-                proc.send_signal(signal.SIGCONT)  # a stopped process cannot act on SIGTERM
-                self._paused = False
-            proc.terminate()  # SIGTERM to proc.pid only; Popen skips it if already reaped
-            try:
-                proc.wait(timeout=_STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        else:
-            proc.wait()
+        if proc is not None:
+            proc.stop()
         self._close_log()
 
     def _close_log(self) -> None:
@@ -451,9 +429,7 @@ class RedisServer:
             proc, self._proc = self._proc, None
             assert proc is not None
             self._version = None
-            self._paused = False
             proc.kill()
-            proc.wait()
             self._close_log()
 
     def restart(self) -> None:
@@ -475,26 +451,13 @@ class RedisServer:
         with self._lock:
             self._require_started()
             assert self._proc is not None
-            self._proc.send_signal(signal.SIGSTOP)
-            self._paused = True
+            self._proc.pause()
 
     def resume(self) -> None:
         """SIGCONT a paused server."""
         with self._lock:
-            if self._proc is not None and self._paused:
-                self._proc.send_signal(signal.SIGCONT)
-            self._paused = False
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+            if self._proc is not None:
+                self._proc.resume()
 
     def __repr__(self) -> str:
         state = self.url if self.running else "stopped"
@@ -584,49 +547,32 @@ def _has_password(parts: SplitResult) -> bool:
 
 def _probe(parts: SplitResult, shown: str, timeout: float) -> None:
     """Open (and close) a plain socket to the URL's server: RedisUnavailable if unreachable."""
-    if parts.scheme.lower() == "unix":
-        path = unquote(parts.path)
-        if not path:
-            raise RedisUnavailable(
-                f"invalid Redis URL {shown}: a unix:// URL needs a socket path, "
-                "e.g. unix:///run/redis/redis.sock?db=0"
-            )
-        family: socket.AddressFamily = socket.AF_UNIX
-        address: Any = path
-        where = path
-        try:
-            sock = socket.socket(family, socket.SOCK_STREAM)
-        except OSError as exc:  # pragma: no cover - AF_UNIX unsupported
-            raise RedisUnavailable(f"cannot reach Redis at {shown}: {exc.strerror}") from exc
-        try:
-            sock.settimeout(timeout)
-            sock.connect(address)
-        except TimeoutError as exc:
-            raise RedisUnavailable(
-                f"cannot reach Redis at {shown}: no connection within {timeout:g}s"
-            ) from exc
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise RedisUnavailable(f"cannot reach Redis at {shown} ({where}): {reason}") from exc
-        finally:
-            sock.close()
-        return
-    host = parts.hostname or "localhost"
-    port = parts.port or 6379
+    unix = parts.scheme.lower() == "unix"
+    host, port = parts.hostname or "localhost", parts.port or 6379
+    where = unquote(parts.path) if unix else f"{host}:{port}"
+    if unix and not where:
+        raise RedisUnavailable(
+            f"invalid Redis URL {shown}: a unix:// URL needs a socket path, "
+            "e.g. unix:///run/redis/redis.sock?db=0"
+        )
     try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
+        if unix:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(timeout)
+                sock.connect(where)
+        else:
+            socket.create_connection((host, port), timeout=timeout).close()
     except socket.gaierror as exc:
         raise RedisUnavailable(
             f"cannot reach Redis at {shown}: unknown host {host!r} ({exc.strerror})"
         ) from exc
     except TimeoutError as exc:
         raise RedisUnavailable(
-            f"cannot reach Redis at {shown}: no connection to {host}:{port} within {timeout:g}s"
+            f"cannot reach Redis at {shown}: no connection to {where} within {timeout:g}s"
         ) from exc
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise RedisUnavailable(f"cannot reach Redis at {shown}: {reason}") from exc
+        raise RedisUnavailable(f"cannot reach Redis at {shown} ({where}): {reason}") from exc
 
 
 def check_redis_url(url: str, timeout: float = 3.0) -> str:

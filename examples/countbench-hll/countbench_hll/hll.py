@@ -34,7 +34,6 @@ import struct
 from countbench.strategies.base import (
     Consistency,
     Message,
-    Mode,
     Replica,
     ReplicatedStrategy,
 )
@@ -179,7 +178,6 @@ class HyperLogLogStrategy(ReplicatedStrategy):
     # Users heard from within the timeout, logouts ignored; an estimate within 5% (about
     # three standard errors of a 4096-register sketch).
     specification = Specification(Counts.SEEN, tolerance=0.05)
-    modes = frozenset({Mode.THREAD, Mode.PROCESS, Mode.ASYNCIO})
 
     def replica(self, node_id: int) -> Replica:
         return SlidingHLLReplica(node_id, self.config.session_timeout)
