@@ -19,9 +19,9 @@ from ..reports.diff import parse_share, parse_threshold
 from ..reports.json_report import check_output_path, write_json_atomic
 from .options import (
     UsageProblem,
-    check_redis_url_option,
     controls_from,
     nodes_for,
+    redis_url_option,
     spec_from,
     with_options,
 )
@@ -138,7 +138,7 @@ def ab(
     controls = _controls(values, options["min_time"], options["affinity"])
     if json_path is not None:
         check_output_path(json_path, force)
-    check_redis_url_option(redis_url)
+    redis_url = redis_url_option(redis_url, [strategy_a, strategy_b or strategy_a])
     a = Side(strategy_a, python_a)
     b = Side(strategy_b or strategy_a, python_b, _slowdown(slowdown_b))
     try:
@@ -251,7 +251,7 @@ def gate_check(
     diff_threshold = parse_threshold(diff_fail_above, "--diff-fail-above")
     if json_path is not None:
         check_output_path(json_path, force)
-    check_redis_url_option(redis_url)
+    redis_url = redis_url_option(redis_url, [strategy])
     try:
         check = check_gates(
             strategy,
@@ -274,6 +274,7 @@ def gate_check(
     from ..reports.ab_table import gate_check_table
 
     data = {
+        "kind": "countbench-gate-check",
         "strategy": strategy,
         "stream": chosen,
         "mode": str(mode),

@@ -215,6 +215,8 @@ def chaos(
             raise SimUsageError(str(exc)) from None
     try:
         result = run_scenario(cls, scenario, history=history_path is not None)
+    except SimUsageError:  # the scenario, judged once its schedule is known
+        raise
     except Exception as exc:  # the strategy's own code raised: a bug of it, not of the run
         raise StrategyCrashed(cls.name, exc) from None
     out = Console()
@@ -225,7 +227,11 @@ def chaos(
     if over:
         out.print(Text(over, style="bold red"))
     if json_path is not None:
-        report = {"schema_version": 1, "tool": {"name": "countbench", "command": "chaos"}}
+        report = {
+            "kind": "countbench-chaos",
+            "schema_version": 1,
+            "tool": {"name": "countbench", "command": "chaos"},
+        }
         write_json_atomic(json_path, {**report, **result.to_dict()}, force)
         out.print(f"result written to {json_path}", markup=False, highlight=False)
     if history_path is not None and result.history is not None:

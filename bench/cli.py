@@ -28,9 +28,9 @@ from .options import (
     MEASURING,
     SPEC_FIELDS,
     UsageProblem,
-    check_redis_url_option,
     controls_from,
     nodes_for,
+    redis_url_option,
     spec_from,
     with_options,
 )
@@ -92,8 +92,8 @@ def _measure(
         from .baselines import check_name
 
         check_name(save)
-    check_redis_url_option(redis_url)
     classes, notes = _classes(names, mode)
+    redis_url = redis_url_option(redis_url, classes)
     if mode is Mode.PROCESS and spec.nodes != spec.workers:
         if any(issubclass(c, ReplicatedStrategy) for c in classes):
             notes.append(f"process mode runs one node per worker: nodes set to {spec.workers}")

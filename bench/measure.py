@@ -373,6 +373,7 @@ def run_plan(
             }
         )
     return {
+        "kind": "countbench-report",
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "countbench", "version": tool_version()},
         "created": started.isoformat(timespec="seconds"),

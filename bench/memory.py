@@ -38,13 +38,12 @@ from ..strategies.base import (
 from ..strategies.errors import UsageError
 from ..strategies.gcounter import forget_received
 from ..strategies.registry import discover
+from .workload import MAX_NODES, MAX_USERS
 
 T = TypeVar("T")
 
 NOW = 1.0  # every login happens at this instant: no session expires during a measurement
 DEFAULT_NODES = 3
-MAX_USERS = 20_000_000
-MAX_NODES = 5_000
 USERS_PER_NODE = 1_000
 MERGE_BUDGET = 0.2  # seconds of repeated merges per nodes point
 MERGE_REPEATS = (5, 2_000)  # at least, at most

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable
 from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, cast
 
 import typer
 
-from ..strategies.base import Mode
+from ..strategies.base import Mode, Strategy
 from ..strategies.errors import UsageError
 from .workload import WorkloadSpec
 
@@ -53,9 +54,8 @@ RedisUrlOpt = Annotated[
     str | None,
     typer.Option(
         "--redis-url",
-        envvar="REDIS_URL",
-        show_envvar=True,
-        help="Use this Redis (redis://, rediss://, unix://) instead of starting one.",
+        help="Use this Redis (redis://, rediss://, unix://) instead of starting one "
+        "[default: $REDIS_URL, for strategies served by Redis].",
     ),
 ]
 RealFaultsOpt = Annotated[
@@ -267,25 +267,47 @@ def affinity_from(text: str) -> str:
     return ",".join(map(str, sorted(cpus)))
 
 
+def _uses_redis(strategies: Iterable[str | type[Strategy]]) -> bool:
+    from ..strategies.base import ServiceStrategy
+    from ..strategies.registry import discover
+
+    known = None
+    for strategy in strategies:
+        if isinstance(strategy, str):
+            known = discover() if known is None else known
+            if strategy not in known:
+                continue
+            strategy = known[strategy]
+        if issubclass(strategy, ServiceStrategy) and strategy.service.startswith("redis"):
+            return True
+    return False
+
+
 def nodes_for(spec: WorkloadSpec, mode: Mode) -> WorkloadSpec:
     """The workload as ``mode`` runs it: process mode runs one node per worker."""
     return spec.with_overrides({"nodes": spec.workers}) if mode is Mode.PROCESS else spec
 
 
-def check_redis_url_option(url: str | None) -> None:
-    """``--redis-url``: a redis://, rediss:// or unix:// URL (else UsageProblem), of a
-    Redis that answers (else the server's error, exit 1): checked before any work."""
+def redis_url_option(given: str | None, strategies: Iterable[str | type[Strategy]]) -> str | None:
+    """The Redis the run uses instead of starting one: ``--redis-url``, else ``REDIS_URL``
+    when one of ``strategies`` is served by Redis (so a REDIS_URL does not stop a run
+    that never uses it); None for neither. Checked before any work: a redis://, rediss://
+    or unix:// URL (else UsageProblem, exit 2) of a Redis that answers (else exit 1)."""
+    label, url = "--redis-url", given
     if url is None:
-        return
+        label, url = "REDIS_URL", os.environ.get("REDIS_URL") or None
+        if url is None or not _uses_redis(strategies):
+            return None
     from urllib.parse import urlsplit
 
     try:
         parts = urlsplit(url)
         _ = parts.port
     except ValueError:
-        raise UsageProblem("--redis-url does not parse as a URL") from None
+        raise UsageProblem(f"{label} does not parse as a URL") from None
     if parts.scheme not in ("redis", "rediss", "unix"):
-        raise UsageProblem("--redis-url must start with redis://, rediss:// or unix://")
+        raise UsageProblem(f"{label} must start with redis://, rediss:// or unix://")
     from .servers.redis_server import check_redis_url
 
     check_redis_url(url)  # unreachable, wrong password...
+    return url

@@ -31,9 +31,7 @@ from ..reports.json_report import check_output_path, write_json_atomic
 from ..reports.numbers import GROWTH
 from .memory import (
     DEFAULT_NODES,
-    MAX_NODES,
     MAX_RETIRED,
-    MAX_USERS,
     USERS_PER_NODE,
     ScaleUsageError,
     measurable,
@@ -42,6 +40,7 @@ from .memory import (
     measure_nodes,
     strategy_class,
 )
+from .workload import MAX_NODES, MAX_USERS
 
 __all__ = ["MODELS", "ScaleUsageError", "fit_growth", "parse_param", "scale", "scale_curve"]
 

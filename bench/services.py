@@ -9,7 +9,8 @@ the report only with the password replaced.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,7 +124,7 @@ def _redis(
             "version": version,
             "key_prefix": KeyNamespace(run_id).prefix,
         }
-        stack.callback(_delete_run_keys, redis_url, run_id)
+        stack.push(_keys_removed(_delete_run_keys, redis_url, run_id))
         return
     server = stack.enter_context(RedisServer())
     run.endpoints["redis"] = server.url
@@ -164,7 +165,7 @@ def _redis_cluster(
                 "masters": [f"{host}:{port}" for host, port in masters],
                 "key_prefix": KeyNamespace(run_id).prefix,
             }
-            stack.callback(delete_run_keys, redis_url, run_id)
+            stack.push(_keys_removed(delete_run_keys, redis_url, run_id))
             return
         note = "--redis-url is not a cluster node (cluster_enabled:0)"
     cluster = stack.enter_context(RedisClusterServer())
@@ -180,12 +181,52 @@ def _redis_cluster(
     }
 
 
+#: Seconds the clean-up of a user's Redis keeps trying while the server does not answer,
+#: and how long one try waits for an answer.
+CLEANUP_PATIENCE = 30.0
+CLEANUP_TIMEOUT = 5.0
+
+
+def _keys_removed(
+    delete: Callable[[str, str], object], url: str, run_id: str
+) -> Callable[[type[BaseException] | None, BaseException | None, object], bool]:
+    """The exit callback that removes the run's keys from the user's Redis, however the run
+    ends. A server that does not answer (stalled, restarting) is asked again for up to
+    :data:`CLEANUP_PATIENCE` seconds; if it still fails, the one line says so, names the
+    failure that ended the run if one did, and how to remove the keys by hand."""
+    from .servers.redis_server import KeyNamespace, RedisUnavailable, redact_url
+
+    def on_exit(
+        exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> bool:
+        deadline = time.monotonic() + CLEANUP_PATIENCE
+        while True:
+            try:
+                delete(url, run_id)
+                return False
+            except RedisUnavailable as failure:
+                if time.monotonic() < deadline:
+                    time.sleep(1.0)
+                    continue
+                pattern = f"{KeyNamespace(run_id).prefix}*"
+                cause = f"{exc}; then " if isinstance(exc, Exception) else ""
+                raise RedisUnavailable(
+                    f"{cause}{failure}; the keys {pattern} remain in {redact_url(url)}: "
+                    f"remove them with redis-cli --scan --pattern '{pattern}' | "
+                    "xargs redis-cli unlink"
+                ) from exc
+
+    return on_exit
+
+
 def _delete_run_keys(url: str, run_id: str) -> None:
     import redis
 
     from .servers.redis_server import KeyNamespace
 
-    client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+    client = redis.Redis.from_url(
+        url, socket_timeout=CLEANUP_TIMEOUT, socket_connect_timeout=CLEANUP_TIMEOUT
+    )
     try:
         KeyNamespace(run_id).delete_all(client)
     finally:

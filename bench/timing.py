@@ -31,7 +31,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from argparse import Namespace
 from collections.abc import Callable, Iterator, Mapping
@@ -46,6 +45,7 @@ from ..reports.samples import Estimate, estimate
 from .drivers import Driver, StreamName
 from .drivers.base import chunk_ops
 from .plan import Benchmark, Plan
+from .servers import reaper
 
 WORKER_MODULE = "countbench.bench.pyperf_worker"
 PLAN_OPTION = "--countbench-plan"
@@ -387,6 +387,7 @@ class _WorkersInTheirOwnGroup:
         finally:
             signal.signal(signal.SIGINT, handler)
         self.started.append((proc, stderr_path))
+        reaper.watch(proc.pid)
         if held:
             proc.kill()
             proc.wait()
@@ -456,7 +457,7 @@ def time_plan(
         timings[benchmark.name].calibration = "countbench" if controls.self_calibrated else "pyperf"
         after(benchmark, timings[benchmark.name])
 
-    with tempfile.TemporaryDirectory(prefix="countbench-") as folder:
+    with reaper.temporary("run") as folder:
         environment = {**plan.environment(), **plan.save_workload(Path(folder) / "workload")}
         runner.parse_args(pyperf_arguments(plan, controls, sorted(environment)))
         saved = {name: os.environ.get(name) for name in environment}

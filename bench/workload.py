@@ -13,6 +13,7 @@ the stream's span on each repeated pass so time never runs backwards for a node.
 from __future__ import annotations
 
 import heapq
+import math
 import random
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -24,21 +25,58 @@ from typing import Any
 from ..strategies.errors import UsageError
 
 
+def merged_table(
+    data: Mapping[str, Any], name: str, error: type[ValueError], path: Path | str
+) -> dict[str, Any]:
+    """The keys of a file given at top level and under its ``[name]`` table, together; a
+    key given in both is refused (neither would be the obvious winner)."""
+    if name not in data:
+        return dict(data)
+    inner = data[name]
+    if not isinstance(inner, Mapping):
+        raise error(f"{path}: [{name}] must be a table")
+    outer = {key: value for key, value in data.items() if key != name}
+    both = sorted(set(outer) & set(inner))
+    if both:
+        raise error(
+            f"{path}: {', '.join(both)} given both at top level and under [{name}]; give each once"
+        )
+    return {**outer, **inner}
+
+
+#: The largest workload or scenario file read.
+MAX_TOML_BYTES = 1 << 20
+#: Limits of a workload, the same for every command (stated in the README).
+MAX_USERS = 20_000_000
+MAX_NODES = 5_000
+MAX_WORKERS = 512
+MAX_PASS_OPERATIONS = 10_000_000  # operations x workers: each is kept in memory
+WHOLE_LIMITS = {
+    "users": MAX_USERS,
+    "operations": MAX_PASS_OPERATIONS,
+    "nodes": MAX_NODES,
+    "workers": MAX_WORKERS,
+    "sync_every": MAX_PASS_OPERATIONS,
+    "pipeline": 100_000,
+}
+MIN_SECONDS = 0.001
+MAX_SECONDS = 1e9  # about 32 years
+
+
 class SpecError(ValueError, UsageError):
     """A workload that cannot run, with a message fit for one line on stderr."""
 
 
 def load_toml(path: Path, what: str, error: type[ValueError]) -> dict[str, Any]:
-    """The TOML file ``path`` (a ``what`` file); a missing, unreadable or invalid file
-    raises ``error`` with a one-line message."""
+    """The TOML file ``path`` (a ``what`` file, at most :data:`MAX_TOML_BYTES`); a missing,
+    unreadable, oversized or invalid file raises ``error`` with a one-line message."""
+    from ..reports.load import read_input
+
+    data = read_input(path, f"{what} file", MAX_TOML_BYTES, error)
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise error(f"{what} file not found: {path}") from None
-    except IsADirectoryError:
-        raise error(f"{what} file is a directory: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"cannot read {what} file {path}: {exc}") from None
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise error(f"{what} file {path} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise error(f"{what} file {path} is not valid TOML: {exc}") from None
 
@@ -71,15 +109,23 @@ class WorkloadSpec:
     seed: int = 1
 
     def validate(self) -> WorkloadSpec:
-        positive_ints = ("users", "operations", "nodes", "workers", "sync_every", "pipeline")
-        for name in positive_ints:
+        for name, top in WHOLE_LIMITS.items():
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise SpecError(f"{name} must be a whole number of at least 1, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+                raise SpecError(f"{name} must be a whole number from 1 to {top:,}, got {value!r}")
+        if self.operations * self.workers > MAX_PASS_OPERATIONS:
+            raise SpecError(
+                f"operations x workers is {self.operations * self.workers:,}: at most "
+                f"{MAX_PASS_OPERATIONS:,} client operations per pass"
+            )
         for name in ("session_length", "heartbeat_interval", "session_timeout"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise SpecError(f"{name} must be a positive number of seconds, got {value!r}")
+            if not (isinstance(value, int | float) and not isinstance(value, bool)) or not (
+                MIN_SECONDS <= value <= MAX_SECONDS  # also false for NaN
+            ):
+                raise SpecError(
+                    f"{name} must be from {MIN_SECONDS:g} to {MAX_SECONDS:g} seconds, got {value!r}"
+                )
         ratio = self.read_ratio
         if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 <= ratio <= 1:
             raise SpecError(f"read_ratio must be between 0 and 1, got {ratio!r}")
@@ -103,12 +149,9 @@ class WorkloadSpec:
 
     @classmethod
     def from_toml(cls, path: Path) -> WorkloadSpec:
-        """Read a workload file: top-level keys, or a ``[workload]`` table, name the fields."""
+        """Read a workload file: top-level keys and a ``[workload]`` table name the fields."""
         data = load_toml(path, "workload", SpecError)
-        table = data.get("workload", data)
-        if not isinstance(table, dict):
-            raise SpecError(f"workload file {path}: [workload] must be a table")
-        return cls().with_overrides(table)
+        return cls().with_overrides(merged_table(data, "workload", SpecError, path))
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +191,14 @@ def user_name(index: int) -> str:
     return f"user{index}"
 
 
-def user_events(spec: WorkloadSpec, rng: random.Random) -> Iterator[tuple[float, Op, int]]:
-    """Every user's login, heartbeat and logout events in virtual-time order, forever."""
+def user_events(
+    spec: WorkloadSpec, rng: random.Random, heartbeats: bool = True
+) -> Iterator[tuple[float, Op, int]]:
+    """Every user's login, heartbeat and logout events in virtual-time order, forever.
+    Without ``heartbeats`` the same logins and logouts alone (heartbeats draw nothing
+    from ``rng``), however many heartbeats a session would have had."""
     mean = spec.session_length
-    hb = spec.heartbeat_interval
+    hb = spec.heartbeat_interval if heartbeats else math.inf
     queue = [(rng.expovariate(1.0 / mean), user) for user in range(spec.users)]
     heapq.heapify(queue)
     session_end: dict[int, float] = {}
@@ -226,7 +273,7 @@ def build(spec: WorkloadSpec) -> Workload:
         mixed_ops = [[(0.0, Op.READ, "")] * spec.operations for _ in range(spec.workers)]
 
     # Writes: logins and logouts only, ``operations`` per worker on average.
-    write_events = (event for event in user_events(spec, writes_rng) if event[1] in WRITES)
+    write_events = user_events(spec, writes_rng, heartbeats=False)
     writes = [
         _with_syncs(spec, [(now, kind, user_name(user)) for now, kind, user in events])
         for events in _deal(spec, write_events, total)

@@ -56,15 +56,30 @@ def _validator() -> Any:
     return jsonschema.Draft202012Validator(schema())
 
 
-def _read_text(path: Path) -> str:
-    if not path.exists():
-        raise ReportError(f"{path}: no such file")
-    if path.is_dir():
-        raise ReportError(f"{path} is a directory, not a report file")
+#: The largest file read as a report, scan or chaos result.
+MAX_REPORT_BYTES = 64 << 20
+
+
+def read_input(path: Path, what: str, limit: int, error: type[Exception]) -> bytes:
+    """The bytes of the user's file ``path`` (a ``what``), at most ``limit`` of them;
+    ``error`` with one line when it is missing, a folder, unreadable or larger (a device
+    such as /dev/zero is read only that far)."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise error(f"{path} is a directory, not a {what}") from None
     except OSError as exc:
-        raise ReportError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise error(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise error(f"{path} is larger than {limit:,} bytes: too large for a {what}")
+    return data
+
+
+def _read_text(path: Path) -> str:
+    data = read_input(path, "report file", MAX_REPORT_BYTES, ReportError)
     if data[:2] == b"\x1f\x8b":
         raise ReportError(f"{path} is gzip-compressed; countbench reads plain JSON")
     try:
@@ -73,11 +88,15 @@ def _read_text(path: Path) -> str:
         raise ReportError(f"{path} is not JSON (not UTF-8 text)") from None
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _parse(path: Path, text: str) -> Any:
     if not text.strip():
         raise ReportError(f"{path} is empty, not a report")
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         # The text ran out: an error at its very end, or a string still open at the end.
         if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
@@ -90,6 +109,14 @@ def _parse(path: Path, text: str) -> Any:
     except ValueError as exc:  # e.g. an integer of more digits than Python converts
         raise ReportError(f"{path} is not a usable JSON report: {one_line(str(exc), 80)}") from None
 
+
+#: The other JSON files countbench writes, by their ``kind``: what each one is.
+OTHER_KINDS = {
+    "countbench-chaos": "chaos result (countbench chaos --json; plot reads it)",
+    "countbench-scale": "scale curve (countbench scale --json; plot reads it)",
+    "countbench-ab": "A/B result (countbench ab --json)",
+    "countbench-gate-check": "gate check (countbench gate-check --json)",
+}
 
 _JSON_KINDS: dict[type, str] = {
     list: "array",
@@ -113,6 +140,14 @@ def identify(document: Any, path: Path | str) -> None:
         raise ReportError(f"{path} holds a JSON {kind}, not a countbench report")
     tool = document.get("tool")
     name = tool.get("name") if isinstance(tool, dict) else None
+    other = document.get("kind")
+    if isinstance(tool, dict) and tool.get("command") == "chaos":
+        other = "countbench-chaos"
+    if isinstance(other, str) and other in OTHER_KINDS:
+        raise ReportError(
+            f"{path} is countbench's {OTHER_KINDS[other]}, not a run report "
+            "(the JSON of run or compare)"
+        )
     if "schema_version" not in document or name != TOOL_NAME:
         if _is_pyperf(document):
             raise ReportError(f"{path}: this is a pyperf file, not a countbench report")

@@ -97,7 +97,7 @@ def plot_report(data: dict[str, Any], out: Path, force: bool) -> None:
         figure = scan_figure(data)
     else:
         figure = bars_figure(data)
-    _save_atomic(figure, out, fmt)
+    _save_atomic(figure, out, fmt, force)
 
 
 def _lower_errors(values: Sequence[float], stdevs: Sequence[float]) -> list[float]:
@@ -604,7 +604,7 @@ def scale_figure(report: Mapping[str, Any]) -> Figure:
 # --- writing ------------------------------------------------------------------------------
 
 
-def _save_atomic(figure: Figure, out: Path, fmt: str) -> None:
+def _save_atomic(figure: Figure, out: Path, fmt: str, force: bool) -> None:
     """Render into a temporary file beside ``out``, then rename it into place."""
     import matplotlib
 
@@ -615,4 +615,4 @@ def _save_atomic(figure: Figure, out: Path, fmt: str) -> None:
         with matplotlib.rc_context({"svg.hashsalt": "countbench"}):
             figure.savefig(handle, format=fmt, metadata=metadata)
 
-    write_atomic(out, write)
+    write_atomic(out, write, force)

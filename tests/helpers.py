@@ -129,3 +129,18 @@ def start_countbench(*args: str, cwd: Path) -> subprocess.Popen[str]:
         text=True,
         start_new_session=True,
     )
+
+
+#: Helpers that live as long as the process that started them: multiprocessing's resource
+#: tracker and countbench's reaper (one each per parent process).
+LIFELONG = ("resource_tracker", "countbench.bench.servers.reaper")
+
+
+def children() -> set[int]:
+    """This process's live descendants, except the lifelong helpers."""
+    found = set()
+    for proc in psutil.Process().children(recursive=True):
+        line = cmdline(proc)
+        if not any(name in line for name in LIFELONG):
+            found.add(proc.pid)
+    return found

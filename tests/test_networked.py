@@ -173,10 +173,6 @@ def test_zset_heartbeat_keeps_a_user_and_cannot_revive_an_expired_one(
         node.close()
 
 
-def _children() -> set[int]:
-    return {p.pid for p in psutil.Process().children(recursive=True)}
-
-
 def _run_cli(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:

@@ -22,6 +22,7 @@ from countbench.bench.faults.runner import (
     RealFaultResult,
     run_real_faults,
 )
+from helpers import children
 
 pytestmark = pytest.mark.slow  # servers, worker processes or whole commands: see pyproject
 
@@ -107,29 +108,16 @@ def test_bounds_of_a_read_follow_the_outcomes() -> None:
 # ------------------------------------------------------------------ real servers
 
 
-def _children() -> set[int]:
-    """Live child processes, except multiprocessing's resource tracker (one per parent,
-    started with the first spawned client, and kept for the parent's lifetime)."""
-    found = set()
-    for proc in psutil.Process().children(recursive=True):
-        try:
-            if "resource_tracker" not in " ".join(proc.cmdline()):
-                found.add(proc.pid)
-        except psutil.Error:
-            pass
-    return found
-
-
 def _run(
     strategy: str, faults: tuple[str, ...], persist: bool = False
 ) -> tuple[RealFaultResult, set[int]]:
     """Four clients for 3 s; the server processes and clients must all be gone after."""
-    before = _children()
+    before = children()
     config = RealFaultConfig(
         strategy=strategy, faults=faults, clients=4, duration=3.0, read_ratio=0.1, persist=persist
     )
     result = run_real_faults(config)
-    left = {pid for pid in _children() - before if psutil.pid_exists(pid)}
+    left = {pid for pid in children() - before if psutil.pid_exists(pid)}
     return result, left
 
 

@@ -32,7 +32,7 @@ from countbench.strategies.redis_cluster import (
     RedisClusterSessions,
     user_shard,
 )
-from helpers import countbench, marked, smoke
+from helpers import children, countbench, marked, smoke
 
 pytestmark = pytest.mark.slow  # servers, worker processes or whole commands: see pyproject
 
@@ -43,10 +43,6 @@ SPEC = WorkloadSpec(users=60, operations=400, workers=2, nodes=2, sync_every=50,
 def cluster() -> Iterator[RedisClusterServer]:
     with RedisClusterServer() as server:
         yield server
-
-
-def _children() -> set[int]:
-    return {p.pid for p in psutil.Process().children(recursive=True)}
 
 
 def _gone(pids: list[int]) -> bool:
@@ -69,11 +65,11 @@ def _keys_per_master(cluster: RedisClusterServer, prefix: str) -> list[int]:
 
 
 def test_cluster_start_and_stop_leave_no_process() -> None:
-    before = _children()
+    before = children()
     server = RedisClusterServer().start()
     try:
         pids = server.pids
-        assert len(pids) == 3 and set(pids) <= _children()
+        assert len(pids) == 3 and set(pids) <= children()
         for master in server.masters:
             client = redis.Redis(host=master.host, port=master.port, decode_responses=True)
             info = client.cluster("info")
@@ -85,15 +81,15 @@ def test_cluster_start_and_stop_leave_no_process() -> None:
         server.stop()
     server.stop()  # idempotent
     assert _gone(pids)
-    assert _children() == before
+    assert children() == before
 
 
 def test_a_failed_start_leaves_no_process() -> None:
-    before = _children()
+    before = children()
     with pytest.raises(RedisUnavailable) as info:
         RedisClusterServer(startup_timeout=0.0).start()  # no time to gossip: never ok
     assert "cluster_state:ok" in str(info.value) and "\n" not in str(info.value)
-    assert _children() == before
+    assert children() == before
 
 
 def _plan(mode: Mode, cluster: RedisClusterServer, **spec: object) -> Plan:

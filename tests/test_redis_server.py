@@ -474,3 +474,57 @@ def test_delete_all_removes_only_the_run_keys(server: RedisServer) -> None:
     finally:
         client.delete(*outside)
         client.close()
+
+
+# ------------------------------------------------------------- a user's Redis that stalls
+
+
+def _run_keys(server: RedisServer, run_id: str) -> redis.Redis:
+    client = redis.Redis.from_url(server.url)
+    namespace = KeyNamespace(run_id)
+    client.set(namespace.key("session", "u1"), "1", ex=100)
+    client.sadd(namespace.key("online"), "u1")  # no TTL: only the clean-up removes it
+    return client
+
+
+def test_the_clean_up_waits_for_a_stalled_redis_then_removes_every_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from countbench.bench import services
+
+    monkeypatch.setattr(services, "CLEANUP_TIMEOUT", 0.3)  # the first tries time out
+    with RedisServer() as server:
+        client = _run_keys(server, "stalled-1")
+        server.pause()
+        threading.Timer(1.5, server.resume).start()
+        on_exit = services._keys_removed(services._delete_run_keys, server.url, "stalled-1")
+        assert on_exit(None, None, None) is False
+        assert client.keys("countbench:stalled-1:*") == []
+        client.close()
+
+
+def test_a_redis_that_stays_stalled_is_named_with_the_run_failure_and_the_way_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from countbench.bench import services
+
+    monkeypatch.setattr(services, "CLEANUP_PATIENCE", 1.0)
+    monkeypatch.setattr(services, "CLEANUP_TIMEOUT", 0.3)
+    with RedisServer() as server:
+        client = _run_keys(server, "stalled-2")
+        server.pause()
+        try:
+            on_exit = services._keys_removed(services._delete_run_keys, server.url, "stalled-2")
+            failure = RuntimeError("worker 0: Timeout reading from socket")
+            with pytest.raises(RedisUnavailable) as info:
+                on_exit(RuntimeError, failure, None)
+        finally:
+            server.resume()
+        message = str(info.value)
+        assert "\n" not in message
+        assert message.startswith("worker 0: Timeout reading from socket; then ")
+        assert "redis-cli --scan --pattern 'countbench:stalled-2:*' | xargs redis-cli unlink" in (
+            message
+        )
+        assert len(client.keys("countbench:stalled-2:*")) == 2  # told, not hidden
+        client.close()

@@ -83,6 +83,11 @@ def smoke(reports: dict[str, Path]) -> Report:
     return load_report(reports["smoke"])
 
 
+def quick_path(quick: Report, folder: Path) -> Path:
+    """The quick report, saved in ``folder``."""
+    return save(folder / "quick.json", quick)
+
+
 def save(path: Path, report: Report) -> Path:
     """Write ``report`` as a report file and check that it still validates."""
     write_json_atomic(path, report, force=True)
@@ -539,17 +544,23 @@ def test_damaged_timings_are_never_judged_nor_passed_as_fast(quick: Report, tmp_
         for run in op["pyperf"]["benchmarks"][0]["runs"]:
             if "values" in run:
                 run["values"] = [math.nan] * len(run["values"])
-    path = save(tmp_path / "nan.json", damaged)
-    result = diff_reports(quick, load_report(path), 0.1)
+    result = diff_reports(quick, damaged, 0.1)
     hurt = [p for p in result.pairs if p.strategy == "local" and p.operation != "mixed"]
     assert len(hurt) == 2
     assert all(p.p_value is None and not p.regression for p in hurt)
     assert all(p.note is not None and "damaged report" in p.note for p in hurt)
-    assert "nan" in to_csv(load_report(path)).split("\n")[1]
+    assert "nan" in to_csv(damaged).split("\n")[1]
+    # On disk such a file is not strict JSON: it never loads, so it never passes a gate.
+    path = tmp_path / "nan.json"
+    path.write_text(json.dumps(damaged))
+    with pytest.raises(ReportError, match="NaN is not a JSON number"):
+        load_report(path)
+    status, _, error = invoke("diff", quick_path(quick, tmp_path), path)
+    assert status == 2 and "NaN" in error
     zero = copy.deepcopy(quick)
     operation(zero, "local", "writes")["pyperf"]["benchmarks"][0]["runs"][-1]["values"][0] = 0
     write_json_atomic(tmp_path / "zero.json", zero, force=True)
-    status, _, error = invoke("diff", path, tmp_path / "zero.json")
+    status, _, error = invoke("diff", quick_path(quick, tmp_path), tmp_path / "zero.json")
     assert status == 2 and "schema violation" in error and "runs" in error
 
 

@@ -527,7 +527,7 @@ def test_chaos_command_fails_with_the_seed_when_nodes_do_not_agree(tmp_path: Pat
         (["--strategy", "pncounter", "--faults", "meteor"], "unknown fault"),
         (["--strategy", "pncounter", "--nodes", "0"], "nodes"),
         (["--strategy", "pncounter", "--operations", "-5"], "operations"),
-        (["--strategy", "pncounter", "--scenario", "missing.toml"], "not found"),
+        (["--strategy", "pncounter", "--scenario", "missing.toml"], "no such file"),
         (["--strategy", "pncounter", "--scenario", "BAD"], "not valid TOML"),
         (["--strategy", "pncounter", "--json", "no/such/dir/x.json"], "does not exist"),
     ],

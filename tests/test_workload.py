@@ -141,7 +141,7 @@ def test_bad_toml_files(tmp_path: Path, content: str, message: str) -> None:
 
 
 def test_missing_and_directory_workload_files(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match="not found"):
+    with pytest.raises(SpecError, match="no such file"):
         WorkloadSpec.from_toml(tmp_path / "nope.toml")
     with pytest.raises(SpecError, match="directory"):
         WorkloadSpec.from_toml(tmp_path)

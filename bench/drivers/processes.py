@@ -36,6 +36,7 @@ from ...strategies.base import (
     Strategy,
 )
 from ..latency import LatencyRecorder
+from ..servers import reaper
 from ..workload import Workload
 
 if TYPE_CHECKING:
@@ -240,6 +241,7 @@ class ProcessDriver(Driver):
             )
             with sigint_ignored():
                 proc.start()
+            reaper.watch(proc.pid)
             child.close()
             self._conns.append(parent)
             self._procs.append(proc)
@@ -299,6 +301,7 @@ class ProcessDriver(Driver):
             if proc.is_alive():
                 proc.kill()
                 proc.join(timeout=5)
+            reaper.forget(proc.pid)
         for inbox in getattr(self, "_inboxes", []):
             inbox.cancel_join_thread()
             inbox.close()

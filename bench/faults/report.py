@@ -262,7 +262,11 @@ def real_chaos(
     out = Console()
     print_result(out, result, consistency)
     if json_path is not None:
-        report = {"schema_version": 1, "tool": {"name": "countbench", "command": "chaos"}}
+        report = {
+            "kind": "countbench-chaos",
+            "schema_version": 1,
+            "tool": {"name": "countbench", "command": "chaos"},
+        }
         write_json_atomic(json_path, {**report, **to_dict(result, consistency)}, force)
         out.print(f"result written to {json_path}", markup=False, highlight=False)
     if history_path is not None:

@@ -38,6 +38,8 @@ from typing import Any
 
 from ...strategies.base import HostedStrategy
 from ...strategies.errors import UsageError
+from ..servers import reaper
+from ..workload import MAX_USERS
 from .history import CounterCheck, Op, Outcome, check_counter
 from .targets import (
     HOSTED,
@@ -64,6 +66,12 @@ class RealFaultRunFailed(RealFaultError):
     exit_code = 1
 
 
+#: Limits of a real-fault run: each client and node server is a process of this machine.
+WHOLE_LIMITS = {"clients": 64, "users": MAX_USERS, "nodes": 64, "sync_every": 10_000_000}
+MAX_RETRIES = 100
+SECONDS_LIMITS = {"duration": 3600.0, "timeout": 60.0, "rate": 1e6}
+
+
 @dataclass(frozen=True)
 class RealFaultConfig:
     strategy: str
@@ -88,15 +96,16 @@ class RealFaultConfig:
             raise RealFaultError(
                 f"unknown real fault {unknown[0]!r}; choose from {', '.join(FAULTS)} or none"
             )
-        for name in ("clients", "users", "nodes", "sync_every"):
-            if getattr(self, name) < 1:
-                raise RealFaultError(f"--{name} must be at least 1")
-        if self.retries < 0:
-            raise RealFaultError("--retries must be 0 or more")
-        for name in ("duration", "timeout", "rate"):
+        for name, top in WHOLE_LIMITS.items():
             value = getattr(self, name)
-            if not (value > 0 and value < float("inf")):
-                raise RealFaultError(f"--{name} must be a positive number")
+            if not 1 <= value <= top:
+                raise RealFaultError(f"--{name.replace('_', '-')} must be from 1 to {top:,}")
+        if not 0 <= self.retries <= MAX_RETRIES:
+            raise RealFaultError(f"--retries must be from 0 to {MAX_RETRIES}")
+        for name, most in SECONDS_LIMITS.items():
+            seconds = getattr(self, name)
+            if not 0 < seconds <= most:  # also false for NaN
+                raise RealFaultError(f"--{name} must be a positive number, at most {most:g}")
 
 
 @dataclass(frozen=True)
@@ -397,6 +406,7 @@ def _run(
         args = (spec, ready, go, start, stop, out, inboxes[client], done)
         proc = ctx.Process(target=_client_main, args=args)
         proc.start()
+        reaper.watch(proc.pid)
         procs.append(proc)
     try:
         progress(f"starting {config.clients} client processes")
@@ -423,6 +433,7 @@ def _run(
             if proc.is_alive():
                 proc.kill()
             proc.join()
+            reaper.forget(proc.pid)
     ops = sorted((op for rows in results for op in rows), key=lambda op: (op.start, op.client))
     return RealFaultResult(config, ops, final, windows, facts)
 

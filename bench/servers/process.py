@@ -4,7 +4,8 @@ A :class:`ManagedProcess` is a child started in its own process group (a termina
 Ctrl-C goes to countbench, which stops its workers first and its servers last) and
 signalled by its own PID only. ``stop()`` ends it for good: SIGCONT if it was paused (a
 stopped process cannot act on SIGTERM), SIGTERM, then SIGKILL after a grace period; it
-always reaps the child and is safe to call twice.
+always reaps the child and is safe to call twice. Until then the child is watched by
+:mod:`.reaper`: if countbench dies first, however it dies, the reaper kills it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import IO
 
 from ...strategies.errors import RunError
+from . import reaper
 
 #: Seconds a server has to exit after SIGTERM before it is killed.
 STOP_GRACE = 5.0
@@ -49,6 +51,7 @@ class ManagedProcess:
             raise error(f"cannot run {args[0]}: {' '.join(str(exc).split())}") from None
         self.what = what
         self._paused = False
+        reaper.watch(self._proc.pid)
 
     @property
     def pid(self) -> int:
@@ -86,7 +89,7 @@ class ManagedProcess:
         self._paused = False
         self._proc.kill()  # Popen skips the signal once the child is reaped
         self._proc.wait()
-        self._close_pipes()
+        self._ended()
 
     def stop(self, grace: float = STOP_GRACE) -> None:
         """SIGTERM, then SIGKILL after ``grace`` seconds; reaps the child. Idempotent."""
@@ -98,9 +101,10 @@ class ManagedProcess:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
         self._proc.wait()
-        self._close_pipes()
+        self._ended()
 
-    def _close_pipes(self) -> None:
+    def _ended(self) -> None:
+        reaper.forget(self._proc.pid)
         if self._proc.stdout is not None:
             self._proc.stdout.close()
 

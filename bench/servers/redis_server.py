@@ -23,7 +23,6 @@ import secrets
 import shutil
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -39,6 +38,7 @@ from redis.retry import Retry
 
 from ...strategies.closing import Started
 from ...strategies.errors import RunError
+from . import reaper
 from .process import ManagedProcess
 
 __all__ = [
@@ -293,8 +293,7 @@ class RedisServer(Started):
         with self._lock:
             if self._proc is not None:
                 raise RedisError("this Redis server is already started")
-            tmpdir = Path(tempfile.mkdtemp(prefix="countbench-redis-"))
-            os.chmod(tmpdir, 0o700)
+            tmpdir = reaper.temp_dir("redis")
             self._tmpdir = tmpdir
             atexit.register(self.stop)
             try:
@@ -415,7 +414,7 @@ class RedisServer(Started):
             finally:
                 tmpdir, self._tmpdir = self._tmpdir, None
                 if tmpdir is not None:
-                    shutil.rmtree(tmpdir, ignore_errors=True)
+                    reaper.remove_dir(tmpdir)
                 self._port = None
                 self._socket_path = None
                 atexit.unregister(self.stop)

@@ -9,22 +9,29 @@ from typing import Any
 from .errors import SimUsageError
 
 
-def number(where: str, value: Any, *, low: float = 0.0, strict: bool = False) -> float:
-    """A finite real number ``>= low`` (``> low`` when ``strict``); bools are refused."""
+def number(
+    where: str, value: Any, *, low: float = 0.0, strict: bool = False, high: float = math.inf
+) -> float:
+    """A finite real number ``>= low`` (``> low`` when ``strict``), at most ``high``;
+    bools are refused."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise SimUsageError(f"{where} must be a number, got {value!r}")
     if value < low or (strict and value == low):
         relation = ">" if strict else ">="
         raise SimUsageError(f"{where} must be {relation} {low:g}, got {value!r}")
+    if value > high:
+        raise SimUsageError(f"{where} must be at most {high:g}, got {value!r}")
     return float(value)
 
 
-def whole(where: str, value: Any, *, low: int = 0) -> int:
-    """A whole number ``>= low`` (bools and floats are refused)."""
+def whole(where: str, value: Any, *, low: int = 0, high: int | None = None) -> int:
+    """A whole number ``>= low``, at most ``high`` (bools and floats are refused)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise SimUsageError(f"{where} must be a whole number, got {value!r}")
     if value < low:
         raise SimUsageError(f"{where} must be at least {low}, got {value!r}")
+    if high is not None and value > high:
+        raise SimUsageError(f"{where} must be at most {high:,}, got {value:,}")
     return value
 
 

@@ -106,6 +106,7 @@ class Simulation:
         self.gossip = seeds.child("gossip")
         self.stop = self.schedule.end
         self.end = self.stop + sc.quiescence
+        sc.check_periodic(self.end)
         faults_rng = seeds.child("faults")
         self.applied = [Applied(f, self.stop, n, faults_rng) for f in sc.faults]
         self.replicas: list[Replica] = [strategy.replica(i) for i in range(n)]

@@ -83,4 +83,4 @@ class History:
         def write(handle: BinaryIO) -> None:
             handle.write(body.encode("utf-8"))
 
-        write_atomic(path, write)
+        write_atomic(path, write, force)

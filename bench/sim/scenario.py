@@ -46,7 +46,15 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..workload import load_toml
+from ..workload import (
+    MAX_NODES,
+    MAX_PASS_OPERATIONS,
+    MAX_SECONDS,
+    MAX_USERS,
+    MIN_SECONDS,
+    load_toml,
+    merged_table,
+)
 from . import checks
 from .errors import SimUsageError
 from .faults import Fault, fault_from_mapping
@@ -61,6 +69,10 @@ def fanout_peers(text: str) -> int | None:
         return int(text)
     except ValueError:
         raise SimUsageError(f"--fanout takes a number of peers or 'all', got {text!r}") from None
+
+
+#: Syncs and error samples, over every node, one simulation may schedule.
+MAX_PERIODIC_EVENTS = 20_000_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,16 +127,21 @@ class Scenario:
         return (5 + self.spread_rounds) * self.sync_interval + self.latency + self.jitter
 
     def validate(self) -> Scenario:
-        checks.whole("nodes", self.nodes, low=1)
-        checks.whole("users", self.users, low=1)
-        checks.whole("operations", self.operations, low=1)
+        checks.whole("nodes", self.nodes, low=1, high=MAX_NODES)
+        checks.whole("users", self.users, low=1, high=MAX_USERS)
+        checks.whole("operations", self.operations, low=1, high=MAX_PASS_OPERATIONS)
         if self.fanout is not None:
             checks.whole("fanout", self.fanout, low=1)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise SimUsageError(f"seed must be a whole number, got {self.seed!r}")
-        for name in ("sync_interval", "session_timeout", "session_length", "sample_interval"):
-            checks.number(name, getattr(self, name), strict=True)
-        checks.number("heartbeat_interval", self.heartbeat_interval, strict=True)
+        for name in (
+            "sync_interval",
+            "session_timeout",
+            "session_length",
+            "sample_interval",
+            "heartbeat_interval",
+        ):
+            checks.number(name, getattr(self, name), low=MIN_SECONDS, high=MAX_SECONDS)
         if self.heartbeat_interval >= self.session_timeout:
             raise SimUsageError(
                 f"heartbeat_interval ({self.heartbeat_interval:g}) must be below "
@@ -132,16 +149,29 @@ class Scenario:
             )
         checks.probability("vanish_rate", self.vanish_rate)
         for name in ("reads_per_second", "latency", "jitter"):
-            checks.number(name, getattr(self, name))
+            checks.number(name, getattr(self, name), high=MAX_SECONDS)
         if self.grace is not None:
-            checks.number("grace", self.grace, strict=True)
+            checks.number("grace", self.grace, strict=True, high=MAX_SECONDS)
         if self.convergence_budget is not None:
-            checks.number("convergence_budget", self.convergence_budget)
+            checks.number("convergence_budget", self.convergence_budget, high=MAX_SECONDS)
         for fault in self.faults:
             if not isinstance(fault, Fault):
                 raise SimUsageError(f"not a fault: {fault!r}")
             fault.validate(self.nodes)
         return self
+
+    def check_periodic(self, end: float) -> None:
+        """Refuse a run whose syncs or error samples, over every node until ``end``, would
+        be more than :data:`MAX_PERIODIC_EVENTS`."""
+        for name in ("sync_interval", "sample_interval"):
+            every = getattr(self, name)
+            events = end / every * self.nodes
+            if events > MAX_PERIODIC_EVENTS:
+                raise SimUsageError(
+                    f"{name} {every:g} s on {self.nodes} nodes for {end:,.0f} s is "
+                    f"{events:,.0f} events, above the {MAX_PERIODIC_EVENTS:,} a run may "
+                    f"schedule: raise {name} or lower nodes"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "faults"}
@@ -152,16 +182,11 @@ class Scenario:
         return replace(self, **changes).validate()
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> Scenario:
+    def from_mapping(cls, data: Mapping[str, Any], where: str = "scenario") -> Scenario:
         """A validated scenario from plain data; unknown keys and bad values are errors."""
         if not isinstance(data, Mapping):
             raise SimUsageError("a scenario must be a table of fields")
-        table: Mapping[str, Any] = data
-        if "scenario" in data:
-            inner = data["scenario"]
-            if not isinstance(inner, Mapping):
-                raise SimUsageError("[scenario] must be a table")
-            table = {**inner, **{k: v for k, v in data.items() if k != "scenario"}}
+        table = merged_table(data, "scenario", SimUsageError, where)
         allowed = {f.name for f in fields(cls)}
         checks.known_keys("scenario", table, allowed)
         values = dict(table)
@@ -177,4 +202,4 @@ class Scenario:
 
     @classmethod
     def from_toml(cls, path: Path) -> Scenario:
-        return cls.from_mapping(load_toml(path, "scenario", SimUsageError))
+        return cls.from_mapping(load_toml(path, "scenario", SimUsageError), str(path))
