@@ -14,8 +14,9 @@ nox.options.default_venv_backend = "venv"
 
 
 def dependencies() -> list[str]:
+    """The runtime dependencies, with the plot extra's (mypy checks reports/plot.py)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return list(project["dependencies"])
+    return [*project["dependencies"], *project["optional-dependencies"]["plot"]]
 
 
 @nox.session
@@ -65,6 +66,7 @@ def bench(session: nox.Session) -> None:
     session.install(".")
     out = ROOT / "build" / "bench"
     out.mkdir(parents=True, exist_ok=True)
+    session.run("python", "-m", "countbench.bench.startup", success_codes=[0, 1])
     session.run("countbench", "compare", "all", "--json", str(out / "compare.json"), "--force")
     local = out / "local-1-worker.json"
     session.run(

@@ -15,8 +15,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from ..reports.diff import parse_share, parse_threshold
-from ..reports.json_report import check_output_path, write_json_atomic
 from .options import (
     UsageProblem,
     controls_from,
@@ -56,6 +54,8 @@ def _streams(text: str) -> tuple[Any, ...]:
 
 def _slowdown(text: str | None, option: str = "--slowdown-b") -> float:
     """'10%' -> 0.1: how much longer each timed loop of B takes (up to 1000%)."""
+    from ..reports.diff import parse_share
+
     return 0.0 if text is None else parse_share(text, option, 10.0)
 
 
@@ -128,6 +128,8 @@ def ab(
     B's change is the geometric mean of the rounds' ratios B/A; it fails (exit 1) when B
     is slower by more than --fail-above with p < 0.05 (exact paired sign-flip test).
     """
+    from ..reports.diff import parse_threshold
+    from ..reports.json_report import check_output_path, write_json_atomic
     from .ab import ABUsageError, Side, run_ab
 
     mode, redis_url, force = options["mode"], options["redis_url"], options["force"]
@@ -227,6 +229,8 @@ def gate_check(
     between two runs of the CI preset made one after the other. Every run is made in one
     seeded random order.
     """
+    from ..reports.diff import parse_threshold
+    from ..reports.json_report import check_output_path, write_json_atomic
     from .ab import ABUsageError
     from .gate_check import check_gates
 

@@ -24,35 +24,19 @@ from __future__ import annotations
 
 import traceback
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from ..reports.json_report import ReportPathError, check_output_path, write_json_atomic
-from ..reports.sparkline import FAULT_MARK, colored, sparkline
-from ..reports.verdicts import describe_bound, over_bound, parse_bound
 from ..strategies.base import HostedStrategy, ServiceStrategy, Strategy, simulable
 from ..strategies.errors import RunError
-from ..strategies.registry import discover
-from .faults.report import real_chaos
-from .faults.runner import FAULTS, RealFaultConfig
-from .faults.targets import real_faults_for
-from .sim import (
-    PRESETS,
-    Scenario,
-    SimResult,
-    SimUsageError,
-    fault_names,
-    resolve_strategy,
-    run_scenario,
-    standard_scenario,
-    with_standard_faults,
-)
-from .sim.allowed import describe_bounds
-from .sim.scenario import fanout_peers
+from .fault_names import REAL, SIMULATED
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .sim import Scenario, SimResult
 
 DEFAULTS: dict[str, Any] = {
     "faults": "partition",
@@ -71,6 +55,8 @@ def _given(name: str, value: Any) -> bool:
 def parse_fanout(text: str | None) -> int | str | None:
     """``--fanout``: None when not given, ``"all"``, or a whole number of peers (checked
     with the scenario)."""
+    from .sim.scenario import fanout_peers
+
     if text is None:
         return None
     peers = fanout_peers(text)
@@ -87,6 +73,8 @@ def build_scenario(
 ) -> Scenario:
     """The scenario the options describe (see the module docstring). ``fanout``: None
     when not given, ``"all"`` for every other node, else the number of peers."""
+    from .sim import Scenario, fault_names, standard_scenario, with_standard_faults
+
     peers = None if fanout == "all" else fanout
     if scenario_file is None:
         return standard_scenario(
@@ -112,8 +100,8 @@ def chaos(
         str | None,
         typer.Option(
             "--faults",
-            help=f"Simulated faults, comma-separated: {', '.join(PRESETS)}, none "
-            f"(default partition); or real ones: {', '.join(FAULTS)} (their default).",
+            help=f"Simulated faults, comma-separated: {', '.join(SIMULATED)}, none "
+            f"(default partition); or real ones: {', '.join(REAL)} (their default).",
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the whole run.")] = 1,
@@ -170,6 +158,17 @@ def chaos(
     A strategy on a server runs against a real one that is paused and killed while client
     processes work, with a Jepsen-style check of every read (docs/real-faults.md).
     """
+    from rich.console import Console
+    from rich.text import Text
+
+    from ..reports.json_report import ReportPathError, check_output_path, write_json_atomic
+    from ..reports.verdicts import parse_bound
+    from ..strategies.registry import discover
+    from .faults.report import real_chaos
+    from .faults.runner import RealFaultConfig
+    from .faults.targets import real_faults_for
+    from .sim import SimUsageError, resolve_strategy, run_scenario
+
     named = strategy.strip()
     cls_found = discover().get(named)
     if cls_found is not None and _real_faults_wanted(cls_found, faults):
@@ -179,7 +178,7 @@ def chaos(
             raise SimUsageError("--max-error is for the simulator")
         config = RealFaultConfig(
             strategy=named,
-            faults=real_faults_for(cls_found, FAULTS) if faults is None else _names(faults),
+            faults=real_faults_for(cls_found, REAL) if faults is None else _names(faults),
             seed=seed,
             clients=clients,
             duration=duration,
@@ -242,6 +241,8 @@ def chaos(
 
 
 def _distinct(json_path: Path | None, history_path: Path | None) -> None:
+    from .sim import SimUsageError
+
     if json_path is None or history_path is None:
         return
     if json_path.resolve() == history_path.resolve():
@@ -263,6 +264,8 @@ class StrategyCrashed(RunError):
 
 def _over_bound(result: SimResult, bound: tuple[float, bool] | None) -> str:
     """A line when a final count is further from the users online than ``--max-error``."""
+    from ..reports.verdicts import describe_bound, over_bound
+
     if bound is None:
         return ""
     final = result.final
@@ -287,7 +290,7 @@ def _real_faults_wanted(cls: type[Strategy], faults: str | None) -> bool:
     if faults is None or not simulable(cls):
         return True
     names = _names(faults)
-    return not names or not all(name in PRESETS for name in names)
+    return not names or not all(name in SIMULATED for name in names)
 
 
 def _num(value: float | None, unit: str = "s") -> str:
@@ -295,6 +298,10 @@ def _num(value: float | None, unit: str = "s") -> str:
 
 
 def result_table(r: SimResult) -> Table:
+    from rich.table import Table
+
+    from .sim.allowed import describe_bounds
+
     sc = r.scenario
     table = Table(
         title=(
@@ -379,6 +386,10 @@ def result_table(r: SimResult) -> Table:
 
 
 def _print_sparkline(out: Console, r: SimResult) -> None:
+    from rich.text import Text
+
+    from ..reports.sparkline import FAULT_MARK, colored, sparkline
+
     width = max(10, min(100, out.width - 2))
     values, faults = r.timeline.buckets(width)
     if not values:
@@ -398,6 +409,8 @@ def _print_sparkline(out: Console, r: SimResult) -> None:
 def _print_verdict(out: Console, r: SimResult) -> None:
     """Both notions: correct against the specification (the verdict), then the error
     against the users online (reported; judged only with --max-error)."""
+    from rich.text import Text
+
     v, f = r.verdict, r.final
     worst = max(f.errors, key=abs, default=0)
     online = (

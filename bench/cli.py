@@ -16,12 +16,8 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from ..reports import table as tables
-from ..reports.json_report import check_output_path, write_json_atomic
-from ..reports.verdicts import describe_bound, online_error, over_bound, parse_bound, spec_problems
 from ..strategies.base import Mode, ReplicatedStrategy, Strategy
 from ..strategies.errors import CountbenchError
-from ..strategies.registry import describe, discover, mode_problem, resolve
 from .ab_cli import ab, gate_check
 from .chaos_cli import chaos
 from .options import (
@@ -43,8 +39,8 @@ app = typer.Typer(
     name="countbench",
     help="Benchmark strategies for counting concurrent users: throughput, and how wrong.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 out = Console()
@@ -56,9 +52,31 @@ def fail(message: str, status: int = 2) -> NoReturn:
     raise SystemExit(status)
 
 
+def _version(shown: bool) -> None:
+    if shown:
+        from .environment import tool_version
+
+        out.print(f"countbench {tool_version()}", markup=False, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Benchmark strategies for counting concurrent users: throughput, and how wrong."""
+
+
 def _classes(names: str, mode: Mode) -> tuple[list[type[Strategy]], list[str]]:
     """Strategies to run in ``mode``; with 'all', those that cannot run in it are skipped
     (and named in the notes); a strategy named explicitly that cannot is an error."""
+    from ..strategies.registry import discover, mode_problem, resolve
+
     problems: list[str] = []
     chosen = resolve(names, discover(problems))
     notes = [f"warning: {p}" for p in problems]
@@ -77,9 +95,12 @@ def _classes(names: str, mode: Mode) -> tuple[list[type[Strategy]], list[str]]:
 
 
 def _measure(
-    names: str, options: dict[str, Any], history_path: Path | None = None
+    command: str, names: str, options: dict[str, Any], history_path: Path | None = None
 ) -> tuple[dict[str, Any], tuple[float, bool] | None]:
-    """Measure ``names`` as the options say; the report, and the --max-error bound."""
+    """Measure ``names`` as ``command`` and the options say; the report, and the
+    --max-error bound."""
+    from ..reports.json_report import check_output_path, write_json_atomic
+
     spec = spec_from(options["workload"], options)
     bound = _bound(options["max_error"])
     controls = controls_from(options)
@@ -118,11 +139,11 @@ def _measure(
         point_spec = nodes_for(point_spec, mode)
         plan = Plan(tuple(c.name for c in classes), mode, point_spec)
         histories: dict[str, Any] | None = {} if history_path is not None else None
-        reports.append(
-            _run_plan_with_progress(
-                plan, controls, classes, quiet, redis_url, real_faults, histories
-            )
+        made = _run_plan_with_progress(
+            plan, controls, classes, quiet, redis_url, real_faults, histories
         )
+        made["tool"]["command"] = command
+        reports.append(made)
     report = reports[0]
     if points[0][0]:
         report = {
@@ -243,15 +264,12 @@ def _run_plan_with_progress(
     return report
 
 
-def _print_comparisons(report: dict[str, Any]) -> None:
+def _print_comparisons(report: dict[str, Any], wide: bool) -> None:
     """The comparison table, or one per point of a --param scan."""
-    scan = report.get("scan")
-    if not scan:
-        out.print(tables.comparison(report))
-        return
-    for point in scan["points"]:
-        out.print(f"{scan['parameter']} = {point['value']}", markup=False, highlight=False)
-        out.print(tables.comparison(point["report"]))
+    from ..reports import table as tables
+
+    for shown in tables.comparison_tables(report, wide):
+        out.print(shown)
 
 
 def _print_written(*paths: Path | None) -> None:
@@ -275,6 +293,9 @@ def _print_services(report: dict[str, Any]) -> None:
 @app.command("list")
 def list_strategies() -> None:
     """Show every strategy: summary, claimed consistency, modes, how nodes talk."""
+    from ..reports import table as tables
+    from ..strategies.registry import describe, discover
+
     problems: list[str] = []
     rows = [describe(cls) for cls in discover(problems).values()]
     for problem in problems:
@@ -297,12 +318,14 @@ def run(
     **options: Any,
 ) -> None:
     """Benchmark one strategy and print its figures."""
+    from ..reports import table as tables
+
     if strategy.strip() == "all" or "," in strategy:
         raise UsageProblem("run takes one strategy; use `countbench compare` for several")
-    report, bound = _measure(strategy, options, history)
+    report, bound = _measure("run", strategy, options, history)
     result = report["results"][0]
     _print_services(report)
-    _print_comparisons(report)
+    _print_comparisons(report, options["wide"])
     out.print(tables.operations_detail(result))
     out.print(tables.latency_detail(result))
     _print_written(options["json"], options["pyperf"], history)
@@ -318,14 +341,16 @@ def compare(
     **options: Any,
 ) -> None:
     """Benchmark several strategies on the same workload: the article's table, measured."""
-    report, bound = _measure(strategies, options)
+    report, bound = _measure("compare", strategies, options)
     _print_services(report)
-    _print_comparisons(report)
+    _print_comparisons(report, options["wide"])
     _print_written(options["json"], options["pyperf"])
     _judge(report, bound)
 
 
 def _bound(text: str | None) -> tuple[float, bool] | None:
+    from ..reports.verdicts import parse_bound
+
     if text is None:
         return None
     try:
@@ -337,6 +362,8 @@ def _bound(text: str | None) -> tuple[float, bool] | None:
 def _judge(report: dict[str, Any], bound: tuple[float, bool] | None) -> None:
     """Exit 1 (after the tables) when a strategy contradicts its own specification, or a
     final count is further from the users online than ``--max-error``; one line each."""
+    from ..reports.verdicts import describe_bound, online_error, over_bound, spec_problems
+
     scan = report.get("scan")
     reports = [point["report"] for point in scan["points"]] if scan else [report]
     lines: list[str] = []

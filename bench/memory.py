@@ -21,8 +21,6 @@ import tracemalloc
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-import psutil
-
 from ..strategies.base import (
     Message,
     Mode,
@@ -37,7 +35,6 @@ from ..strategies.base import (
 )
 from ..strategies.errors import UsageError
 from ..strategies.gcounter import forget_received
-from ..strategies.registry import discover
 from .workload import MAX_NODES, MAX_USERS
 
 T = TypeVar("T")
@@ -128,6 +125,8 @@ def _check_count(name: str, value: int, top: int) -> None:
 
 def strategy_class(name: str) -> type[Strategy]:
     """The strategy called ``name`` (built-in or plug-in), or :class:`ScaleUsageError`."""
+    from ..strategies.registry import discover
+
     available = discover()
     cls = available.get(name.strip())
     if cls is None:
@@ -153,6 +152,8 @@ def measurable(cls: type[Strategy]) -> str:
 
 
 def _rss() -> int:
+    import psutil
+
     return int(psutil.Process().memory_info().rss)
 
 

@@ -111,6 +111,12 @@ SaveOpt = Annotated[
     typer.Option("--save", help="Also keep the report as NAME in .countbench/ (for --baseline)."),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
+WideOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wide", help="Every detail in the table (intervals, faults, article), for ~190 columns."
+    ),
+]
 MaxErrorOpt = Annotated[
     str | None,
     typer.Option(
@@ -153,6 +159,7 @@ SHARED: dict[str, tuple[Any, Any]] = {
     "param": (ParamOpt, None),
     "force": (ForceOpt, False),
     "quiet": (QuietOpt, False),
+    "wide": (WideOpt, False),
     "redis_url": (RedisUrlOpt, None),
     "real_faults": (RealFaultsOpt, False),
     "max_error": (MaxErrorOpt, None),

@@ -24,12 +24,12 @@ from typing import Annotated, Any
 
 import typer
 
-from ..reports.load import ReportError, _parse, _read_text, validate
-from ..reports.plot import is_chaos_result, is_scale_result, plot_format, plot_report
-
 
 def read_plottable(file: Path) -> dict[str, Any]:
     """The chaos result or validated report stored at ``file``; ReportError (one line)."""
+    from ..reports.load import ReportError, _parse, _read_text, validate
+    from ..reports.plot import is_chaos_result, is_scale_result
+
     document = _parse(file, _read_text(file))
     if isinstance(document, dict) and (is_chaos_result(document) or is_scale_result(document)):
         return document
@@ -57,6 +57,16 @@ def plot(
     """Draw a saved report (ops/s bars, or lines over a scan), a chaos result (error over
     virtual time, faults shaded) or a scale curve (log-log, fitted growth) as a PNG or
     SVG image."""
+    from ..reports.load import ReportUsageError
+    from ..reports.plot import plot_format, plot_report
+
+    try:
+        import matplotlib  # noqa: F401  (an extra: pip install 'countbench[plot]')
+    except ImportError:
+        raise ReportUsageError(
+            "countbench plot needs matplotlib: pip install 'countbench[plot]' "
+            "(or pip install '.[plot]' from a clone)"
+        ) from None
     plot_format(out)  # a bad suffix is reported before the input is read
     plot_report(read_plottable(file), out, force)
     typer.echo(f"plot written to {out}")

@@ -25,15 +25,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
-from ..reports import table as tables
-from ..reports.csv_export import to_csv
-from ..reports.diff import DiffResult, PairDiff, diff_reports, parse_threshold
-from ..reports.load import SCHEMA_VERSION, ReportUsageError, load_report
-from ..reports.markdown import to_markdown
-from ..reports.numbers import p_text, short
 
 FORMATS = ("table", "md", "csv")
 
@@ -57,8 +48,16 @@ def show(
     output_format: Annotated[
         str, typer.Option("--format", "-f", help="table, md (Markdown) or csv.")
     ] = "table",
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every detail in the table, for ~190 columns.")
+    ] = False,
 ) -> None:
     """Print a saved report: the comparison table, Markdown for a pull request, or CSV."""
+    from ..reports import table as tables
+    from ..reports.csv_export import to_csv
+    from ..reports.load import ReportUsageError, load_report
+    from ..reports.markdown import to_markdown
+
     chosen = output_format.strip().lower()
     if chosen not in FORMATS:
         raise ReportUsageError(f"unknown --format {output_format!r} (choose {', '.join(FORMATS)})")
@@ -68,12 +67,16 @@ def show(
     elif chosen == "csv":
         _plain(to_csv(report))
     else:
-        Console().print(tables.comparison(report))
+        console = Console()
+        for shown in tables.comparison_tables(report, wide):
+            console.print(shown)
 
 
 @report_app.command("validate")
 def validate(file: ReportArg) -> None:
     """Check that a file is a countbench report this version reads (schema 1)."""
+    from ..reports.load import SCHEMA_VERSION, load_report
+
     load_report(file)
     typer.echo(f"{file}: valid countbench report (schema {SCHEMA_VERSION})")
 
@@ -85,85 +88,12 @@ def export_pyperf(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
 ) -> None:
     """Write a report's timings as a pyperf file, for `python -m pyperf compare_to|stats`."""
+    from ..reports.load import load_report
     from ..reports.pyperf_export import write_pyperf_suite
 
     report = load_report(file)
     write_pyperf_suite(report, output, force)
     typer.echo(f"pyperf file written to {output}")
-
-
-def _verdict(pair: PairDiff, result: DiffResult) -> Text:
-    if result.unjudged or pair.p_value is None:
-        return Text("not judged", style=tables.DIM)
-    return Text("REGRESSION", style="bold red") if pair.regression else Text("no")
-
-
-def diff_table(result: DiffResult) -> Table:
-    """One row per (strategy, operation) in both reports; fits 80 columns."""
-    table = Table(
-        title=f"countbench diff · ops/s (median of processes) · fail above a "
-        f"{result.fail_above:.1%} slowdown with p < {result.alpha} (Mann-Whitney U on processes)",
-        title_justify="left",
-    )
-    table.add_column("Benchmark")
-    for column in ("base", "new", "change", "procs", "p"):
-        table.add_column(column, justify="right", no_wrap=True)
-    table.add_column("sig.")
-    table.add_column("regression", no_wrap=True)
-    for pair in result.pairs:
-        change_style = "red" if pair.change_pct < 0 else "green"
-        table.add_row(
-            f"{pair.strategy} {pair.operation}",
-            short(pair.base_ops_per_sec),
-            short(pair.new_ops_per_sec),
-            Text(f"{pair.change_pct:+.1f}%", style=change_style if pair.significant else ""),
-            f"{pair.n_base}/{pair.n_new}",
-            p_text(pair.p_value),
-            "yes" if pair.significant else "no",
-            _verdict(pair, result),
-        )
-    return table
-
-
-def print_diff(result: DiffResult, console: Console) -> None:
-    """The table, then the consistency changes, strategies in one report only, notes,
-    warnings, and one verdict line."""
-    if result.pairs:
-        console.print(diff_table(result))
-
-    def say(text: str, style: str = "") -> None:
-        console.print(Text(text, style=style), soft_wrap=True)
-
-    for change in result.consistency:
-        label = "consistency regression" if change.failure else "consistency changed"
-        say(f"{label}: {change.describe()}", "bold red" if change.failure else "")
-    if result.only_in_base:
-        say(f"only in the base report: {', '.join(result.only_in_base)}")
-    if result.only_in_new:
-        say(f"only in the new report: {', '.join(result.only_in_new)}")
-    notes = sorted({p.note for p in result.pairs if p.note})
-    for note in [*result.notes, *notes]:
-        say(f"note: {note}")
-    for warning in result.warnings:
-        say(f"warning: {warning}", "yellow")
-    if result.failed:
-        what = [f"{p.strategy} {p.operation} {p.change_pct:+.1f}%" for p in result.regressions]
-        what += [c.strategy + " consistency" for c in result.consistency_failures]
-        say(f"FAILED: {', '.join(what)}", "bold red")
-    elif result.unjudged:
-        say(
-            f"NOT JUDGED: {result.unjudged}; measure both on one workload, or pass "
-            "--allow-workload-change",
-            "bold yellow",
-        )
-    elif result.untested:
-        say(
-            "NOT JUDGED: not enough independent samples to judge any operation's speed; "
-            "make both reports with --preset ci (or --processes 4 or more)",
-            "bold yellow",
-        )
-    else:
-        say(f"ok: no significant slowdown above {result.fail_above:.1%}, no consistency loss")
 
 
 def diff(
@@ -189,6 +119,10 @@ def diff(
             help="Judge slowdowns even when the two reports ran different workloads.",
         ),
     ] = False,
+    output_format: Annotated[
+        str,
+        typer.Option("--format", "-f", help="table, md (a pull-request comment) or json."),
+    ] = "table",
 ) -> None:
     """Compare two reports: exit 1 on a significant slowdown or a lost exact count.
 
@@ -197,7 +131,16 @@ def diff(
     exact; 2 when nothing could be judged (the workloads differ, or too few processes to
     test any operation); else 0.
     """
+    import json
+
+    from ..reports import diff_view
+    from ..reports.diff import diff_reports, parse_threshold
+    from ..reports.load import ReportUsageError, load_report
     from .baselines import baseline_path
+
+    chosen = output_format.strip().lower()
+    if chosen not in ("table", "md", "json"):
+        raise ReportUsageError(f"unknown --format {output_format!r} (choose table, md, json)")
 
     if baseline is not None:
         if len(files) != 1:
@@ -209,5 +152,10 @@ def diff(
         raise ReportUsageError("give two reports, BASE.json NEW.json (or --baseline NAME)")
     threshold = parse_threshold(fail_above)
     result = diff_reports(load_report(base), load_report(new), threshold, allow_workload_change)
-    print_diff(result, Console())
+    if chosen == "md":
+        _plain(diff_view.to_markdown(result))
+    elif chosen == "json":
+        _plain(json.dumps(diff_view.to_dict(result), indent=2, allow_nan=False) + "\n")
+    else:
+        diff_view.print_diff(result, Console())
     raise typer.Exit(1 if result.failed else 2 if result.unjudged or result.untested else 0)

@@ -1,17 +1,16 @@
 """``countbench scale``: how a strategy's memory and replication cost grow.
 
-Register with ``app.command("scale")(scale)`` and map :class:`ScaleUsageError` to exit 2.
-
-``scale session users=10000,100000,1000000`` measures memory per online user at each
-user count (:func:`~countbench.bench.memory.measure_memory`); ``scale pncounter
-nodes=3,10,100,1000`` measures a replicated strategy's state bytes, sync bytes per tick and
-catch-up time (a fresh replica taking in the state) at each number of replicas
-(:func:`~countbench.bench.memory.measure_nodes`); ``scale compact retired=0,10,100,1000``
-measures a replicated strategy's state and sync bytes after that many replicas left and
-as many new ones joined (churn, :func:`~countbench.bench.memory.measure_churn`): compact
-folds the retired replicas' entries away, pncounter keeps one per replica that ever
-wrote. Every point runs in a fresh process. The table ends with the growth that fits each
-figure best (:func:`fit_growth`).
+``scale --strategy session --param users=10000,100000,1000000`` measures memory per
+online user at each user count (:func:`~countbench.bench.memory.measure_memory`);
+``scale --strategy pncounter --param nodes=3,10,100,1000`` measures a replicated
+strategy's state bytes, sync bytes per tick and catch-up time (a fresh replica taking in
+the state) at each number of replicas (:func:`~countbench.bench.memory.measure_nodes`);
+``scale --strategy compact --param retired=0,10,100,1000`` measures a replicated
+strategy's state and sync bytes after that many replicas left and as many new ones joined
+(churn, :func:`~countbench.bench.memory.measure_churn`): compact folds the retired
+replicas' entries away, pncounter keeps one per replica that ever wrote. Every point runs
+in a fresh process. The table ends with the growth that fits each figure best
+(:func:`fit_growth`).
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@ strategy's final count against the users online), specification, correct
 report predates it), simulated_correct (the simulator's verdict: ``true``, ``false``,
 ``expected`` for a failure outside the specification's assumptions, empty when not
 simulated) and simulated_final_error (the worst node's final error against the users
-online there).
+online there); then the run's context, so one file can hold several runs: preset, users,
+operations, read_ratio, seed, scan_parameter and scan_value (a ``--param`` scan writes
+every point's rows), run_id, created and commit.
 Floats are written with Python's ``repr``, so they read back exactly; rows end with
 ``\\n``; a header row comes first.
 """
@@ -44,6 +46,16 @@ COLUMNS = (
     "correct",
     "simulated_correct",
     "simulated_final_error",
+    "preset",
+    "users",
+    "operations",
+    "read_ratio",
+    "seed",
+    "scan_parameter",
+    "scan_value",
+    "run_id",
+    "created",
+    "commit",
 )
 
 _STATUS = {PASS: "true", FAIL: "false", EXPECTED: "expected", UNKNOWN: "", None: ""}
@@ -51,7 +63,32 @@ _STATUS = {PASS: "true", FAIL: "false", EXPECTED: "expected", UNKNOWN: "", None:
 
 def rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The CSV's rows as dicts keyed by :data:`COLUMNS`, in report order (strategies, then
-    their operations as stored: writes, reads, mixed)."""
+    their operations as stored: writes, reads, mixed); for a ``--param`` scan, every
+    point's rows, each with its parameter and value."""
+    scan = report.get("scan")
+    if not scan:
+        return _rows(report, "", "")
+    return [
+        row
+        for point in scan["points"]
+        for row in _rows(point["report"], scan["parameter"], point["value"])
+    ]
+
+
+def _rows(report: Mapping[str, Any], parameter: str, value: Any) -> list[dict[str, Any]]:
+    spec, git = report["workload"], report.get("git") or {}
+    context = {
+        "preset": report["preset"],
+        "users": spec["users"],
+        "operations": spec["operations"],
+        "read_ratio": spec["read_ratio"],
+        "seed": spec["seed"],
+        "scan_parameter": parameter,
+        "scan_value": value,
+        "run_id": report["run_id"],
+        "created": report["created"],
+        "commit": git.get("commit", ""),
+    }
     out = []
     for result in report["results"]:
         check, sim = result["verification"], result.get("simulation")
@@ -82,6 +119,7 @@ def rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "n_values": len(op["values"]),
                     "max_abs_error": result["verification"]["max_abs_error"],
                     **verdicts,
+                    **context,
                 }
             )
     return out

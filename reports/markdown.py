@@ -97,7 +97,19 @@ def note(report: Mapping[str, Any]) -> str:
 
 def to_markdown(report: Mapping[str, Any]) -> str:
     """``report`` (a valid report) as Markdown: header line, blank line, table, blank line,
-    note line; ends with a newline."""
+    note line; ends with a newline. A ``--param`` scan gives one such block per point,
+    each under a heading naming the parameter's value."""
+    scan = report.get("scan")
+    if not scan:
+        return _block(report)
+    return "\n".join(
+        f"### {escape(scan['parameter'])} = {escape(str(point['value']))}\n\n"
+        + _block(point["report"])
+        for point in scan["points"]
+    )
+
+
+def _block(report: Mapping[str, Any]) -> str:
     lines = [
         header(report),
         "",

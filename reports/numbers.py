@@ -7,12 +7,30 @@ import math
 from collections.abc import Callable
 
 
-def short(value: float) -> str:
-    """7443092 -> '7.44M', 821302 -> '821K', 1001155 -> '1.00M': three significant figures."""
+def short(value: float, figures: int = 3) -> str:
+    """7443092 -> '7.44M', 821302 -> '821K', 1001155 -> '1.00M': three significant figures
+    (or ``figures``)."""
+    least = 1 - 0.5 * 10 ** (1 - figures)  # what rounds to 1.00 of a unit or more
     for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K"), (1.0, "")):
-        if abs(value) >= factor * 0.9995:  # what rounds to 1.00 of this unit or more
-            return f"{value / factor:#.3g}".rstrip(".") + suffix
-    return f"{value:#.3g}".rstrip(".")
+        if abs(value) >= factor * least:
+            return _figures(value / factor, figures) + suffix
+    return _figures(value, figures)
+
+
+def _figures(value: float, figures: int) -> str:
+    """``value`` to ``figures`` significant figures, never in exponent form."""
+    text = f"{value:#.{figures}g}"
+    if "e" not in text:
+        return text.rstrip(".")
+    digits = len(str(int(abs(value))))  # more digits than figures: round the last ones
+    return f"{round(value, figures - digits):.0f}"
+
+
+def spread_text(value: float, low: float, high: float) -> str:
+    """1.75M in 1.36M-1.93M -> '±22%': how far the interval reaches from ``value``, at most,
+    as a share of it."""
+    reach = max(value - low, high - value, 0.0)
+    return f"±{reach / value:.0%}" if value > 0 else "±?"
 
 
 def short_number(value: float) -> str:

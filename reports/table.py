@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
 from .article import ARTICLE_TABLE, ArticleRow
-from .numbers import short_number
+from .numbers import short, short_number, spread_text
 from .samples import estimate, rate_text, spread_note
 from .verdicts import (
     EXPECTED,
@@ -27,20 +28,36 @@ from .verdicts import (
 DIM = "dim"
 
 
+#: The claimed consistency's code in the compact table (the legend says what each is).
+CLAIM_CODES = {"strong": "S", "eventual": "E", "approximate": "A"}
+
+
 def strategy_list(rows: Iterable[Mapping[str, Any]]) -> Table:
-    table = Table(title="countbench strategies", title_justify="left")
+    """Every strategy: name, claimed consistency (its code), what its count means, modes
+    (t thread, p process, a asyncio), how its nodes talk, and its summary."""
+    table = Table(
+        title="countbench strategies",
+        title_justify="left",
+        caption="Claim: S strong, E eventual, A approximate. Modes: t thread, p process, "
+        "a asyncio. Counts: what the count means (the spec it is judged by).",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
+    )
     table.add_column("Strategy", style="bold", no_wrap=True)
-    table.add_column("Consistency (claimed)")
-    table.add_column("Counts (spec)")
-    table.add_column("Modes")
-    table.add_column("Nodes talk")
-    table.add_column("Summary")
+    table.add_column("Claim", no_wrap=True)
+    table.add_column("Counts", max_width=10, overflow="fold")
+    table.add_column("Modes", no_wrap=True)
+    table.add_column("Talk", no_wrap=True)
+    table.add_column("Summary", ratio=1)
     for row in rows:
+        modes = "".join(m[0] for m in ("thread", "process", "asyncio") if m in row["modes"])
         table.add_row(
             row["name"],
-            row["consistency_claim"],
+            CLAIM_CODES.get(row["consistency_claim"], row["consistency_claim"]),
             row["specification"]["name"] if "specification" in row else "?",
-            ", ".join(row["modes"]),
+            modes,
             row["topology"],
             row["summary"],
         )
@@ -59,9 +76,12 @@ def _with_article(measured: str, article: str | None) -> Text:
     return text
 
 
-def _mark(text: Text, status: str) -> None:
+def _mark(text: Text, status: str, compact: bool = False) -> None:
+    """``status`` (✓, ✗, ✗ expected, ?) in its colour; compact: one character, ! for an
+    expected failure (one its design predicts)."""
     style = {PASS: "green", EXPECTED: "yellow", UNKNOWN: DIM}.get(status, "bold red")
-    text.append(status, style=style)
+    shown = ("!" if status == EXPECTED else status[:1]) if compact else status
+    text.append(shown, style=style)
 
 
 def mix_text(report: Mapping[str, Any]) -> str:
@@ -151,14 +171,16 @@ def unstable(report: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def comparison(report: Mapping[str, Any]) -> Table:
-    """The article's table, measured: Approach | Reads/sec | Writes/sec | Consistency |
-    Complexity, plus the mixed workload's throughput."""
+def _title(report: Mapping[str, Any]) -> str:
     spec = report["workload"]
-    title = (
-        f"countbench compare · {report['mode']} mode · {spec['workers']} workers · "
+    command = report["tool"].get("command", "compare")
+    return (
+        f"countbench {command} · {report['mode']} mode · {spec['workers']} workers · "
         f"{spec['nodes']} nodes · {spec['users']:,} users · preset {report['preset']}"
     )
+
+
+def _caption(report: Mapping[str, Any]) -> str:
     warned = unstable(report)
     if report["preset"] == "smoke":
         caption = "smoke preset: one value per benchmark, so no spread and no stability check"
@@ -166,9 +188,83 @@ def comparison(report: Mapping[str, Any]) -> Table:
         caption = f"pyperf found these unstable: {', '.join(warned)} (see `run` or the JSON report)"
     else:
         caption = "pyperf raised no stability warning"
-    caption = f"{spread_note(report)}\n{caption}"
+    return f"{spread_note(report)}\n{caption}"
+
+
+def _rate(operation: Mapping[str, Any]) -> Text:
+    """'1.75M' and, dim below it, how far a rerun's median may land ('±22%'), if known."""
+    figure = estimate(operation)
+    text = Text(short(figure.ops_per_sec))
+    if figure.rerun is not None:
+        text.append(f"\n{spread_text(figure.ops_per_sec, *figure.rerun)}", style=DIM)
+    return text
+
+
+def _verdicts(result: Mapping[str, Any]) -> Text:
+    """The claim's code, then a mark per check: the run against the spec, the simulator
+    (replicated strategies), real faults (when measured)."""
+    text = Text(CLAIM_CODES.get(result["strategy"]["consistency_claim"], "?") + " ")
+    _mark(text, verification_status(result), compact=True)
+    for status in (simulated_status(result), real_fault_status(result)):
+        if status is not None:
+            _mark(text, status, compact=True)
+    return text
+
+
+def compact_comparison(report: Mapping[str, Any]) -> Table:
+    """The article's columns in a table that reads at 80 columns: one short figure per
+    cell, the claim as a code, one mark per check; ``--wide`` gives every detail."""
+    truths = {r["verification"]["truth"] for r in report["results"]}
+    truth = f" ({truths.pop():,})" if len(truths) == 1 else ""
+    legend = (
+        "Consistency: claim S strong, E eventual, A approximate; then one mark per check "
+        "against the strategy's own spec (the run, the simulator, real faults where measured): "
+        "✓ correct, ✗ not, ! a failure its design predicts. "
+        f"Online: the final count minus the users online{truth}. Lines: the strategy's code "
+        f"(its complexity). Mixed: {mix_text(report)}. --wide: every detail."
+    )
     table = Table(
-        title=title, title_justify="left", show_lines=True, caption=caption, caption_justify="left"
+        title=_title(report),
+        title_justify="left",
+        caption=f"{_caption(report)}\n{legend}",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
+    )
+    table.add_column("Approach", style="bold", no_wrap=True)
+    for header in ("Reads/s", "Writes/s", "Mixed/s"):
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("Consistency", no_wrap=True)
+    table.add_column("Online", justify="right", no_wrap=True)
+    table.add_column("Lines", justify="right", no_wrap=True)
+    for result in report["results"]:
+        operations = result["operations"]
+        check = result["verification"]
+        error = Text(f"{online_error(result):+,}" + ("" if truth else f"/{check['truth']:,}"))
+        if not check["nodes_agree"]:
+            error.append("*", style="red")
+        table.add_row(
+            result["strategy"]["name"],
+            _rate(operations["reads"]),
+            _rate(operations["writes"]),
+            _rate(operations["mixed"]),
+            _verdicts(result),
+            error,
+            f"{result['complexity']['lines']:,}",
+        )
+    return table
+
+
+def comparison(report: Mapping[str, Any]) -> Table:
+    """The article's table, measured, every detail: Approach | Reads/sec | Writes/sec |
+    Consistency | Complexity, the mixed workload's throughput, the article's own figures."""
+    table = Table(
+        title=_title(report),
+        title_justify="left",
+        show_lines=True,
+        caption=_caption(report),
+        caption_justify="left",
     )
     table.add_column("Approach", style="bold")
     table.add_column("Reads/sec", justify="right")
@@ -239,3 +335,16 @@ def latency_detail(result: Mapping[str, Any]) -> Table:
             *(f"{s[key]:,.1f}" for key in ("p50_us", "p90_us", "p99_us", "p99.9_us", "max_us")),
         )
     return table
+
+
+def comparison_tables(report: Mapping[str, Any], wide: bool = False) -> list[Text | Table]:
+    """The comparison table (``wide``: with every detail), or, for a ``--param`` scan, a
+    heading and a table per point."""
+    draw = comparison if wide else compact_comparison
+    scan = report.get("scan")
+    if not scan:
+        return [draw(report)]
+    shown: list[Text | Table] = []
+    for point in scan["points"]:
+        shown += [Text(f"{scan['parameter']} = {point['value']}"), draw(point["report"])]
+    return shown

@@ -23,16 +23,17 @@ which values a correct count may take. Four kinds of strategy exist:
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from .spec import SESSIONS, Specification
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from .central_protocol import SessionRequests
@@ -200,6 +201,13 @@ class AsyncClientNode(Protocol):
     async def close(self) -> None: ...
 
 
+async def _in_thread(call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)`` in a worker thread (asyncio imported only by those who await)."""
+    import asyncio
+
+    return await asyncio.to_thread(call, *args)
+
+
 class ThreadedClient:
     """An :class:`AsyncClientNode` made of a blocking one: each call runs in a worker
     thread (``asyncio.to_thread``), so the event loop keeps serving the other tasks. What
@@ -209,22 +217,22 @@ class ThreadedClient:
         self.client = client
 
     async def login(self, user: str, now: float) -> None:
-        await asyncio.to_thread(self.client.login, user, now)
+        await _in_thread(self.client.login, user, now)
 
     async def logout(self, user: str, now: float) -> None:
-        await asyncio.to_thread(self.client.logout, user, now)
+        await _in_thread(self.client.logout, user, now)
 
     async def heartbeat(self, user: str, now: float) -> None:
-        await asyncio.to_thread(self.client.heartbeat, user, now)
+        await _in_thread(self.client.heartbeat, user, now)
 
     async def count(self, now: float) -> int:
-        return await asyncio.to_thread(self.client.count, now)
+        return await _in_thread(self.client.count, now)
 
     async def sync(self, now: float) -> None:
-        await asyncio.to_thread(self.client.sync, now)
+        await _in_thread(self.client.sync, now)
 
     async def close(self) -> None:
-        await asyncio.to_thread(self.client.close)
+        await _in_thread(self.client.close)
 
     def stats(self) -> dict[str, float]:
         return self.client.stats() if isinstance(self.client, ReportsReads) else {}
@@ -328,7 +336,7 @@ class ServiceStrategy(Strategy):
         """Open worker ``worker``'s asyncio client (asyncio mode). By default the blocking
         client, each call in a thread (:class:`ThreadedClient`); write one that awaits the
         network to measure an asyncio client."""
-        return ThreadedClient(await asyncio.to_thread(self.client, namespace, worker))
+        return ThreadedClient(await _in_thread(self.client, namespace, worker))
 
 
 class HostedNode(Node, Protocol):

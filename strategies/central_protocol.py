@@ -38,7 +38,6 @@ in that one thread, so every request is atomic and no update is ever lost.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
 import re
@@ -47,11 +46,14 @@ import threading
 import time
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Final, Self
+from typing import TYPE_CHECKING, Final, Self
 
 from .closing import Closing
 from .errors import RunError
 from .tracker import SessionTracker
+
+if TYPE_CHECKING:
+    import asyncio
 
 MAX_LINE: Final = 4096
 #: How many requests a client ``pipeline`` writes before reading their answers. Bounded so
@@ -406,6 +408,8 @@ class AsyncCentralClient:
         namespace: str,
         timeout: float,
     ) -> None:
+        import asyncio
+
         self.host, self.port, self.namespace, self.timeout = host, port, namespace, timeout
         self._reader = reader
         self._writer: asyncio.StreamWriter | None = writer
@@ -415,6 +419,8 @@ class AsyncCentralClient:
     async def open(
         cls, host: str, port: int, namespace: str, timeout: float = 5.0
     ) -> AsyncCentralClient:
+        import asyncio
+
         _token(namespace, "namespace")
         try:
             async with asyncio.timeout(timeout):
@@ -440,6 +446,8 @@ class AsyncCentralClient:
         )
 
     async def _exchange(self, data: bytes, answers: int) -> list[str]:
+        import asyncio
+
         writer = self._writer
         if writer is None:
             raise CentralServiceError("central client is closed")

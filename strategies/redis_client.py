@@ -25,13 +25,15 @@ key is under the driver's namespace, which starts with ``countbench:<run-id>:``.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import socket
 from abc import abstractmethod
-from typing import Any, NoReturn, Protocol, cast
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
 
 from .base import AsyncClientNode, ClientNode, Consistency, ServiceStrategy
+
+if TYPE_CHECKING:
+    import asyncio
 
 Command = tuple[str | int | float, ...]
 
@@ -169,7 +171,7 @@ def _failed(exc: BaseException, doing: str) -> Exception:
 
     if isinstance(exc, RedisError):
         return exc
-    if isinstance(exc, (socket.timeout, asyncio.TimeoutError)):
+    if isinstance(exc, socket.timeout):  # the builtin TimeoutError (asyncio's too)
         return TimeoutError(f"Timeout {doing} socket")
     if isinstance(exc, OSError):
         return ConnectionError(f"Error while {doing} socket: {exc}")
@@ -347,6 +349,7 @@ class AsyncRedisClientNode(_Conversation):
         depth: int,
         timeout: float = 10.0,
     ) -> AsyncRedisClientNode:
+
         import redis.asyncio
 
         pool: Any = redis.asyncio.ConnectionPool.from_url(
@@ -380,6 +383,8 @@ class AsyncRedisClientNode(_Conversation):
         return await self._read(count)
 
     async def _exchange(self) -> Any:
+        import asyncio
+
         request = self._take(self._packer)
         if request is None:
             return None

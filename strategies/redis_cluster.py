@@ -44,18 +44,20 @@ when they have cores of their own) and bounds what one dead master takes with it
 
 from __future__ import annotations
 
-import asyncio
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from .base import AsyncClientNode, ClientNode, Consistency, ServiceStrategy, StrategyConfig
 from .redis_client import Command
 from .redis_zset import COUNT, COUNT_SHA, HEARTBEAT, HEARTBEAT_SHA
 from .spec import SESSIONS
+
+if TYPE_CHECKING:
+    pass
 
 SLOTS = 16384
 #: Shards per master: enough that each master holds several shard keys.
@@ -511,6 +513,8 @@ class AsyncRedisClusterClientNode:
         return replies
 
     async def _exchange(self) -> int:
+        import asyncio
+
         queues, counting = self._batch.take()
         busy = [m for m, queue in enumerate(queues) if queue]
         if not busy:

@@ -34,7 +34,7 @@ from countbench.reports.plot import (
     run_length_series,
     scale_figure,
 )
-from helpers import countbench, ok
+from helpers import clean_env, countbench, ok
 
 pytestmark = pytest.mark.slow  # servers, worker processes or whole commands: see pyproject
 
@@ -433,3 +433,25 @@ def test_fault_notes_name_node_ranges() -> None:
     assert fault_note(sides) == "0-2,5 | 3-4,6"
     assert fault_note({**sides, "one_way": True}) == "0-2,5 -/> 3-4,6"
     assert fault_note({"type": "crash", "node": 2, "persist": True}) == "n2 persist"
+
+
+def test_plot_without_matplotlib_says_how_to_get_it(tmp_path: Path) -> None:
+    """matplotlib is the plot extra: a plain install has no plotting stack, and plot says
+    in one line what to install."""
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert not any("matplotlib" in d for d in project["project"]["dependencies"])
+    assert any("matplotlib" in d for d in project["project"]["optional-dependencies"]["plot"])
+    hidden = tmp_path / "hide" / "matplotlib"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('not installed here')\n")
+    env = {**clean_env(), "PYTHONPATH": str(tmp_path / "hide")}
+    (tmp_path / "r.json").write_text("{}")
+    done = countbench("plot", "r.json", "-o", "out.png", cwd=tmp_path, env=env)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        "countbench: error: countbench plot needs matplotlib: pip install 'countbench[plot]' "
+        "(or pip install '.[plot]' from a clone)"
+    )
+    assert not (tmp_path / "out.png").exists()

@@ -271,7 +271,7 @@ def test_compare_real_faults_fills_the_consistency_column(tmp_path: Path) -> Non
     env["COLUMNS"] = "160"
     result = subprocess.run(
         [sys.executable, "-m", "countbench.bench.cli", "compare", "central,local", "--smoke",
-         "--quiet", "--real-faults", "--json", str(out)],
+         "--quiet", "--real-faults", "--wide", "--json", str(out)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     # The kill loses central's acknowledged sessions: a contradiction of its specification,

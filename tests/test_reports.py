@@ -698,3 +698,68 @@ def test_usage_errors_are_report_errors() -> None:
     assert issubclass(ReportUsageError, ReportError) and issubclass(ReportError, ValueError)
     with pytest.raises(ReportUsageError):
         parse_threshold("1.5")
+
+
+def test_the_compact_table_reads_at_80_and_120_columns(quick: Report) -> None:
+    """Every built-in strategy's row, with an interval under each figure: at 80 and 120
+    columns no line is longer than the terminal, no heading or figure is cut, every
+    strategy keeps its whole name; --wide needs about 190."""
+    import io
+
+    from rich.console import Console
+
+    from countbench.reports.table import comparison_tables
+    from countbench.strategies.registry import BUILTINS
+
+    report = copy.deepcopy(quick)
+    template = report["results"][0]
+    report["results"] = []
+    for cls in BUILTINS:
+        result = copy.deepcopy(template)
+        result["strategy"]["name"] = cls.name
+        for op in result["operations"].values():
+            bench = op["pyperf"]["benchmarks"][0]
+            timed = [run for run in bench["runs"] if "values" in run]
+            bench["runs"] = bench["runs"] + timed * 3  # enough processes for an interval
+        report["results"].append(result)
+    for width in (80, 120):
+        console = Console(width=width, record=True, file=io.StringIO())
+        for shown in comparison_tables(report):
+            console.print(shown)
+        text = console.export_text()
+        assert max(len(line) for line in text.splitlines()) <= width
+        assert "…" not in text
+        assert all(cls.name in text for cls in BUILTINS)
+        assert text.count("±") == 3 * len(BUILTINS)
+    wide = Console(width=80, record=True, file=io.StringIO())
+    wide.print(*comparison_tables(report, wide=True))
+    assert "…" in wide.export_text()  # what the compact table is for
+
+
+def test_diff_as_a_pull_request_comment_and_as_json(quick: Report, tmp_path: Path) -> None:
+    base = quick_path(quick, tmp_path)
+    status, markdown, _ = invoke("diff", base, base, "--format", "md")
+    assert status == 0
+    lines = markdown.splitlines()
+    table = [i for i, line in enumerate(lines) if line.startswith("|")]
+    assert table == list(range(table[0], table[0] + 2 + 3 * len(STRATEGIES)))  # one table
+    assert lines[table[0]].startswith("| Benchmark | base | new | change |")
+    assert lines[-1].startswith("ok: no significant slowdown above 10.0%")
+    status, text, _ = invoke("diff", base, base, "--format", "json")
+    assert status == 0
+    data = json.loads(text)
+    assert data["kind"] == "countbench-diff" and data["verdict"]["status"] == "ok"
+    assert len(data["pairs"]) == 3 * len(STRATEGIES)
+    assert {pair["judgement"] for pair in data["pairs"]} == {"no"}
+    slower = copy.deepcopy(quick)
+    for result in slower["results"]:
+        for op in result["operations"].values():
+            for run in op["pyperf"]["benchmarks"][0]["runs"]:
+                if "values" in run:
+                    run["values"] = [value * 2 for value in run["values"]]  # half the ops/s
+    new = save(tmp_path / "slower.json", slower)
+    status, markdown, _ = invoke("diff", base, new, "-f", "md")
+    assert status == 1
+    assert "**REGRESSION**" in markdown and markdown.splitlines()[-1].startswith("**FAILED: ")
+    status, _, error = invoke("diff", base, base, "-f", "html")
+    assert status == 2 and "unknown --format" in error

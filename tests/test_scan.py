@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -37,6 +39,20 @@ def test_a_scan_keeps_every_point(tmp_path: Path) -> None:
     assert result.stdout.count("countbench compare") == 2  # a table per point
     check = _run(tmp_path, "report", "validate", "s.json")
     assert check.returncode == 0, check.stderr
+    # Every point reaches every export: the table, Markdown and CSV of report show.
+    shown = _run(tmp_path, "report", "show", "s.json")
+    assert shown.returncode == 0 and shown.stdout.count("countbench compare") == 2
+    markdown = _run(tmp_path, "report", "show", "s.json", "-f", "md").stdout
+    assert "### workers = 1" in markdown and "### workers = 2" in markdown
+    rows = list(
+        csv.DictReader(io.StringIO(_run(tmp_path, "report", "show", "s.json", "-f", "csv").stdout))
+    )
+    assert len(rows) == 2 * 2 * 3  # points x strategies x operations
+    assert {(r["scan_parameter"], r["scan_value"], r["workers"]) for r in rows} == {
+        ("workers", "1", "1"),
+        ("workers", "2", "2"),
+    }
+    assert {r["preset"] for r in rows} == {"smoke"} and all(r["run_id"] for r in rows)
 
 
 def test_a_float_parameter_with_a_dash(tmp_path: Path) -> None:

@@ -635,3 +635,12 @@ def test_chaos_runs_eventual_on_the_simulator_when_faults_are_simulated() -> Non
     )
     assert result.returncode == 0, result.stderr
     assert "trace sha256" in result.stdout and "PASS" in result.stdout
+
+
+def test_the_light_fault_names_are_the_presets_and_the_real_faults() -> None:
+    from countbench.bench.fault_names import REAL, SIMULATED
+    from countbench.bench.faults.runner import FAULTS
+    from countbench.bench.sim import PRESETS
+
+    assert tuple(PRESETS) == SIMULATED
+    assert REAL == FAULTS

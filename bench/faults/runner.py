@@ -38,6 +38,7 @@ from typing import Any
 
 from ...strategies.base import HostedStrategy
 from ...strategies.errors import UsageError
+from ..fault_names import REAL
 from ..servers import reaper
 from ..workload import MAX_USERS
 from .history import CounterCheck, Op, Outcome, check_counter
@@ -50,7 +51,7 @@ from .targets import (
     open_target,
 )
 
-FAULTS = ("pause", "kill")
+FAULTS = REAL
 SESSION_TIMEOUT = 86_400.0  # no session expires during a run: the check counts every login
 _START_MARGIN = 0.2
 _JOIN_GRACE = 30.0
