@@ -180,10 +180,16 @@ def _title(report: Mapping[str, Any]) -> str:
     )
 
 
-def _caption(report: Mapping[str, Any]) -> str:
+def _caption(report: Mapping[str, Any], compact: bool = False) -> str:
     warned = unstable(report)
+    figures = sum(len(r["operations"]) for r in report["results"])
     if report["preset"] == "smoke":
         caption = "smoke preset: one value per benchmark, so no spread and no stability check"
+    elif warned and compact:
+        caption = (
+            f"pyperf found {len(warned)} of the {figures} figures unstable "
+            "(--wide names them; `run` shows pyperf's reasons)"
+        )
     elif warned:
         caption = f"pyperf found these unstable: {', '.join(warned)} (see `run` or the JSON report)"
     else:
@@ -226,7 +232,7 @@ def compact_comparison(report: Mapping[str, Any]) -> Table:
     table = Table(
         title=_title(report),
         title_justify="left",
-        caption=f"{_caption(report)}\n{legend}",
+        caption=f"{_caption(report, compact=True)}\n{legend}",
         caption_justify="left",
         box=box.SIMPLE_HEAD,
         padding=(0, 1),
