@@ -31,6 +31,7 @@ from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
 
 from .base import AsyncClientNode, ClientNode, Consistency, ServiceStrategy
+from .batching import AsyncBatchingClient, BatchingClient
 
 if TYPE_CHECKING:
     import asyncio
@@ -238,7 +239,7 @@ class _Conversation:
         raise failure from exc
 
 
-class RedisClientNode(_Conversation):
+class RedisClientNode(_Conversation, BatchingClient):
     """A worker's blocking connection; see the module docstring."""
 
     def __init__(
@@ -316,17 +317,18 @@ class RedisClientNode(_Conversation):
         self._commands.count(self._queue, self._ns, now)
         return _count_reply(self._exchange())
 
-    def sync(self, now: float) -> None:
+    def write(self, kind: str, user: str, now: float) -> None:
+        getattr(self._commands, kind)(self._queue, self._ns, user, now)
+        self._queued()
+
+    def flush(self) -> None:
         self._exchange()
 
-    def close(self) -> None:
-        try:
-            self._exchange()
-        finally:
-            self._pool.disconnect()
+    def disconnect(self) -> None:
+        self._pool.disconnect()
 
 
-class AsyncRedisClientNode(_Conversation):
+class AsyncRedisClientNode(_Conversation, AsyncBatchingClient):
     """A worker's asyncio connection, opened by redis.asyncio, used through its stream
     pair; the same behaviour. Create it with ``await AsyncRedisClientNode.open(...)``."""
 
@@ -417,14 +419,15 @@ class AsyncRedisClientNode(_Conversation):
         self._commands.count(self._queue, self._ns, now)
         return _count_reply(await self._exchange())
 
-    async def sync(self, now: float) -> None:
+    async def write(self, kind: str, user: str, now: float) -> None:
+        getattr(self._commands, kind)(self._queue, self._ns, user, now)
+        await self._queued()
+
+    async def flush(self) -> None:
         await self._exchange()
 
-    async def close(self) -> None:
-        try:
-            await self._exchange()
-        finally:
-            await self._pool.disconnect()
+    async def disconnect(self) -> None:
+        await self._pool.disconnect()
 
 
 class RedisStrategy(ServiceStrategy):

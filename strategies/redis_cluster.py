@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from .base import AsyncClientNode, ClientNode, Consistency, ServiceStrategy, StrategyConfig
+from .batching import AsyncBatchingClient, BatchingClient
 from .redis_client import Command
 from .redis_zset import COUNT, COUNT_SHA, HEARTBEAT, HEARTBEAT_SHA
 from .spec import SESSIONS
@@ -319,7 +320,7 @@ def _silent_master(layout: ClusterLayout, m: int, exc: BaseException) -> Cluster
     )
 
 
-class RedisClusterClientNode:
+class RedisClusterClientNode(BatchingClient):
     """A worker's blocking client: one connection per master (see the module docstring)."""
 
     def __init__(
@@ -352,7 +353,7 @@ class RedisClusterClientNode:
             try:
                 self._prepare(m)
             except _connection_errors() as exc:
-                self.close_connections()
+                self.disconnect()
                 raise _silent_master(self.layout, m, exc) from exc
 
     def _prepare(self, m: int) -> None:
@@ -413,14 +414,8 @@ class RedisClusterClientNode:
     def _key(self, user: str) -> str:
         return self.layout.keys[user_shard(user, self.layout.shards)]
 
-    def login(self, user: str, now: float) -> None:
-        self._write(user, self._commands.login(self._key(user), user, now))
-
-    def logout(self, user: str, now: float) -> None:
-        self._write(user, self._commands.logout(self._key(user), user, now))
-
-    def heartbeat(self, user: str, now: float) -> None:
-        self._write(user, self._commands.heartbeat(self._key(user), user, now))
+    def write(self, kind: str, user: str, now: float) -> None:
+        self._write(user, getattr(self._commands, kind)(self._key(user), user, now))
 
     def count(self, now: float) -> int:
         for shard, key in enumerate(self.layout.keys):
@@ -428,18 +423,12 @@ class RedisClusterClientNode:
         self._batch.counting = True
         return self._exchange()
 
-    def sync(self, now: float) -> None:
+    def flush(self) -> None:
         self._exchange()
 
-    def close_connections(self) -> None:
+    def disconnect(self) -> None:
         for conn in self._conns:
             conn.disconnect()
-
-    def close(self) -> None:
-        try:
-            self._exchange()
-        finally:
-            self.close_connections()
 
 
 @cache
@@ -449,7 +438,7 @@ def _error_reply() -> type[Exception]:
     return ResponseError
 
 
-class AsyncRedisClusterClientNode:
+class AsyncRedisClusterClientNode(AsyncBatchingClient):
     """The asyncio twin: one redis.asyncio connection per master, every master's batch
     sent and read concurrently. Create it with ``await AsyncRedisClusterClientNode.open(...)``."""
 
@@ -487,7 +476,7 @@ class AsyncRedisClusterClientNode:
             try:
                 await node._prepare(m)
             except _connection_errors() as exc:
-                await node.close_connections()
+                await node.disconnect()
                 raise _silent_master(layout, m, exc) from exc
         return node
 
@@ -555,14 +544,8 @@ class AsyncRedisClusterClientNode:
         self._batch.queues[self.layout.key_master[shard]].append(command)
         await self._queued()
 
-    async def login(self, user: str, now: float) -> None:
-        await self._write(user, self._commands.login, now)
-
-    async def logout(self, user: str, now: float) -> None:
-        await self._write(user, self._commands.logout, now)
-
-    async def heartbeat(self, user: str, now: float) -> None:
-        await self._write(user, self._commands.heartbeat, now)
+    async def write(self, kind: str, user: str, now: float) -> None:
+        await self._write(user, getattr(self._commands, kind), now)
 
     async def count(self, now: float) -> int:
         for shard, key in enumerate(self.layout.keys):
@@ -570,18 +553,12 @@ class AsyncRedisClusterClientNode:
         self._batch.counting = True
         return await self._exchange()
 
-    async def sync(self, now: float) -> None:
+    async def flush(self) -> None:
         await self._exchange()
 
-    async def close_connections(self) -> None:
+    async def disconnect(self) -> None:
         for conn in self._conns:
             await conn.disconnect()
-
-    async def close(self) -> None:
-        try:
-            await self._exchange()
-        finally:
-            await self.close_connections()
 
 
 class RedisClusterSessions(ServiceStrategy):
