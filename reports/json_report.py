@@ -41,6 +41,17 @@ def check_output_path(path: Path, force: bool) -> Path:
         raise ReportPathError(f"folder {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise ReportPathError(f"folder {parent} is not writable")
+    _check_target(path, force)
+    with contextlib.suppress(OSError):
+        free = shutil.disk_usage(parent).free
+        if free < MIN_FREE_BYTES:
+            raise ReportPathError(f"folder {parent} is full ({free:,} bytes free)")
+    return path
+
+
+def _check_target(path: Path, force: bool) -> None:
+    """Refuse a device, pipe or socket at ``path`` (even with ``force``), and an existing
+    file without ``force``."""
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
@@ -55,11 +66,6 @@ def check_output_path(path: Path, force: bool) -> Path:
             )
         if not force:
             raise ReportPathError(f"{path} exists; use --force to replace it")
-    with contextlib.suppress(OSError):
-        free = shutil.disk_usage(parent).free
-        if free < MIN_FREE_BYTES:
-            raise ReportPathError(f"folder {parent} is full ({free:,} bytes free)")
-    return path
 
 
 def _umask() -> int:
@@ -99,7 +105,7 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], None], force: bool = Tr
 
 
 def _publish(tmp: Path, path: Path, force: bool) -> None:
-    check_output_path(path, force)  # what changed while measuring: a device, a rival file
+    _check_target(path, force)  # what changed while measuring: a device, a rival file
     if force:
         os.replace(tmp, path)
         return

@@ -264,3 +264,18 @@ def test_real_fault_options_are_bounded_before_any_server_starts(
     status, err = _status(["chaos", "--strategy", "redis-incr", option, value], capsys)
     assert status == 2, err
     assert option in _one_error_line(err)
+
+
+def test_a_finished_write_is_published_even_if_it_filled_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The free-space check is for before measuring: once the temporary file is written,
+    the little space it leaves must not make countbench throw the report away."""
+
+    class Usage:
+        free = 4096
+
+    monkeypatch.setattr(json_report.shutil, "disk_usage", lambda folder: Usage())
+    path = tmp_path / "r.json"
+    json_report.write_atomic(path, lambda handle: handle.write(b"{}\n"), force=False)
+    assert path.read_bytes() == b"{}\n"
