@@ -107,6 +107,7 @@ def _measure(
     mode: Mode = options["mode"]
     json_path: Path | None = options["json"]
     pyperf_path: Path | None = options["pyperf"]
+    exports: dict[str, Path | None] = {"md": options["md"], "csv": options["csv"]}
     save, force, redis_url = options["save"], options["force"], options["redis_url"]
     quiet, scan, real_faults = options["quiet"], options["param"], options["real_faults"]
     if save is not None:
@@ -119,9 +120,10 @@ def _measure(
         if any(issubclass(c, ReplicatedStrategy) for c in classes):
             notes.append(f"process mode runs one node per worker: nodes set to {spec.workers}")
         spec = nodes_for(spec, mode)
-    outputs = [path for path in (json_path, pyperf_path, history_path) if path is not None]
+    given = (json_path, pyperf_path, history_path, *exports.values())
+    outputs = [path for path in given if path is not None]
     if len({path.resolve() for path in outputs}) < len(outputs):
-        raise UsageProblem("--json, --pyperf and --history must name different files")
+        raise UsageProblem("--json, --pyperf, --md, --csv and --history must name different files")
     if history_path is not None and scan is not None:
         raise UsageProblem("--history records one run: it does not take a --param scan")
     for path in outputs:
@@ -164,11 +166,26 @@ def _measure(
         write_pyperf_suite(report, pyperf_path, force)
     if history_path is not None and histories:
         next(iter(histories.values())).write(history_path, force)
+    _export(report, exports, force)
     if save is not None:
         from .baselines import save_report
 
         out.print(f"saved as {save}: {save_report(report, save)}", markup=False, highlight=False)
     return report, bound
+
+
+def _export(report: dict[str, Any], exports: dict[str, Path | None], force: bool) -> None:
+    """``--md`` and ``--csv``: the report as ``report show`` would render it, written
+    atomically (every point of a scan)."""
+    from ..reports.csv_export import to_csv
+    from ..reports.json_report import check_output_path, write_bytes_atomic
+    from ..reports.markdown import to_markdown
+
+    render = {"md": to_markdown, "csv": to_csv}
+    for kind, path in exports.items():
+        if path is not None:
+            check_output_path(path, force)
+            write_bytes_atomic(path, render[kind](report).encode("utf-8"), force)
 
 
 def _scan_points(scan: str | None, spec: WorkloadSpec) -> list[tuple[str, Any, WorkloadSpec]]:
@@ -332,7 +349,7 @@ def run(
     _print_comparisons(report, options["wide"])
     out.print(tables.operations_detail(result))
     out.print(tables.latency_detail(result))
-    _print_written(options["json"], options["pyperf"], history)
+    _print_written(options["json"], options["pyperf"], options["md"], options["csv"], history)
     _judge(report, bound)
 
 
@@ -348,7 +365,7 @@ def compare(
     report, bound = _measure("compare", strategies, options)
     _print_services(report)
     _print_comparisons(report, options["wide"])
-    _print_written(options["json"], options["pyperf"])
+    _print_written(options["json"], options["pyperf"], options["md"], options["csv"])
     _judge(report, bound)
 
 

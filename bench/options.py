@@ -135,6 +135,12 @@ PyperfOpt = Annotated[
     Path | None,
     typer.Option("--pyperf", help="Also write the timings as a pyperf suite (compare_to, stats)."),
 ]
+MdOpt = Annotated[
+    Path | None, typer.Option("--md", help="Also write the table as Markdown (report show -f md).")
+]
+CsvOpt = Annotated[
+    Path | None, typer.Option("--csv", help="Also write the figures as CSV (report show -f csv).")
+]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing report file.")]
 ParamOpt = Annotated[
     str | None,
@@ -191,6 +197,8 @@ SHARED: dict[str, tuple[Any, Any]] = {
     "smoke": (SmokeOpt, False),
     "json": (JsonOpt, None),
     "pyperf": (PyperfOpt, None),
+    "md": (MdOpt, None),
+    "csv": (CsvOpt, None),
     "save": (SaveOpt, None),
     "param": (ParamOpt, None),
     "force": (ForceOpt, False),

@@ -125,7 +125,11 @@ def write_json_atomic(path: Path, data: dict[str, Any], force: bool = False) -> 
         text = json.dumps(data, indent=2, sort_keys=False, allow_nan=False)
     except ValueError as exc:  # NaN or infinity: no strict JSON parser would read it
         raise RunError(f"{path}: the report holds a number JSON cannot carry ({exc})") from None
-    body = (text + "\n").encode("utf-8")
+    write_bytes_atomic(path, (text + "\n").encode("utf-8"), force)
+
+
+def write_bytes_atomic(path: Path, body: bytes, force: bool) -> None:
+    """:func:`write_atomic` of ``body``."""
 
     def write(handle: BinaryIO) -> None:
         handle.write(body)

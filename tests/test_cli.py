@@ -567,3 +567,16 @@ def test_help_does_not_import_pyperf() -> None:
 def test_list_does_not_import_pyperf() -> None:
     code = "from countbench.bench import cli\ncli.main(['list'])"
     assert _pyperf_imported(code) == "False"
+
+
+def test_markdown_and_csv_exports_at_run_time(tmp_path: Path) -> None:
+    """--md and --csv write what report show -f md|csv would, from the same run."""
+    ok(cli(tmp_path, "run", "--strategy", "local", *SMALL, "--quiet", "--json", "r.json",
+           "--md", "r.md", "--csv", "r.csv"))  # fmt: skip
+    shown_md = ok(cli(tmp_path, "report", "show", "r.json", "-f", "md")).stdout
+    shown_csv = ok(cli(tmp_path, "report", "show", "r.json", "-f", "csv")).stdout
+    assert (tmp_path / "r.md").read_text() == shown_md
+    assert (tmp_path / "r.csv").read_text() == shown_csv
+    assert len(shown_csv.splitlines()) == 1 + 3  # a header, then writes, reads, mixed
+    clash = cli(tmp_path, "run", "--strategy", "local", *SMALL, "--md", "x", "--csv", "x")
+    assert clash.returncode == 2 and "must name different files" in clash.stderr

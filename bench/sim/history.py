@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 FORMAT, VERSION = "countbench-history", 1
 
@@ -75,12 +75,8 @@ class History:
 
     def write(self, path: Path, force: bool) -> None:
         """Write every line to ``path`` atomically (an existing file only with ``force``)."""
-        from ...reports.json_report import check_output_path, write_atomic
+        from ...reports.json_report import check_output_path, write_bytes_atomic
 
         check_output_path(path, force)
         body = "".join(json.dumps(line, separators=(",", ":")) + "\n" for line in self.lines)
-
-        def write(handle: BinaryIO) -> None:
-            handle.write(body.encode("utf-8"))
-
-        write_atomic(path, write, force)
+        write_bytes_atomic(path, body.encode("utf-8"), force)
