@@ -763,3 +763,24 @@ def test_diff_as_a_pull_request_comment_and_as_json(quick: Report, tmp_path: Pat
     assert "**REGRESSION**" in markdown and markdown.splitlines()[-1].startswith("**FAILED: ")
     status, _, error = invoke("diff", base, base, "-f", "html")
     assert status == 2 and "unknown --format" in error
+
+
+def test_the_compact_table_marks_a_broken_strategy(quick: Report) -> None:
+    """The compact Consistency cell is a verdict too: a count outside the specification
+    shows ✗ where a correct one shows ✓."""
+    import io
+
+    from rich.console import Console
+
+    from countbench.reports.table import comparison_tables
+
+    def row(report: Report, name: str) -> str:
+        console = Console(width=80, record=True, file=io.StringIO())
+        console.print(*comparison_tables(report))
+        return next(line for line in console.export_text().splitlines() if f" {name} " in line)
+
+    assert "✓" in row(quick, "local") and "✗" not in row(quick, "local")
+    broken = copy.deepcopy(quick)
+    local = next(r for r in broken["results"] if r["strategy"]["name"] == "local")
+    local["verification"]["correct"] = False
+    assert "✗" in row(broken, "local")
