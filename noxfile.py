@@ -21,9 +21,12 @@ def dependencies() -> list[str]:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """pytest against the installed package (a real wheel build, not the source tree)."""
+    """pytest against the installed package (a real wheel build, not the source tree), on
+    one pytest-xdist worker per CPU, at most four (``-- -n 0`` runs it in one process)."""
     session.install(".[test]")
-    session.run("pytest", *session.posargs)
+    session.run(
+        "pytest", "-n", "auto", "--maxprocesses", "4", "--dist", "worksteal", *session.posargs
+    )
 
 
 def namespace_tree(session: nox.Session) -> Path:

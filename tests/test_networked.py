@@ -395,7 +395,7 @@ def test_aggregate_read_is_partial_while_a_node_is_down_and_writes_stay_local(
         _wait_stopped(proc)
         started = time.monotonic()
         client.login("near-2", 2.5)  # local: no wait on the stopped node
-        assert time.monotonic() - started < 0.1
+        assert time.monotonic() - started < 0.3  # well below the read timeout
         started = time.monotonic()
         assert client.count(3.0) == 2  # node 1's three users are missing from the sum
         waited = time.monotonic() - started

@@ -18,7 +18,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -379,15 +378,13 @@ def test_random_healing_partitions_converge(
 # -- cost and speed -------------------------------------------------------------------------
 
 
-def test_five_nodes_ten_thousand_operations_is_fast() -> None:
+def test_five_nodes_ten_thousand_operations_under_every_fault() -> None:
+    """Every operation of the standard scenario runs under every fault (its speed is
+    ``python -m countbench.bench.sim.speed``'s business, not a unit test's)."""
     scenario = standard_scenario("partition,duplicate,loss,reorder,crash", nodes=5)
-    started = time.perf_counter()
     result = run_scenario("pncounter", scenario)
-    took = time.perf_counter() - started
-    print(f"5 nodes x 10,000 operations, all faults: {took:.2f}s, {len(result.trace)} events")
     ops = result.operations
     assert ops.logins + ops.logouts + ops.heartbeats + ops.reads + ops.vanished == 10_000
-    assert took < 10
 
 
 def test_speed_command_times_each_strategy_and_fails_over_the_limit(

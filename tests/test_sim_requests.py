@@ -15,7 +15,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -283,13 +282,12 @@ def test_compare_gets_a_simulated_consistency_cell(strategy: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", BOTH)
-def test_five_nodes_ten_thousand_operations_is_fast(strategy: str) -> None:
+def test_five_nodes_ten_thousand_operations_under_every_fault(strategy: str) -> None:
     scenario = standard_scenario("partition,duplicate,loss,reorder,crash", nodes=5)
-    started = time.perf_counter()
     result = run_scenario(strategy, scenario, keep_trace=False)
-    took = time.perf_counter() - started
-    print(f"{strategy}: 5 nodes x 10,000 operations, all faults: {took:.2f}s")
-    assert result.operations.reads > 0 and took < 10
+    ops = result.operations
+    assert ops.reads > 0
+    assert ops.logins + ops.logouts + ops.heartbeats + ops.reads + ops.vanished == 10_000
 
 
 @pytest.mark.slow
