@@ -30,8 +30,9 @@ from ..strategies.errors import UsageError
 from ..strategies.registry import discover, mode_problem, resolve
 from .drivers import StreamName
 from .plan import Plan
+from .presets import Preset
 from .services import RunServices, needed, provide
-from .timing import Controls, Preset, time_plan
+from .timing import Controls, time_plan
 from .workload import WorkloadSpec
 
 #: Timed values per worker process in a round.

@@ -383,12 +383,11 @@ def _bound(text: str | None) -> tuple[float, bool] | None:
 def _judge(report: dict[str, Any], bound: tuple[float, bool] | None) -> None:
     """Exit 1 (after the tables) when a strategy contradicts its own specification, or a
     final count is further from the users online than ``--max-error``; one line each."""
+    from ..reports.load import scan_points
     from ..reports.verdicts import describe_bound, online_error, over_bound, spec_problems
 
-    scan = report.get("scan")
-    reports = [point["report"] for point in scan["points"]] if scan else [report]
     lines: list[str] = []
-    for each in reports:
+    for _, _, each in scan_points(report):
         for result in each["results"]:
             name = result["strategy"]["name"]
             lines += [f"{name} contradicts its specification: {p}" for p in spec_problems(result)]
@@ -434,7 +433,8 @@ def main(argv: list[str] | None = None) -> None:
         if type(exc).__name__ == "NoArgsIsHelpError":
             exc.show()  # type: ignore[attr-defined]
             raise SystemExit(2) from None
-        fail(exc.format_message().strip().splitlines()[0], getattr(exc, "exit_code", 2))
+        message = exc.format_message().strip().splitlines()[0]
+        fail(message.replace(": Value error, ", ": "), getattr(exc, "exit_code", 2))
     except (typer.Abort, KeyboardInterrupt):
         fail("interrupted", 130)
     except Terminated:

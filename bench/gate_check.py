@@ -29,8 +29,9 @@ from ..strategies.base import Mode
 from .ab import Side, run_ab, strategy_class
 from .drivers import StreamName
 from .plan import Plan
+from .presets import Preset
 from .services import needed, provide
-from .timing import Controls, Preset, Timing, time_plan
+from .timing import Controls, Timing, time_plan
 from .workload import WorkloadSpec
 
 DEFAULT_SLOWDOWNS = (0.10, 0.20, 0.50)

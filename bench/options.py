@@ -16,6 +16,7 @@ import typer
 
 from ..strategies.base import Mode, Strategy
 from ..strategies.errors import UsageError
+from .presets import Preset
 from .workload import WorkloadSpec
 
 
@@ -106,9 +107,10 @@ WorkloadOpt = Annotated[
     ),
 ]
 PresetOpt = Annotated[
-    str | None,
+    Preset | None,
     typer.Option(
         "--preset",
+        case_sensitive=False,
         help="How hard to time: quick (default: 1 process, no interval), ci (9 processes: "
         "a rerun interval and a gate), fast, rigorous (pyperf's), smoke (one value).",
     ),
@@ -256,16 +258,12 @@ MAX_MIN_TIME = 60.0
 def controls_from(options: dict[str, Any]) -> Any:
     """The timing controls: one preset (``--preset`` or its shortcut flags) and pyperf's
     own options over it; each checked here, before any work."""
-    from .timing import Controls, Preset
+    from .timing import Controls
 
     chosen = [(p, f"--{p}") for p in (Preset.FAST, Preset.RIGOROUS, Preset.SMOKE) if options[p]]
     named = options.get("preset")
     if named is not None:
-        try:
-            chosen.insert(0, (Preset(named.strip().lower()), f"--preset {named.strip()}"))
-        except ValueError:
-            choices = ", ".join(str(p) for p in Preset)
-            raise UsageProblem(f"--preset {named!r}: choose one of {choices}") from None
+        chosen.insert(0, (Preset(named), f"--preset {named}"))
     if len({p for p, _ in chosen}) > 1:
         raise UsageProblem(" and ".join(label for _, label in chosen) + " exclude each other")
     preset = chosen[0][0] if chosen else Preset.QUICK

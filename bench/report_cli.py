@@ -20,13 +20,25 @@ Registered in ``bench/cli.py`` as::
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-FORMATS = ("table", "md", "csv")
+
+class ShowFormat(StrEnum):
+    TABLE = "table"
+    MD = "md"
+    CSV = "csv"
+
+
+class DiffFormat(StrEnum):
+    TABLE = "table"
+    MD = "md"
+    JSON = "json"
+
 
 report_app = typer.Typer(
     help="Read saved JSON reports: show them as a table, Markdown or CSV; validate them; "
@@ -46,8 +58,9 @@ def _plain(text: str) -> None:
 def show(
     file: ReportArg,
     output_format: Annotated[
-        str, typer.Option("--format", "-f", help="table, md (Markdown) or csv.")
-    ] = "table",
+        ShowFormat,
+        typer.Option("--format", "-f", case_sensitive=False, help="md: Markdown."),
+    ] = ShowFormat.TABLE,
     wide: Annotated[
         bool, typer.Option("--wide", help="Every detail in the table, for ~190 columns.")
     ] = False,
@@ -55,16 +68,13 @@ def show(
     """Print a saved report: the comparison table, Markdown for a pull request, or CSV."""
     from ..reports import table as tables
     from ..reports.csv_export import to_csv
-    from ..reports.load import ReportUsageError, load_report
+    from ..reports.load import load_report
     from ..reports.markdown import to_markdown
 
-    chosen = output_format.strip().lower()
-    if chosen not in FORMATS:
-        raise ReportUsageError(f"unknown --format {output_format!r} (choose {', '.join(FORMATS)})")
     report = load_report(file)
-    if chosen == "md":
+    if output_format is ShowFormat.MD:
         _plain(to_markdown(report))
-    elif chosen == "csv":
+    elif output_format is ShowFormat.CSV:
         _plain(to_csv(report))
     else:
         console = Console()
@@ -120,9 +130,9 @@ def diff(
         ),
     ] = False,
     output_format: Annotated[
-        str,
-        typer.Option("--format", "-f", help="table, md (a pull-request comment) or json."),
-    ] = "table",
+        DiffFormat,
+        typer.Option("--format", "-f", case_sensitive=False, help="md: a pull-request comment."),
+    ] = DiffFormat.TABLE,
 ) -> None:
     """Compare two reports: exit 1 on a significant slowdown or a lost exact count.
 
@@ -138,10 +148,6 @@ def diff(
     from ..reports.load import ReportUsageError, load_report
     from .baselines import baseline_path
 
-    chosen = output_format.strip().lower()
-    if chosen not in ("table", "md", "json"):
-        raise ReportUsageError(f"unknown --format {output_format!r} (choose table, md, json)")
-
     if baseline is not None:
         if len(files) != 1:
             raise ReportUsageError("with --baseline, give one report: the new one")
@@ -152,9 +158,9 @@ def diff(
         raise ReportUsageError("give two reports, BASE.json NEW.json (or --baseline NAME)")
     threshold = parse_threshold(fail_above)
     result = diff_reports(load_report(base), load_report(new), threshold, allow_workload_change)
-    if chosen == "md":
+    if output_format is DiffFormat.MD:
         _plain(diff_view.to_markdown(result))
-    elif chosen == "json":
+    elif output_format is DiffFormat.JSON:
         _plain(json.dumps(diff_view.to_dict(result), indent=2, allow_nan=False) + "\n")
     else:
         diff_view.print_diff(result, Console())

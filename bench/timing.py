@@ -35,7 +35,6 @@ import time
 from argparse import Namespace
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,7 @@ from ..reports.samples import Estimate, estimate
 from .drivers import Driver, StreamName
 from .drivers.base import chunk_ops
 from .plan import Benchmark, Plan
+from .presets import Preset
 from .servers import reaper
 
 WORKER_MODULE = "countbench.bench.pyperf_worker"
@@ -55,14 +55,6 @@ CALIBRATE_OPTION = "--countbench-calibrate"
 
 #: The quick preset's shortest value, in seconds: what a loop count is chosen to reach.
 QUICK_MIN_TIME = 0.05
-
-
-class Preset(StrEnum):
-    QUICK = "quick"  # countbench's default: 1 process x 5 values, 50 ms minimum per value
-    CI = "ci"  # for a CI gate: 9 processes x 2 values, enough for a rerun interval
-    FAST = "fast"  # pyperf's --fast: 10 processes x 2 values, pyperf's calibration
-    RIGOROUS = "rigorous"  # pyperf's --rigorous: 40 processes x 3 values
-    SMOKE = "smoke"  # pyperf's --debug-single-value: one process, one value; for checks
 
 
 #: Each preset's pyperf settings (Runner keywords). QUICK and CI measure loop counts in

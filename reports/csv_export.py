@@ -24,6 +24,7 @@ import io
 from collections.abc import Mapping
 from typing import Any
 
+from .load import scan_points
 from .samples import estimate
 from .verdicts import EXPECTED, FAIL, PASS, UNKNOWN, simulated_status, verification_status
 
@@ -65,13 +66,10 @@ def rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The CSV's rows as dicts keyed by :data:`COLUMNS`, in report order (strategies, then
     their operations as stored: writes, reads, mixed); for a ``--param`` scan, every
     point's rows, each with its parameter and value."""
-    scan = report.get("scan")
-    if not scan:
-        return _rows(report, "", "")
     return [
         row
-        for point in scan["points"]
-        for row in _rows(point["report"], scan["parameter"], point["value"])
+        for parameter, value, point in scan_points(report)
+        for row in _rows(point, parameter, value)
     ]
 
 

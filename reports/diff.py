@@ -31,6 +31,7 @@ processes' ops/s, at ``ALPHA`` = 0.05. Why:
 A rank test on n and m samples cannot give a two-sided p below 2 / C(n+m, n): 0.029 for 4
 and 4 processes, 4.1e-05 for the CI preset's 9 and 9.
 
+Two ``--param`` scans pair point by point: ``pncounter @ users=1000`` with its namesake.
 Two reports of different workloads measure different things: the gate then calls nothing
 a regression (:attr:`DiffResult.unjudged` says why) unless ``allow_workload_change``.
 """
@@ -42,7 +43,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .load import ReportUsageError
+from .load import ReportUsageError, point_label, scan_points
 from .samples import MIN_PROCESSES, estimate, not_enough
 from .verdicts import FAIL, simulated_status, verification_status
 
@@ -331,8 +332,12 @@ def versions(report: Mapping[str, Any]) -> dict[str, str]:
 
 
 def workload_change(base: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
-    """What differs between the two reports' workloads and modes, or None."""
+    """What differs between the two reports' workloads and modes, or None. Two scans of
+    one parameter differ in it point by point, and pair only equal points: it is left out."""
     keys = sorted({*base["workload"], *new["workload"]})
+    scans = base.get("scan"), new.get("scan")
+    if scans[0] and scans[1] and scans[0]["parameter"] == scans[1]["parameter"]:
+        keys = [key for key in keys if key != scans[0]["parameter"]]
     parts = [_differences(base["workload"], new["workload"], keys)]
     if base["mode"] != new["mode"]:
         parts.append(f"mode {base['mode']!r} -> {new['mode']!r}")
@@ -412,6 +417,23 @@ def _consistency(
     )
 
 
+def _results(report: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Each strategy's result by name; in a ``--param`` scan, every point's, by
+    ``name @ parameter=value``, so that two scans pair point by point."""
+    found = {}
+    for parameter, value, point in scan_points(report):
+        label = point_label(parameter, value)
+        for result in point["results"]:
+            name = result["strategy"]["name"]
+            found[f"{name} @ {label}" if label else name] = result
+    return found
+
+
+def _scanned(report: Mapping[str, Any]) -> str:
+    scan = report.get("scan")
+    return f"a scan of {scan['parameter']}" if scan else "no scan"
+
+
 def diff_reports(
     base: Mapping[str, Any],
     new: Mapping[str, Any],
@@ -427,8 +449,7 @@ def diff_reports(
     ``ValueError`` for a ``fail_above`` outside [0, 1)."""
     if not (math.isfinite(fail_above) and 0 <= fail_above < 1):
         raise ValueError(f"fail_above must be a fraction in [0, 1), not {fail_above!r}")
-    base_results = {r["strategy"]["name"]: r for r in base["results"]}
-    new_results = {r["strategy"]["name"]: r for r in new["results"]}
+    base_results, new_results = _results(base), _results(new)
     pairs: list[PairDiff] = []
     consistency: list[ConsistencyChange] = []
     for name, before in base_results.items():
@@ -443,10 +464,13 @@ def diff_reports(
         if change is not None:
             consistency.append(change)
     notes = []
+    scans = [_scanned(base), _scanned(new)]
+    if scans[0] != scans[1]:
+        notes.append(f"the base is {scans[0]}, the new report {scans[1]}: only equal points pair")
     if not pairs:
         notes.append("no strategy is in both reports: nothing to compare")
-    before, after = versions(base)["countbench"], versions(new)["countbench"]
-    notes.append(f"compared: countbench {before} -> {after}")
+    tools = versions(base)["countbench"], versions(new)["countbench"]
+    notes.append(f"compared: countbench {tools[0]} -> {tools[1]}")
     changed = workload_change(base, new)
     unjudged = None
     if changed and not allow_workload_change:

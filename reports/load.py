@@ -177,14 +177,40 @@ def validate(document: Any, path: Path | str = "report") -> dict[str, Any]:
         raise ReportError(
             f"{path}: schema violation at {error.json_path}: {one_line(error.message)}"
         )
-    seen: set[str] = set()
-    for index, result in enumerate(document["results"]):
-        name = result["strategy"]["name"]
-        if name in seen:
-            raise ReportError(f"{path}: $.results[{index}]: strategy {name!r} appears twice")
-        seen.add(name)
+    for where, point in _reports_within(document):
+        seen: set[str] = set()
+        for index, result in enumerate(point["results"]):
+            name = result["strategy"]["name"]
+            if name in seen:
+                raise ReportError(
+                    f"{path}: {where}.results[{index}]: strategy {name!r} appears twice"
+                )
+            seen.add(name)
     report: dict[str, Any] = document
     return report
+
+
+def scan_points(report: Mapping[str, Any]) -> list[tuple[str, Any, Mapping[str, Any]]]:
+    """(parameter, value, report) for each point of a ``--param`` scan, in the order
+    scanned; for a report without a scan, one entry: ``("", "", report)``. Every export
+    goes through this, so every point reaches every export."""
+    scan = report.get("scan")
+    if not scan:
+        return [("", "", report)]
+    return [(scan["parameter"], point["value"], point["report"]) for point in scan["points"]]
+
+
+def point_label(parameter: str, value: Any) -> str:
+    """How a scan point is named in exports: ``workers=2``; empty without a scan."""
+    return f"{parameter}={value}" if parameter else ""
+
+
+def _reports_within(report: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """The report and each scan point's report, with their JSON paths."""
+    points = (report.get("scan") or {}).get("points", [])
+    return [("$", report)] + [
+        (f"$.scan.points[{i}].report", point["report"]) for i, point in enumerate(points)
+    ]
 
 
 def load_report(path: Path) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .load import scan_points
 from .samples import rate_text, spread_note
 from .table import mix_text, unstable
 from .verdicts import online_error, real_fault_status, simulated_status, verification_status
@@ -99,13 +100,12 @@ def to_markdown(report: Mapping[str, Any]) -> str:
     """``report`` (a valid report) as Markdown: header line, blank line, table, blank line,
     note line; ends with a newline. A ``--param`` scan gives one such block per point,
     each under a heading naming the parameter's value."""
-    scan = report.get("scan")
-    if not scan:
+    points = scan_points(report)
+    if not points[0][0]:
         return _block(report)
     return "\n".join(
-        f"### {escape(scan['parameter'])} = {escape(str(point['value']))}\n\n"
-        + _block(point["report"])
-        for point in scan["points"]
+        f"### {escape(parameter)} = {escape(str(value))}\n\n" + _block(point)
+        for parameter, value, point in points
     )
 
 

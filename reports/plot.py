@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .json_report import check_output_path, write_atomic
-from .load import ReportError, ReportUsageError, one_line
+from .load import ReportError, ReportUsageError, one_line, scan_points
 from .numbers import GROWTH, GROWTH_SHAPES, short, tick
 
 if TYPE_CHECKING:
@@ -209,21 +209,10 @@ def bars_figure(report: Mapping[str, Any]) -> Figure:
     return figure
 
 
-def _scan(report: Mapping[str, Any]) -> tuple[str, list[Any], list[dict[str, Any]]]:
-    """(parameter, values, reports) of a scan, or ReportError naming what is missing."""
-    scan = report["scan"]
-    if not isinstance(scan, Mapping):
-        raise ReportError("scan is not an object with 'parameter' and 'points'")
-    points = scan.get("points")
-    if not isinstance(points, list) or not points:
-        raise ReportError("scan has no points to plot")
-    values, reports = [], []
-    for index, point in enumerate(points):
-        if not isinstance(point, Mapping) or "value" not in point or "report" not in point:
-            raise ReportError(f"scan point {index} has no 'value' and 'report'")
-        values.append(point["value"])
-        reports.append(point["report"])
-    return str(scan.get("parameter", "parameter")), values, reports
+def _scan(report: Mapping[str, Any]) -> tuple[str, list[Any], list[Mapping[str, Any]]]:
+    """(parameter, values, reports) of a scan (a validated report)."""
+    points = scan_points(report)
+    return points[0][0], [value for _, value, _ in points], [point for _, _, point in points]
 
 
 def _numeric(values: Sequence[Any]) -> bool:

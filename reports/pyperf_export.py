@@ -7,7 +7,8 @@ with pyperf's public API (``pyperf.Benchmark.loads``) and gathers them into one
 ``strategy.operation.mode.wWORKERS`` (e.g. ``pncounter.writes.thread.w2``), so two exports
 pair up by name in ``python -m pyperf compare_to base.json new.json``, and
 ``python -m pyperf stats``, ``show``, ``hist`` and ``check`` read an export as they read
-a file pyperf wrote.
+a file pyperf wrote. A ``--param`` scan exports every point, each benchmark's name ending
+in the point (``local.writes.thread.w1.users=1000``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import pyperf
 
 from .json_report import ReportPathError, check_output_path, write_json_atomic
-from .load import ReportError
+from .load import ReportError, point_label, scan_points
 
 
 def _benchmark(name: str, operation: Mapping[str, Any]) -> Any:
@@ -60,21 +61,28 @@ def _metadata(report: Mapping[str, Any], result: Mapping[str, Any]) -> dict[str,
 
 def pyperf_suite(report: Mapping[str, Any]) -> Any:
     """A ``pyperf.BenchmarkSuite`` of every operation of every strategy of ``report`` (a
-    valid report, see :func:`countbench.reports.load.validate`), in report order.
+    valid report, see :func:`countbench.reports.load.validate`), in report order (scan
+    points in the order scanned).
 
     :class:`ReportError` when an operation's stored pyperf benchmark does not load, is not
     named as its ``benchmark`` field says, or two benchmarks share a name."""
     benchmarks = []
     names: set[str] = set()
-    for result in report["results"]:
-        for operation in result["operations"].values():
-            name = operation["benchmark"]
-            if name in names:
-                raise ReportError(f"two benchmarks are named {name!r}; pyperf needs each once")
-            names.add(name)
-            benchmark = _benchmark(name, operation)
-            benchmark.update_metadata(_metadata(report, result))
-            benchmarks.append(benchmark)
+    for parameter, value, point in scan_points(report):
+        label = point_label(parameter, value)
+        for result in point["results"]:
+            for operation in result["operations"].values():
+                benchmark = _benchmark(operation["benchmark"], operation)
+                metadata = _metadata(point, result)
+                if label:
+                    metadata["name"] = f"{operation['benchmark']}.{label}"
+                    metadata["countbench_scan_point"] = label
+                benchmark.update_metadata(metadata)
+                name = benchmark.get_name()
+                if name in names:
+                    raise ReportError(f"two benchmarks are named {name!r}; pyperf needs each once")
+                names.add(name)
+                benchmarks.append(benchmark)
     if not benchmarks:
         raise ReportError("the report holds no benchmark")
     return pyperf.BenchmarkSuite(benchmarks)

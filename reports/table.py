@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .article import ARTICLE_TABLE, ArticleRow
+from .load import scan_points
 from .numbers import short, short_number, spread_text
 from .samples import estimate, rate_text, spread_note
 from .verdicts import (
@@ -347,10 +348,10 @@ def comparison_tables(report: Mapping[str, Any], wide: bool = False) -> list[Tex
     """The comparison table (``wide``: with every detail), or, for a ``--param`` scan, a
     heading and a table per point."""
     draw = comparison if wide else compact_comparison
-    scan = report.get("scan")
-    if not scan:
+    points = scan_points(report)
+    if not points[0][0]:
         return [draw(report)]
     shown: list[Text | Table] = []
-    for point in scan["points"]:
-        shown += [Text(f"{scan['parameter']} = {point['value']}"), draw(point["report"])]
+    for parameter, value, point in points:
+        shown += [Text(f"{parameter} = {value}"), draw(point)]
     return shown

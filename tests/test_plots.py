@@ -338,6 +338,7 @@ def test_an_existing_file_needs_force(inputs: dict[str, Path], tmp_path: Path) -
     assert_image(out)
 
 
+@pytest.mark.invalid_reports
 def test_a_missing_folder_and_bad_inputs_are_one_line(
     inputs: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -356,7 +357,7 @@ def test_a_missing_folder_and_bad_inputs_are_one_line(
     bad_scan.write_text(json.dumps(broken))
     status, _, error = invoke("plot", bad_scan, "-o", tmp_path / "c.png")
     assert status == 2
-    assert error.startswith(f"{bad_scan}: scan point 2: schema violation at $")
+    assert error.startswith(f"{bad_scan}: schema violation at $.scan.points[2].report")
     assert "\n" not in error
     assert list(tmp_path.glob("*.png")) == []
 

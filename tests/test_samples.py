@@ -15,7 +15,8 @@ import pytest
 
 from countbench.bench import environment
 from countbench.bench.plan import Plan
-from countbench.bench.timing import Controls, Preset, burn, runner_settings
+from countbench.bench.presets import Preset
+from countbench.bench.timing import Controls, burn, runner_settings
 from countbench.bench.workload import WorkloadSpec
 from countbench.reports.samples import (
     RERUN_PROCESSES,

@@ -9,6 +9,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pyperf
 import pytest
 
 from helpers import countbench
@@ -24,7 +25,9 @@ def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_a_scan_keeps_every_point(tmp_path: Path) -> None:
     result = _run(
-        tmp_path, "compare", "local,pncounter", *SMALL, "--param", "workers=1,2", "--json", "s.json"
+        tmp_path,
+        *("compare", "local,pncounter", *SMALL, "--param", "workers=1,2"),
+        *("--json", "s.json", "--pyperf", "s.pyperf.json"),
     )
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "s.json").read_text())
@@ -53,6 +56,25 @@ def test_a_scan_keeps_every_point(tmp_path: Path) -> None:
         ("workers", "2", "2"),
     }
     assert {r["preset"] for r in rows} == {"smoke"} and all(r["run_id"] for r in rows)
+    # ... pyperf's format, written at run time and by report pyperf: every point, named.
+    exported = _run(tmp_path, "report", "pyperf", "s.json", "again.json")
+    assert exported.returncode == 0, exported.stderr
+    for name in ("s.pyperf.json", "again.json"):
+        suite = pyperf.BenchmarkSuite.load(str(tmp_path / name))
+        names = suite.get_benchmark_names()
+        assert len(names) == 2 * 2 * 3, names
+        assert sum(n.endswith(".workers=2") for n in names) == 6
+        assert "pncounter.writes.thread.w2.workers=2" in names
+    # ... and diff, which pairs the points of two scans.
+    diffed = _run(tmp_path, "diff", "s.json", "s.json", "--format", "json")
+    pairs = json.loads(diffed.stdout)["pairs"]
+    assert len(pairs) == 2 * 2 * 3
+    assert {p["strategy"] for p in pairs} == {
+        f"{name} @ workers={n}" for name in ("local", "pncounter") for n in (1, 2)
+    }
+    markdown = _run(tmp_path, "diff", "s.json", "s.json", "--format", "md").stdout
+    assert markdown.count("| pncounter @ workers=2 ") == 3
+    assert [line.startswith("|---") for line in markdown.splitlines()].count(True) == 1
 
 
 def test_a_float_parameter_with_a_dash(tmp_path: Path) -> None:
