@@ -51,6 +51,10 @@ if TYPE_CHECKING:
 FORMATS = {".png": "png", ".svg": "svg"}
 OPERATIONS = ("reads", "writes", "mixed")
 DPI = 120
+#: Every figure is this wide: 880 pixels, what a pull-request comment or a README shows at
+#: full size, so nothing is scaled down; no text is smaller than ``SMALLEST`` points.
+WIDTH = 880 / DPI
+SMALLEST = 8
 #: Up to this many nodes, each node's line has its own legend entry.
 NODES_IN_LEGEND = 10
 
@@ -105,18 +109,19 @@ def _lower_errors(values: Sequence[float], stdevs: Sequence[float]) -> list[floa
     return [min(sd, 0.9 * v) for v, sd in zip(values, stdevs, strict=True)]
 
 
-def _si_ticks(ax: Axes) -> None:
-    """Tick labels of the y axis as '2M', '500K'; on a log axis, the minor ticks that
-    matplotlib would label (a range under a decade or two) too."""
+def _si_ticks(ax: Axes, which: str = "y") -> None:
+    """Tick labels of the ``which`` axis as '2M', '500K'; on a log axis, the minor ticks
+    that matplotlib would label (a range under a decade or two) too."""
     from matplotlib.ticker import FuncFormatter, LogFormatter
 
     class SiLogFormatter(LogFormatter):
         def __call__(self, x: float, pos: int | None = None) -> str:
             return tick(x) if super().__call__(x, pos) else ""
 
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: tick(v)))
-    if ax.get_yscale() == "log":
-        ax.yaxis.set_minor_formatter(SiLogFormatter(labelOnlyBase=False))
+    axis, scale = (ax.xaxis, ax.get_xscale()) if which == "x" else (ax.yaxis, ax.get_yscale())
+    axis.set_major_formatter(FuncFormatter(lambda v, _: tick(v)))
+    if scale == "log":
+        axis.set_minor_formatter(SiLogFormatter(labelOnlyBase=False))
 
 
 def _wants_log(values: Sequence[float]) -> bool:
@@ -165,46 +170,50 @@ def _conditions(report: Mapping[str, Any], skip: str = "") -> str:
 
 
 def bars_figure(report: Mapping[str, Any]) -> Figure:
-    """Grouped bars: one group per strategy, one bar per operation; log ops/s."""
+    """One panel per operation, side by side, a horizontal bar per strategy (the names
+    once, on the left); log ops/s. As tall as the strategies need, never wider than
+    :data:`WIDTH`."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
 
     results = _results(report)
     names = [_name(r) for r in results]
     ops = [op for op in OPERATIONS if any(_operation(r, op) for r in results)]
     if not ops:
         raise ReportError("report has no timed operation to plot")
-    figure = Figure(
-        figsize=(max(7.5, 1.3 * len(names) * len(ops) / 3 + 3.5), 5), dpi=DPI, layout="constrained"
-    )
-    ax = figure.add_subplot()
-    width = 0.8 / len(ops)
-    for index, op in enumerate(ops):
+    figure = Figure(figsize=(WIDTH, 1.6 + 0.32 * len(names)), dpi=DPI, layout="constrained")
+    axes = figure.subplots(1, len(ops), sharey=True, squeeze=False)[0]
+    rows = range(len(names))
+    for ax, op, colour in zip(axes, ops, ("tab:blue", "tab:orange", "tab:green"), strict=False):
         positions, values, stdevs = [], [], []
-        for x, result in enumerate(results):
+        for y, result in zip(rows, results, strict=True):
             measured = _operation(result, op)
             if measured is not None and measured[0] > 0:
-                positions.append(x + (index - (len(ops) - 1) / 2) * width)
+                positions.append(y)
                 values.append(measured[0])
                 stdevs.append(measured[1])
-        bars = ax.bar(
+        bars = ax.barh(
             positions,
             values,
-            width,
-            yerr=[_lower_errors(values, stdevs), stdevs],
-            capsize=3,
-            label=op,
+            0.7,
+            xerr=[_lower_errors(values, stdevs), stdevs],
+            capsize=2,
+            color=colour,
         )
-        ax.bar_label(bars, labels=[short(v) for v in values], fontsize=7, padding=2)
-    ax.set_yscale("log")
-    _si_ticks(ax)
-    ax.set_xticks(range(len(names)), labels=names, rotation=20 if len(names) > 4 else 0)
-    ax.set_ylabel("operations per second (log)")
-    ax.margins(y=0.15)
-    ax.grid(axis="y", which="major", alpha=0.3)
-    ax.legend(title="operation", fontsize=8)
-    ax.set_title(
-        f"countbench: ops/s per strategy, median of processes ± their stdev\n{_conditions(report)}",
-        fontsize=10,
+        ax.bar_label(bars, labels=[short(v) for v in values], fontsize=SMALLEST, padding=2)
+        ax.set_xscale("log")
+        _si_ticks(ax, "x")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # a narrow panel: decades only
+        ax.margins(x=0.35)
+        ax.tick_params(which="both", labelsize=SMALLEST)
+        ax.grid(axis="x", which="major", alpha=0.3)
+        ax.set_title(op, fontsize=9)
+        ax.set_xlabel("ops/s (log)", fontsize=SMALLEST)
+    axes[0].set_yticks(list(rows), labels=names)
+    axes[0].invert_yaxis()  # the report's order, top down
+    figure.suptitle(
+        f"countbench: ops/s, median of processes ± their stdev\n{_conditions(report)}",
+        fontsize=9,
     )
     return figure
 
@@ -247,8 +256,8 @@ def scan_figure(report: Mapping[str, Any]) -> Figure:
     names: list[str] = []
     for point_report in reports:
         names += [n for n in map(_name, point_report["results"]) if n not in names]
-    figure = Figure(figsize=(15, 5), dpi=DPI, layout="constrained")
-    axes = figure.subplots(1, len(OPERATIONS), sharex=True)
+    figure = Figure(figsize=(WIDTH, 2.3 * len(OPERATIONS) + 1.2), dpi=DPI, layout="constrained")
+    axes = figure.subplots(len(OPERATIONS), 1, sharex=True)
     for ax, op in zip(axes, OPERATIONS, strict=True):
         positions = _scan_axis(ax, values)
         plotted: list[float] = []
@@ -274,15 +283,20 @@ def scan_figure(report: Mapping[str, Any]) -> Figure:
         else:
             ax.set_ylim(bottom=0)
         _si_ticks(ax)
-        ax.set_title(op)
-        ax.set_xlabel(parameter)
+        ax.tick_params(which="both", labelsize=SMALLEST)
+        ax.set_ylabel(f"{op} ops/s", fontsize=SMALLEST)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("operations per second")
-    axes[0].legend(title="strategy", fontsize=8)
+    axes[-1].set_xlabel(parameter, fontsize=SMALLEST)
+    figure.legend(
+        *axes[0].get_legend_handles_labels(),
+        loc="outside lower center",
+        ncols=min(4, max(1, len(names))),
+        fontsize=SMALLEST,
+    )
     figure.suptitle(
         f"countbench: ops/s against {parameter}, median of processes ± their stdev\n"
         f"{_conditions(reports[0], skip=parameter)}",
-        fontsize=10,
+        fontsize=9,
     )
     return figure
 
@@ -392,7 +406,7 @@ def chaos_figure(result: Mapping[str, Any]) -> Figure:
     if not errors:
         raise ReportError("chaos result's timeline is empty (no sample in the client phase)")
     edges = column_edges(interval, samples, len(errors))
-    figure = Figure(figsize=(11, 5), dpi=DPI, layout="constrained")
+    figure = Figure(figsize=(WIDTH, 5), dpi=DPI, layout="constrained")
     ax = figure.add_subplot()
     per_column = samples / len(errors)
     what = "max over live nodes" + (
@@ -437,7 +451,9 @@ def chaos_figure(result: Mapping[str, Any]) -> Figure:
         shaded.add(kind)
         note = fault_note(fault)
         if note:
-            ax.text((lo + hi) / 2, 0.98, note, transform=top, ha="center", va="top", fontsize=7)
+            ax.text(
+                (lo + hi) / 2, 0.98, note, transform=top, ha="center", va="top", fontsize=SMALLEST
+            )
     phases = result.get("phases") or {}
     stop, end = phases.get("stop"), phases.get("end")
     final = result.get("final") or {}
@@ -459,8 +475,9 @@ def chaos_figure(result: Mapping[str, Any]) -> Figure:
     ax.set_ylim(bottom=0, top=max(1.0, max(errors), float(final.get("max_abs_error") or 0)) * 1.1)
     ax.set_xlim(left=0)
     ax.grid(alpha=0.3)
-    figure.legend(loc="outside lower center", ncols=3, fontsize=8)
-    ax.set_title(_chaos_title(result), fontsize=10)
+    ax.tick_params(which="both", labelsize=SMALLEST)
+    figure.legend(loc="outside lower center", ncols=2, fontsize=SMALLEST)
+    ax.set_title(_chaos_title(result), fontsize=9)
     return figure
 
 
@@ -483,12 +500,14 @@ def _chaos_title(result: Mapping[str, Any]) -> str:
 
 # --- scale curves -------------------------------------------------------------------------
 
+#: Figures drawn in another unit than the one stored (as the tables show them).
+SCALE_FACTORS = {"merge_seconds": 1e6}
 SCALE_LABELS = {
     "traced_bytes": "traced bytes",
     "rss_bytes": "RSS Δ bytes",
     "state_bytes": "state bytes / replica",
     "sync_bytes": "sync message bytes",
-    "merge_seconds": "catch-up merge seconds",
+    "merge_seconds": "catch-up merge µs",
     "cluster_bytes": "all replicas' bytes",
     "redis_bytes": "Redis used_memory Δ bytes",
 }
@@ -520,8 +539,9 @@ def _scale_series(report: Mapping[str, Any]) -> tuple[str, float, list[dict[str,
     return param, float(shift) if isinstance(shift, int | float) else 0.0, points, figures
 
 
-def growth_label(fit: Mapping[str, Any]) -> str:
-    """'fit: linear, a + b·n, b = 34.6, rel. RMS 1.2%' from one figure's fit entry."""
+def growth_label(fit: Mapping[str, Any], factor: float = 1.0) -> str:
+    """'fit: linear, a + b·n, b = 34.6, rel. RMS 1.2%' from one figure's fit entry (b in
+    the unit drawn: the stored one times ``factor``)."""
     best = fit.get("best")
     if not isinstance(best, str) or best not in GROWTH:
         return "no fit (" + str(fit.get("note", "fewer than 3 points")) + ")"
@@ -529,7 +549,7 @@ def growth_label(fit: Mapping[str, Any]) -> str:
     shape = GROWTH_SHAPES[best]
     text = f"fit: {best}, {shape}"
     if isinstance(model.get("b"), int | float) and best != "constant":
-        text += f", b = {short(float(model['b']))}"
+        text += f", b = {short(float(model['b']) * factor)}"
     if isinstance(model.get("relative_rms"), int | float):
         text += f", rel. RMS {100 * float(model['relative_rms']):.1f}%"
     return text
@@ -545,11 +565,17 @@ def scale_figure(report: Mapping[str, Any]) -> Figure:
     xs = [float(p[param]) + shift for p in points]
     if max(xs) <= 0:
         raise ReportError(f"scale result's {param} values are all 0 or less: no log axis")
-    figure = Figure(figsize=(4.4 * len(figures) + 0.6, 4.8), dpi=DPI, layout="constrained")
-    axes = figure.subplots(1, len(figures), squeeze=False)[0]
+    columns = min(2, len(figures))
+    rows = -(-len(figures) // columns)
+    figure = Figure(figsize=(WIDTH, 3.4 * rows + 0.6), dpi=DPI, layout="constrained")
+    grid = figure.subplots(rows, columns, squeeze=False)
+    axes = [ax for row in grid for ax in row]
+    for spare in axes[len(figures) :]:
+        spare.set_visible(False)
     xlabel = f"{param} + {shift:g}" if shift else param
-    for ax, name in zip(axes, figures, strict=True):
-        ys = [float(p[name]) for p in points]
+    for ax, name in zip(axes, figures, strict=False):
+        factor = SCALE_FACTORS.get(name, 1.0)
+        ys = [float(p[name]) * factor for p in points]
         shown = [(x, y) for x, y in zip(xs, ys, strict=True) if x > 0 and y > 0]
         hidden = len(ys) - len(shown)
         ax.set_xscale("log")
@@ -563,12 +589,15 @@ def scale_figure(report: Mapping[str, Any]) -> Figure:
             if best in GROWTH and isinstance(model, Mapping) and shown:
                 dense = np.geomspace(min(x for x, _ in shown), max(xs), 200)
                 f = GROWTH[str(best)]
-                line = [float(model["a"]) + float(model["b"]) * f(float(x)) for x in dense]
+                a, b = float(model["a"]) * factor, float(model["b"]) * factor
+                line = [a + b * f(float(x)) for x in dense]
                 keep = [(x, y) for x, y in zip(dense, line, strict=True) if y > 0]
                 if keep:
-                    ax.plot(*zip(*keep, strict=True), linewidth=1.2, label=growth_label(fit))
+                    ax.plot(
+                        *zip(*keep, strict=True), linewidth=1.2, label=growth_label(fit, factor)
+                    )
             else:
-                ax.plot([], [], linestyle="none", label=growth_label(fit))
+                ax.plot([], [], linestyle="none", label=growth_label(fit, factor))
         title = SCALE_LABELS.get(name, name)
         if hidden:
             title += f"\n({hidden} point(s) at or below 0 not shown)"
@@ -577,10 +606,12 @@ def scale_figure(report: Mapping[str, Any]) -> Figure:
         ax.set_xticks(distinct, labels=[tick(x) for x in distinct])
         ax.xaxis.set_minor_locator(NullLocator())
         _si_ticks(ax)
-        ax.set_xlabel(f"{xlabel} (log)")
+        ax.set_xlabel(f"{xlabel} (log)", fontsize=SMALLEST)
+        ax.tick_params(which="both", labelsize=SMALLEST)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
-    axes[0].set_ylabel("measured (log)")
+        ax.legend(fontsize=SMALLEST)
+    for row in grid:
+        row[0].set_ylabel("measured (log)", fontsize=SMALLEST)
     strategy = report.get("strategy", "?")
     kind = report.get("strategy_kind")
     figure.suptitle(

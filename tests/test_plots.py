@@ -25,7 +25,12 @@ from countbench.bench.plot_cli import plot
 from countbench.reports.json_report import ReportPathError
 from countbench.reports.load import ReportError, ReportUsageError, load_report
 from countbench.reports.plot import (
+    SCALE_FACTORS,
     SCALE_LABELS,
+    SMALLEST,
+    WIDTH,
+    bars_figure,
+    chaos_figure,
     column_edges,
     growth_label,
     is_chaos_result,
@@ -33,6 +38,7 @@ from countbench.reports.plot import (
     plot_report,
     run_length_series,
     scale_figure,
+    scan_figure,
 )
 from helpers import clean_env, countbench, ok
 
@@ -154,6 +160,106 @@ def test_every_chart_renders(
     assert (status, error) == (0, "")
     assert stdout == f"plot written to {out}\n"
     assert_image(out)
+
+
+def many_strategies(report: Data, count: int = 15) -> Data:
+    """``report`` with ``count`` strategies (copies of its results, renamed), as wide as a
+    ``compare all``."""
+    results = []
+    for index in range(count):
+        result = copy.deepcopy(report["results"][index % len(report["results"])])
+        result["strategy"]["name"] = f"strategy-{index:02d}-with-a-long-name"
+        results.append(result)
+    return {**report, "results": results}
+
+
+def drawn_texts(figure: Any) -> list[Any]:
+    """The non-empty texts drawing ``figure`` really draws (not the tick labels made for
+    ticks outside the axes' limits, which are visible but never drawn)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    drawn: list[Any] = []
+    draw_text = renderer.draw_text
+
+    def recording(gc: Any, x: float, y: float, s: str, *args: Any, **kwargs: Any) -> Any:
+        mtext = kwargs.get("mtext", args[3] if len(args) > 3 else None)
+        if mtext is not None and s.strip():
+            drawn.append(mtext)
+        return draw_text(gc, x, y, s, *args, **kwargs)
+
+    renderer.draw_text = recording
+    figure.draw(renderer)
+    return drawn
+
+
+def overlapping_texts(figure: Any) -> list[tuple[str, str]]:
+    """Pairs of drawn texts of ``figure`` whose boxes overlap."""
+    texts = drawn_texts(figure)
+    renderer = figure.canvas.get_renderer()
+    boxes = [(t.get_text(), t.get_window_extent(renderer).shrunk(0.95, 0.9)) for t in texts]
+    return [
+        (a, b)
+        for i, (a, box_a) in enumerate(boxes)
+        for b, box_b in boxes[i + 1 :]
+        if box_a.overlaps(box_b)
+    ]
+
+
+def check_readable(figure: Any) -> None:
+    """880 pixels wide (shown at full size in a pull request), no text under 8 points, no
+    two texts on top of each other."""
+    assert round(figure.get_size_inches()[0] * figure.dpi) == 880 == round(WIDTH * figure.dpi)
+    assert overlapping_texts(figure) == []
+    sizes = {t.get_text(): t.get_fontsize() for t in drawn_texts(figure)}
+    assert min(sizes.values()) >= SMALLEST, sorted(sizes.items(), key=lambda kv: kv[1])[:5]
+
+
+def test_every_chart_reads_at_a_pull_request_width(
+    inputs: dict[str, Path], scale_inputs: dict[str, Path]
+) -> None:
+    report = load_report(inputs["report"])
+    check_readable(bars_figure(report))
+    check_readable(bars_figure(many_strategies(report)))
+    check_readable(scan_figure(json.loads(inputs["scan"].read_text())))
+    check_readable(scan_figure(scan_report(many_strategies(report))))
+    check_readable(chaos_figure(json.loads(inputs["chaos"].read_text())))
+    for kind in ("nodes", "churn"):
+        check_readable(scale_figure(json.loads(scale_inputs[kind].read_text())))
+
+
+def test_the_readability_check_trips_on_a_wide_or_crowded_figure(
+    inputs: dict[str, Path],
+) -> None:
+    """The check above fails the old layout: one panel of grouped bars, 23 inches wide
+    for fifteen strategies, with 7-point labels; squeezed to 880 pixels, its labels
+    collide."""
+    from matplotlib.figure import Figure
+
+    report = many_strategies(load_report(inputs["report"]))
+    names = [r["strategy"]["name"] for r in report["results"]]
+    for width in (23.0, WIDTH):
+        figure = Figure(figsize=(width, 5), dpi=120)
+        ax = figure.add_subplot()
+        bars = ax.bar(range(len(names)), [1e6] * len(names))
+        ax.bar_label(bars, labels=["1.0M"] * len(names), fontsize=7)
+        ax.set_xticks(range(len(names)), labels=names)
+        with pytest.raises(AssertionError):
+            check_readable(figure)
+        if width == WIDTH:
+            assert overlapping_texts(figure)
+
+
+def test_the_catch_up_panel_is_in_microseconds(scale_inputs: dict[str, Path]) -> None:
+    data = json.loads(scale_inputs["nodes"].read_text())
+    assert "merge_seconds" in data["fits"], sorted(data["fits"])
+    figure = scale_figure(data)
+    (ax,) = [a for a in figure.get_axes() if a.get_title().startswith("catch-up merge µs")]
+    stored = [float(p["merge_seconds"]) for p in data["points"]]
+    drawn = list(ax.get_lines()[0].get_ydata())
+    assert drawn == pytest.approx([s * SCALE_FACTORS["merge_seconds"] for s in stored])
+    labels = [t.get_text() for t in ax.get_yticklabels() + ax.get_yticklabels(minor=True)]
+    assert not any("e-0" in label for label in labels), labels
 
 
 def test_svg_is_the_same_for_the_same_data(inputs: dict[str, Path], tmp_path: Path) -> None:
@@ -287,7 +393,8 @@ def test_a_scale_curve_renders_log_log_with_its_fit(
         for figure, fit in data["fits"].items():
             # each fitted figure has its subplot, whose legend names the fitted growth
             assert f"<!-- {SCALE_LABELS[figure]} -->" in text
-            assert f"<!-- {growth_label(fit)} -->" in text
+            factor = SCALE_FACTORS.get(figure, 1.0)
+            assert f"<!-- {growth_label(fit, factor)} -->" in text
         assert text.count("<!-- measured -->") == len(data["fits"])
 
 
