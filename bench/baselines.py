@@ -3,8 +3,13 @@
 ``run``/``compare --save NAME`` store the report as ``FOLDER/NAME.json`` (default folder
 ``.countbench`` in the current directory, created when needed), replacing a report saved
 earlier under the same name: saving again is how a baseline is updated. ``diff --baseline
-NAME`` finds it again with :func:`baseline_path`. Files are written atomically (see
-:func:`~countbench.reports.json_report.write_json_atomic`).
+NAME`` finds it again with :func:`baseline_path`. Every save also keeps a copy in
+``FOLDER/history/NAME/RUNID-COMMIT.json`` (the run id starts with the UTC time of the run,
+so the names sort in time; the commit is the first 12 hex digits, ``-dirty`` when the tree
+had changes): :func:`history` lists them, oldest first, for ``diff --trend`` and ``plot
+--trend``. Files are written atomically (see
+:func:`~countbench.reports.json_report.write_json_atomic`); a history copy never replaces
+another.
 
 A name is 1 to 64 characters of ``A-Z a-z 0-9 _ . -`` not starting with ``.`` (no hidden
 files, no path separators); anything else raises
@@ -22,8 +27,11 @@ from ..reports.json_report import ReportPathError, write_json_atomic
 from ..reports.load import ReportUsageError, one_line
 
 DEFAULT_FOLDER = Path(".countbench")
-NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 SUFFIX = ".json"
+HISTORY = "history"
+COPY = "_copy"  # RUNID-COMMIT_copy2.json: the same run saved a second time
+_KEPT = re.compile(rf"(?P<stem>.+?)(?:{COPY}(?P<copy>\d+))?{re.escape(SUFFIX)}")
+NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 def check_name(name: str) -> str:
@@ -56,7 +64,51 @@ def save_report(report: dict[str, Any], name: str, folder: Path = DEFAULT_FOLDER
         raise ReportPathError(f"cannot create folder {folder}: {exc.strerror or exc}") from None
     path = folder / f"{name}{SUFFIX}"
     write_json_atomic(path, report, force=True)
+    _keep(report, folder / HISTORY / name)
     return path
+
+
+def _keep(report: dict[str, Any], folder: Path) -> Path:
+    """A copy of ``report`` in the history ``folder``, under a name no other copy has."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportPathError(f"cannot create folder {folder}: {exc.strerror or exc}") from None
+    git = report.get("git") or {}
+    commit = str(git.get("commit") or "nocommit")[:12] + ("-dirty" if git.get("dirty") else "")
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{report.get('run_id', 'run')}-{commit}")
+    for attempt in range(1, 1000):
+        path = folder / f"{stem}{'' if attempt == 1 else f'{COPY}{attempt}'}{SUFFIX}"
+        try:
+            write_json_atomic(path, report, force=False)
+        except ReportPathError:
+            if path.exists():
+                continue  # the same run saved twice: keep both
+            raise
+        return path
+    raise ReportPathError(f"{folder}: no free name for another copy of {stem}")
+
+
+def _saved_order(path: Path) -> tuple[str, int]:
+    found = _KEPT.fullmatch(path.name)
+    if found is None:
+        return path.name, 1
+    return found["stem"], int(found["copy"] or 1)
+
+
+def history(name: str, folder: Path = DEFAULT_FOLDER) -> list[Path]:
+    """Every report saved under ``name``, oldest first; ReportUsageError when there is
+    none (naming the baselines that have a history)."""
+    check_name(name)
+    kept = folder / HISTORY / name
+    paths = sorted(kept.glob(f"*{SUFFIX}"), key=_saved_order) if kept.is_dir() else []
+    if paths:
+        return paths
+    root = folder / HISTORY
+    names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    raise ReportUsageError(
+        f"no history of {name} in {root} (saved with a history: {', '.join(names) or 'none'})"
+    )
 
 
 def baseline_path(name: str, folder: Path = DEFAULT_FOLDER) -> Path:

@@ -35,17 +35,36 @@ def read_plottable(file: Path) -> dict[str, Any]:
     return validate(document, file)  # a scan's points too
 
 
+def trend_scan(name: str, last: int) -> dict[str, Any]:
+    """The latest ``last`` runs saved as ``name``, as a scan over the runs (so the scan
+    chart draws them: ops/s against the run, a line per strategy)."""
+    from ..reports.load import load_report
+    from ..reports.trend import saved_run
+    from .baselines import history
+
+    reports = [load_report(path) for path in history(name)[-last:]]
+    points = [{"value": saved_run(r).label, "report": r} for r in reports]
+    return {**reports[-1], "scan": {"parameter": f"run saved as {name}", "points": points}}
+
+
 def plot(
-    file: Annotated[
-        Path,
-        typer.Argument(help="A report (run/compare --json), a chaos or a scale result (--json)."),
-    ],
     out: Annotated[Path, typer.Option("--output", "-o", help="The image to write: .png or .svg.")],
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="A report (run/compare --json), a chaos or a scale result (--json)."),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+    trend: Annotated[
+        str | None,
+        typer.Option("--trend", help="Instead: the runs saved with --save NAME, oldest first."),
+    ] = None,
+    last: Annotated[
+        int, typer.Option("--last", min=1, max=1000, help="With --trend: the latest N runs.")
+    ] = 20,
 ) -> None:
     """Draw a saved report (ops/s bars, or lines over a scan), a chaos result (error over
-    virtual time, faults shaded) or a scale curve (log-log, fitted growth) as a PNG or
-    SVG image."""
+    virtual time, faults shaded), a scale curve (log-log, fitted growth) or the trend of
+    a saved baseline as a PNG or SVG image."""
     from ..reports.load import ReportUsageError
     from ..reports.plot import plot_format, plot_report
 
@@ -57,5 +76,11 @@ def plot(
             "(or pip install '.[plot]' from a clone)"
         ) from None
     plot_format(out)  # a bad suffix is reported before the input is read
-    plot_report(read_plottable(file), out, force)
+    if (file is None) == (trend is None):
+        raise ReportUsageError("give one report FILE, or --trend NAME")
+    if trend is not None:
+        plot_report(trend_scan(trend, last), out, force)
+    else:
+        assert file is not None
+        plot_report(read_plottable(file), out, force)
     typer.echo(f"plot written to {out}")

@@ -108,9 +108,9 @@ def export_pyperf(
 
 def diff(
     files: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Argument(help="BASE.json NEW.json, or only NEW.json with --baseline."),
-    ],
+    ] = None,
     fail_above: Annotated[
         str,
         typer.Option(
@@ -133,6 +133,19 @@ def diff(
         DiffFormat,
         typer.Option("--format", "-f", case_sensitive=False, help="md: a pull-request comment."),
     ] = DiffFormat.TABLE,
+    trend: Annotated[
+        str | None,
+        typer.Option(
+            "--trend",
+            help="Instead: the ops/s of every run saved with --save NAME, oldest first.",
+        ),
+    ] = None,
+    last: Annotated[
+        int,
+        typer.Option(
+            "--last", min=1, max=1000, help="With --trend: the latest N runs (4 fit 80 columns)."
+        ),
+    ] = 4,
 ) -> None:
     """Compare two reports: exit 1 on a significant slowdown or a lost exact count.
 
@@ -148,6 +161,12 @@ def diff(
     from ..reports.load import ReportUsageError, load_report
     from .baselines import baseline_path
 
+    files = files or []
+    if trend is not None:
+        if files or baseline is not None:
+            raise ReportUsageError("--trend NAME reads the saved runs: give no report files")
+        _trend(trend, last, output_format)
+        return
     if baseline is not None:
         if len(files) != 1:
             raise ReportUsageError("with --baseline, give one report: the new one")
@@ -165,3 +184,24 @@ def diff(
     else:
         diff_view.print_diff(result, Console())
     raise typer.Exit(1 if result.failed else 2 if result.unjudged or result.untested else 0)
+
+
+def _trend(name: str, last: int, output_format: DiffFormat) -> None:
+    """Print the trend of baseline ``name``'s latest ``last`` saved runs."""
+    import json
+
+    from ..reports import trend as trends
+    from ..reports.load import load_report
+    from .baselines import history
+
+    reports = [load_report(path) for path in history(name)[-last:]]
+    result = trends.trend(name, reports)
+    if output_format is DiffFormat.MD:
+        _plain(trends.to_markdown(result))
+    elif output_format is DiffFormat.JSON:
+        _plain(json.dumps(trends.to_dict(result), indent=2, allow_nan=False) + "\n")
+    else:
+        console = Console()
+        console.print(trends.table(result))
+        for note in result.notes:
+            console.print(note, markup=False, highlight=False, style="yellow")

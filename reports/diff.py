@@ -43,7 +43,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .load import ReportUsageError, point_label, scan_points
+from .load import ReportUsageError, named_results
 from .samples import MIN_PROCESSES, estimate, not_enough
 from .verdicts import FAIL, simulated_status, verification_status
 
@@ -417,18 +417,6 @@ def _consistency(
     )
 
 
-def _results(report: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    """Each strategy's result by name; in a ``--param`` scan, every point's, by
-    ``name @ parameter=value``, so that two scans pair point by point."""
-    found = {}
-    for parameter, value, point in scan_points(report):
-        label = point_label(parameter, value)
-        for result in point["results"]:
-            name = result["strategy"]["name"]
-            found[f"{name} @ {label}" if label else name] = result
-    return found
-
-
 def _scanned(report: Mapping[str, Any]) -> str:
     scan = report.get("scan")
     return f"a scan of {scan['parameter']}" if scan else "no scan"
@@ -449,7 +437,7 @@ def diff_reports(
     ``ValueError`` for a ``fail_above`` outside [0, 1)."""
     if not (math.isfinite(fail_above) and 0 <= fail_above < 1):
         raise ValueError(f"fail_above must be a fraction in [0, 1), not {fail_above!r}")
-    base_results, new_results = _results(base), _results(new)
+    base_results, new_results = named_results(base), named_results(new)
     pairs: list[PairDiff] = []
     consistency: list[ConsistencyChange] = []
     for name, before in base_results.items():

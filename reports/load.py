@@ -116,6 +116,8 @@ OTHER_KINDS = {
     "countbench-scale": "scale curve (countbench scale --json; plot reads it)",
     "countbench-ab": "A/B result (countbench ab --json)",
     "countbench-gate-check": "gate check (countbench gate-check --json)",
+    "countbench-diff": "diff (countbench diff --format json)",
+    "countbench-trend": "trend (countbench diff --trend NAME --format json)",
 }
 
 _JSON_KINDS: dict[type, str] = {
@@ -203,6 +205,18 @@ def scan_points(report: Mapping[str, Any]) -> list[tuple[str, Any, Mapping[str, 
 def point_label(parameter: str, value: Any) -> str:
     """How a scan point is named in exports: ``workers=2``; empty without a scan."""
     return f"{parameter}={value}" if parameter else ""
+
+
+def named_results(report: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Each strategy's result by name; in a ``--param`` scan, every point's, by
+    ``name @ parameter=value``, so that two scans pair point by point."""
+    found = {}
+    for parameter, value, point in scan_points(report):
+        label = point_label(parameter, value)
+        for result in point["results"]:
+            name = result["strategy"]["name"]
+            found[f"{name} @ {label}" if label else name] = result
+    return found
 
 
 def _reports_within(report: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:

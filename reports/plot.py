@@ -235,7 +235,12 @@ def _scan_axis(ax: Axes, values: Sequence[Any]) -> list[float]:
 
     if not _numeric(values):
         positions = [float(i) for i in range(len(values))]
-        ax.set_xticks(positions, labels=[str(v) for v in values])
+        labels = [str(v) for v in values]
+        crowded = sum(map(len, labels)) > 60  # e.g. saved runs: a date and a commit each
+        ax.set_xticks(positions, labels=labels, rotation=35 if crowded else 0)
+        if crowded:
+            for label in ax.get_xticklabels():
+                label.set_horizontalalignment("right")
         return positions
     positions = [float(v) for v in values]
     if min(positions) > 0 and max(positions) >= 8 * min(positions):
@@ -261,7 +266,7 @@ def scan_figure(report: Mapping[str, Any]) -> Figure:
     for ax, op in zip(axes, OPERATIONS, strict=True):
         positions = _scan_axis(ax, values)
         plotted: list[float] = []
-        for name in names:
+        for rank, name in enumerate(names):
             xs, ys, sds = [], [], []
             for x, point_report in zip(positions, reports, strict=True):
                 result = next((r for r in point_report["results"] if _name(r) == name), None)
@@ -275,7 +280,14 @@ def scan_figure(report: Mapping[str, Any]) -> Figure:
             order = sorted(range(len(xs)), key=xs.__getitem__)
             xs, ys, sds = [xs[i] for i in order], [ys[i] for i in order], [sds[i] for i in order]
             ax.errorbar(
-                xs, ys, yerr=[_lower_errors(ys, sds), sds], marker="o", capsize=3, label=name
+                xs,
+                ys,
+                yerr=[_lower_errors(ys, sds), sds],
+                capsize=3,
+                label=name,
+                color=f"C{rank % 10}",  # past ten strategies the colours repeat: the
+                marker="osD^v"[rank // 10 % 5],  # marker and the line tell them apart
+                linestyle=("-", "--", ":")[rank // 10 % 3],
             )
             plotted += ys
         if _wants_log(plotted):

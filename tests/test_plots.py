@@ -20,7 +20,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from countbench.bench.baselines import baseline_path, save_report, saved_names
+from countbench.bench.baselines import baseline_path, history, save_report, saved_names
 from countbench.bench.plot_cli import plot
 from countbench.reports.json_report import ReportPathError
 from countbench.reports.load import ReportError, ReportUsageError, load_report
@@ -40,6 +40,7 @@ from countbench.reports.plot import (
     scale_figure,
     scan_figure,
 )
+from countbench.reports.trend import trend
 from helpers import clean_env, countbench, ok
 
 pytestmark = pytest.mark.slow  # servers, worker processes or whole commands: see pyproject
@@ -479,12 +480,95 @@ def test_baseline_round_trip(inputs: dict[str, Path], tmp_path: Path) -> None:
     assert path == folder / "main.json"
     assert baseline_path("main", folder) == path
     assert load_report(path) == report
-    changed = {**report, "run_id": "again"}
+    changed = {**report, "run_id": "20991231T000000-again"}
     assert save_report(changed, "main", folder) == path  # saving again replaces it
-    assert load_report(baseline_path("main", folder))["run_id"] == "again"
+    assert load_report(baseline_path("main", folder))["run_id"] == changed["run_id"]
     save_report(report, "v1.2-rc_3", folder)
     assert saved_names(folder) == ["main", "v1.2-rc_3"]
-    assert sorted(p.name for p in folder.iterdir()) == ["main.json", "v1.2-rc_3.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["history", "main.json", "v1.2-rc_3.json"]
+    # Every save is kept: oldest first, named by run id (its UTC time) and commit.
+    kept = history("main", folder)
+    assert [load_report(p)["run_id"] for p in kept] == [report["run_id"], changed["run_id"]]
+    commit = report["git"]["commit"][:12] + ("-dirty" if report["git"]["dirty"] else "")
+    assert kept[0].name == f"{report['run_id']}-{commit}.json"
+    save_report(report, "main", folder)  # the same run again: kept twice, never replaced
+    assert [p.name for p in history("main", folder)] == [
+        kept[0].name,
+        f"{report['run_id']}-{commit}_copy2.json",
+        kept[1].name,
+    ]
+    assert len(history("v1.2-rc_3", folder)) == 1
+    with pytest.raises(ReportUsageError) as caught:
+        history("other", folder)
+    assert str(caught.value) == (
+        f"no history of other in {folder / 'history'} (saved with a history: main, v1.2-rc_3)"
+    )
+
+
+def _saved_runs(report: Data, folder: Path, slowdowns: tuple[float, ...]) -> list[Data]:
+    """``report`` saved as baseline 'main' once per slowdown (each run's times multiplied by
+    it: 2.0 halves the ops/s), a minute apart."""
+    saved = []
+    for index, slowdown in enumerate(slowdowns):
+        run = copy.deepcopy(report)
+        run["run_id"] = f"20261205T1{index:02d}000-0000000{index}"
+        for result in run["results"]:
+            for op in result["operations"].values():
+                for each in op["pyperf"]["benchmarks"][0]["runs"]:
+                    if "values" in each:
+                        each["values"] = [value * slowdown for value in each["values"]]
+        save_report(run, "main", folder)
+        saved.append(run)
+    return saved
+
+
+def test_diff_and_plot_show_the_trend_of_saved_runs(
+    inputs: dict[str, Path], tmp_path: Path
+) -> None:
+    report = load_report(inputs["report"])
+    _saved_runs(report, tmp_path / ".countbench", (1.0, 1.0, 2.0, 4.0))
+    done = ok(countbench("diff", "--trend", "main", "--format", "json", cwd=tmp_path))
+    data = json.loads(done.stdout)
+    assert data["kind"] == "countbench-trend" and len(data["runs"]) == 4
+    assert [r["run_id"][:11] for r in data["runs"]] == ["20261205T10"] * 4
+    names = [s["benchmark"] for s in data["series"]]
+    assert names == [
+        f"{r['strategy']['name']} {op}" for r in report["results"] for op in r["operations"]
+    ]
+    for entry in data["series"]:
+        first, *_, latest = entry["ops_per_sec"]
+        assert latest == pytest.approx(first / 4)
+        assert entry["change_pct"] == pytest.approx(-75.0)
+    latest_two = json.loads(
+        ok(countbench("diff", "--trend", "main", "--last", "2", "-f", "json", cwd=tmp_path)).stdout
+    )
+    assert [r["run_id"] for r in latest_two["runs"]] == [r["run_id"] for r in data["runs"][2:]]
+    assert [s["change_pct"] for s in latest_two["series"]] == [pytest.approx(-50.0)] * len(names)
+    markdown = ok(countbench("diff", "--trend", "main", "-f", "md", cwd=tmp_path)).stdout
+    assert [line.startswith("|---") for line in markdown.splitlines()].count(True) == 1
+    assert markdown.count("-75.0%") == len(names)
+    shown = ok(countbench("diff", "--trend", "main", cwd=tmp_path, env=clean_env(columns=200)))
+    assert "-75.0%" in shown.stdout
+    plotted = ok(countbench("plot", "--trend", "main", "-o", "trend.png", cwd=tmp_path))
+    assert plotted.stdout == "plot written to trend.png\n"
+    assert_image(tmp_path / "trend.png")
+    for args, says in (
+        (("diff", "--trend", "nothing"), "no history of nothing in .countbench/history"),
+        (("diff", "a.json", "--trend", "main"), "--trend NAME reads the saved runs"),
+        (("plot", "-o", "t.png"), "give one report FILE, or --trend NAME"),
+        (("plot", "a.json", "--trend", "main", "-o", "t.png"), "give one report FILE, or"),
+    ):
+        failed = countbench(*args, cwd=tmp_path)
+        assert failed.returncode == 2 and failed.stdout == "", args
+        assert failed.stderr.count("\n") == 1 and says in failed.stderr, failed.stderr
+
+
+def test_a_trend_names_a_run_whose_workload_changed(inputs: dict[str, Path]) -> None:
+    report = load_report(inputs["report"])
+    other = copy.deepcopy(report)
+    other["workload"]["users"] += 1
+    result = trend("main", [report, report, other])
+    assert len(result.notes) == 1 and "users" in result.notes[0], result.notes
 
 
 def test_baselines_default_to_a_folder_in_the_current_directory(
