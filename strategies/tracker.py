@@ -3,6 +3,12 @@
 The expiry sweep does not scan every session: deadlines sit in a min-heap, so a read pops
 only the sessions that expired since the last read (plus stale heap entries left by
 heartbeats), amortised O(log n) each.
+
+Every call carries its caller's time, and callers' clocks need not agree (each benchmark
+worker replays its own timeline; a server's clients are never in step). A session is judged
+at each write's own time: a read stamped later than a heartbeat that is still on time can
+sweep the session before the heartbeat arrives, and the heartbeat then brings it back
+(the swept sessions are kept for one more timeout for that).
 """
 
 from __future__ import annotations
@@ -17,13 +23,14 @@ class SessionTracker:
         self.timeout = timeout
         self._last_seen: dict[str, float] = {}
         self._deadlines: list[tuple[float, str]] = []
-
-    def login(self, user: str, now: float) -> None:
-        self._touch(user, now)
+        self._swept: dict[str, float] = {}  # user -> last seen, for a heartbeat on time
 
     def heartbeat(self, user: str, now: float) -> None:
         seen = self._last_seen.get(user)
         if seen is None:
+            swept = self._swept.pop(user, None)
+            if swept is not None and swept + self.timeout >= now:
+                self._touch(user, now)  # on time by its own clock: swept by a later read
             return
         if seen + self.timeout < now:
             # Expired but not swept yet: the session is over, a heartbeat cannot revive it.
@@ -31,8 +38,13 @@ class SessionTracker:
             return
         self._touch(user, now)
 
+    def login(self, user: str, now: float) -> None:
+        self._swept.pop(user, None)
+        self._touch(user, now)
+
     def logout(self, user: str, now: float) -> None:
         self._last_seen.pop(user, None)
+        self._swept.pop(user, None)
 
     def count(self, now: float) -> int:
         self.expire(now)
@@ -41,6 +53,7 @@ class SessionTracker:
     def expire(self, now: float) -> int:
         """Drop every user last seen more than ``timeout`` before ``now``; return how many."""
         deadlines, last_seen, timeout = self._deadlines, self._last_seen, self.timeout
+        swept = self._swept
         dropped = 0
         while deadlines and deadlines[0][0] < now:
             deadline, user = heapq.heappop(deadlines)
@@ -48,7 +61,14 @@ class SessionTracker:
             # A heartbeat or a new login since this entry was pushed left a later deadline.
             if seen is not None and seen + timeout == deadline:
                 del last_seen[user]
+                swept[user] = seen
                 dropped += 1
+        # Kept one timeout past their deadline (roughly: the dict is in sweep order).
+        while swept:
+            user, seen = next(iter(swept.items()))
+            if seen + 2 * timeout >= now:
+                break
+            del swept[user]
         return dropped
 
     def _touch(self, user: str, now: float) -> None:
