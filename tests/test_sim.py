@@ -403,6 +403,7 @@ def test_speed_command_times_each_strategy_and_fails_over_the_limit(
         seconds = float(line.split(":")[1].split("s")[0])
         assert line.strip().startswith(f"{name}: ") and 0 <= seconds < 60
         assert "deliveries" in line and "verdict PASS" in line
+        assert " MB · " in line and "|error| max " in line and "count's age p99 " in line
         # the idle replicas ran the same scenario: the same events, and a message per sync
         assert line.split(" · ")[1:3] == idle.split(" · ")[1:3]
     # A limit no child process can meet: stopped, reported, exit status 1.

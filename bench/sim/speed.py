@@ -6,7 +6,9 @@
 
 Each strategy runs in its own child process (a fresh interpreter, the trace hashed but not
 kept). The parent prints, per strategy, the wall-clock seconds of ``run_scenario`` as the
-child measured them, with the events, deliveries and virtual seconds simulated; a child
+child measured them, with the events, deliveries, bytes and virtual seconds simulated, and
+for a strategy its verdict, the max and mean |count - truth| over the samples, and the p99
+of the sampled counts' age (seconds since the specification last allowed each); a child
 still running at ``--limit`` seconds is stopped and shown as over the limit (``--no-stop``
 lets it finish, to measure its full time). Exit status: 0 when every strategy finished
 within the limit, 1 when one did not, 2 with one ``countbench: error: ...`` line for bad
@@ -105,13 +107,18 @@ def measure(
     chosen = IdleStrategy if strategy == IdleStrategy.name else strategy
     result = run_scenario(chosen, scenario, keep_trace=False)
     seconds = time.perf_counter() - started
+    staleness = result.value_staleness["samples"]
     return {
         "strategy": result.strategy,
         "seconds": seconds,
         "events": result.trace_lines,
         "delivered": result.cost.delivered,
+        "bytes": result.cost.bytes,
         "virtual_seconds": result.end,
         "passed": result.passed,
+        "error_max": result.error["all"].max,
+        "error_mean": result.error["all"].mean,
+        "stale_p99": staleness.p99,
     }
 
 
@@ -206,11 +213,16 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             late = data["seconds"] > args.limit
             over |= late
-            verdict = f"verdict {'PASS' if data['passed'] else 'FAIL'}"
+            stale = data["stale_p99"]
+            verdict = (
+                f"verdict {'PASS' if data['passed'] else 'FAIL'}"
+                f" · |error| max {data['error_max']:,} mean {data['error_mean']:.2f}"
+                f" · count's age p99 {'-' if stale is None else f'{stale:.2f}s'}"
+            )
             print(
                 f"  {name}: {data['seconds']:.2f}s{' (over the limit)' if late else ''}"
                 f" · {data['events']:,} events · {data['delivered']:,} deliveries"
-                f" · {data['virtual_seconds']:,.0f} virtual s"
+                f" · {data['bytes'] / 1e6:,.1f} MB · {data['virtual_seconds']:,.0f} virtual s"
                 f" · {'no strategy work' if name == IdleStrategy.name else verdict}",
                 flush=True,
             )
