@@ -201,12 +201,14 @@ def _scan_points(scan: str | None, spec: WorkloadSpec) -> list[tuple[str, Any, W
     if not texts:
         raise UsageProblem(f"--param {field} has no values (e.g. {field}=1,2,4)")
     kind = float if isinstance(getattr(spec, field), float) else int
-    points = []
+    points: list[tuple[str, Any, WorkloadSpec]] = []
     for text in texts:
         try:
             value = kind(text)
         except ValueError:
             raise UsageProblem(f"--param {field}: {text!r} is not a {kind.__name__}") from None
+        if any(value == seen for _, seen, _ in points):
+            raise UsageProblem(f"--param {field}: {value} is given twice")
         points.append((field, value, spec.with_overrides({field: value})))
     return points
 

@@ -29,12 +29,16 @@ from rich.console import Console
 
 
 class ShowFormat(StrEnum):
+    """What ``report show`` prints: the terminal table, Markdown or CSV."""
+
     TABLE = "table"
     MD = "md"
     CSV = "csv"
 
 
 class DiffFormat(StrEnum):
+    """What ``diff`` prints: the terminal table, Markdown (a pull-request comment) or JSON."""
+
     TABLE = "table"
     MD = "md"
     JSON = "json"

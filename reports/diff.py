@@ -43,7 +43,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .load import ReportUsageError, named_results
+from .load import ReportUsageError, named_results, point_label, scan_points
 from .samples import MIN_PROCESSES, estimate, not_enough
 from .verdicts import FAIL, simulated_status, verification_status
 
@@ -333,11 +333,20 @@ def versions(report: Mapping[str, Any]) -> dict[str, str]:
 
 def workload_change(base: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
     """What differs between the two reports' workloads and modes, or None. Two scans of
-    one parameter differ in it point by point, and pair only equal points: it is left out."""
-    keys = sorted({*base["workload"], *new["workload"]})
+    one parameter are compared point by point, over the values both scanned."""
     scans = base.get("scan"), new.get("scan")
     if scans[0] and scans[1] and scans[0]["parameter"] == scans[1]["parameter"]:
-        keys = [key for key in keys if key != scans[0]["parameter"]]
+        news = {point_label(p, v): point for p, v, point in scan_points(new)}
+        for parameter, value, point in scan_points(base):
+            label = point_label(parameter, value)
+            if label in news and (change := _workload_change(point, news[label])):
+                return f"at {label}: {change}"
+        return None
+    return _workload_change(base, new)
+
+
+def _workload_change(base: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
+    keys = sorted({*base["workload"], *new["workload"]})
     parts = [_differences(base["workload"], new["workload"], keys)]
     if base["mode"] != new["mode"]:
         parts.append(f"mode {base['mode']!r} -> {new['mode']!r}")
@@ -461,7 +470,9 @@ def diff_reports(
     notes.append(f"compared: countbench {tools[0]} -> {tools[1]}")
     changed = workload_change(base, new)
     unjudged = None
-    if changed and not allow_workload_change:
+    if scans[0] != scans[1] and not pairs:
+        unjudged = f"the base is {scans[0]}, the new report {scans[1]}: no point pairs"
+    elif changed and not allow_workload_change:
         unjudged = f"the workloads differ ({changed})"
     elif changed:
         notes.append(f"the workloads differ ({changed}); judged anyway (told to)")

@@ -179,6 +179,10 @@ def validate(document: Any, path: Path | str = "report") -> dict[str, Any]:
         raise ReportError(
             f"{path}: schema violation at {error.json_path}: {one_line(error.message)}"
         )
+    labels = [point_label(p, v) for p, v, _ in scan_points(document)]
+    if len(set(labels)) < len(labels):
+        twice = next(label for label in labels if labels.count(label) > 1)
+        raise ReportError(f"{path}: $.scan.points: {twice} is scanned twice")
     for where, point in _reports_within(document):
         seen: set[str] = set()
         for index, result in enumerate(point["results"]):

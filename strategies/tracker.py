@@ -8,7 +8,8 @@ Every call carries its caller's time, and callers' clocks need not agree (each b
 worker replays its own timeline; a server's clients are never in step). A session is judged
 at each write's own time: a read stamped later than a heartbeat that is still on time can
 sweep the session before the heartbeat arrives, and the heartbeat then brings it back
-(the swept sessions are kept for one more timeout for that).
+(the swept sessions are kept for one more timeout for that, by the clock of the reads:
+a heartbeat more than a timeout behind the reads is not on time for this table).
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ class SessionTracker:
         self._last_seen: dict[str, float] = {}
         self._deadlines: list[tuple[float, str]] = []
         self._swept: dict[str, float] = {}  # user -> last seen, for a heartbeat on time
+        self._forget: list[tuple[float, str]] = []  # (when to forget it, user), min first
 
     def heartbeat(self, user: str, now: float) -> None:
         seen = self._last_seen.get(user)
         if seen is None:
             swept = self._swept.pop(user, None)
-            if swept is not None and swept + self.timeout >= now:
+            if swept is not None and swept < now <= swept + self.timeout:
                 self._touch(user, now)  # on time by its own clock: swept by a later read
             return
         if seen + self.timeout < now:
@@ -62,13 +64,14 @@ class SessionTracker:
             if seen is not None and seen + timeout == deadline:
                 del last_seen[user]
                 swept[user] = seen
+                heapq.heappush(self._forget, (deadline + timeout, user))
                 dropped += 1
-        # Kept one timeout past their deadline (roughly: the dict is in sweep order).
-        while swept:
-            user, seen = next(iter(swept.items()))
-            if seen + 2 * timeout >= now:
-                break
-            del swept[user]
+        forget = self._forget
+        while forget and forget[0][0] < now:  # kept one timeout past their deadline
+            until, user = heapq.heappop(forget)
+            seen = swept.get(user)
+            if seen is not None and seen + 2 * timeout == until:
+                del swept[user]
         return dropped
 
     def _touch(self, user: str, now: float) -> None:

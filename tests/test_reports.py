@@ -594,6 +594,21 @@ def test_diff_pairs_scans_point_by_point(quick: Report) -> None:
     ):
         result = diff_reports(base, other, 0.1)
         assert result.pairs == [] and any(says in note for note in result.notes), result.notes
+        assert result.unjudged and says in result.unjudged  # exit 2, not a pass
+    # The workloads are compared point by point: a change in a later point is seen.
+    changed = copy.deepcopy(slower)
+    changed["scan"]["points"][0]["report"]["workload"]["seed"] += 1
+    result = diff_reports(base, changed, 0.1)
+    assert result.unjudged and "at users=2000: seed" in result.unjudged, result.unjudged
+
+
+@pytest.mark.invalid_reports
+def test_a_scan_with_a_value_twice_is_refused(quick: Report, tmp_path: Path) -> None:
+    twice = _scan_of(quick, "users", (1000, 1000))
+    path = tmp_path / "twice.json"
+    write_json_atomic(path, twice, force=True)
+    with pytest.raises(ReportError, match=r"\$\.scan\.points: users=1000 is scanned twice"):
+        load_report(path)
 
 
 def test_diff_warns_of_load_affinity_and_versions(quick: Report) -> None:

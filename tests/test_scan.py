@@ -93,6 +93,7 @@ def test_a_float_parameter_with_a_dash(tmp_path: Path) -> None:
         ("workers=", "has no values"),
         ("workers=a", "is not a"),
         ("workers=0", "workers"),
+        ("users=10,10", "users: 10 is given twice"),
     ],
 )
 def test_bad_params_are_one_line(tmp_path: Path, param: str, words: str) -> None:

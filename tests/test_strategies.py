@@ -562,6 +562,18 @@ def test_a_swept_session_is_kept_one_timeout_for_a_late_heartbeat() -> None:
     assert tracker.count(5.0) == 0
 
 
+def test_a_read_clock_far_ahead_does_not_keep_swept_sessions_forever() -> None:
+    """One session from a clock far ahead is swept first; the ones swept after it are
+    still forgotten a timeout past their deadlines (found in review: they were kept)."""
+    tracker = SessionTracker(TIMEOUT)
+    tracker.login("ahead", 1e6)
+    assert tracker.count(1e6 + TIMEOUT + 1) == 0
+    for i in range(1000):
+        tracker.login(f"u{i}", float(i % 50))
+    assert tracker.count(1e6 + 2 * TIMEOUT + 1) == 0
+    assert len(tracker._swept) == 0
+
+
 def test_session_relogin_after_expiry_counts_again() -> None:
     tracker = SessionTracker(TIMEOUT)
     tracker.login("a", 0.0)
