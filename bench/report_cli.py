@@ -116,12 +116,12 @@ def diff(
         typer.Argument(help="BASE.json NEW.json, or only NEW.json with --baseline."),
     ] = None,
     fail_above: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--fail-above",
-            help="Largest tolerated significant fall of ops/s: '10%' or 0.1.",
+            help="Largest tolerated significant fall of ops/s: '10%' or 0.1 (default 10%).",
         ),
-    ] = "10%",
+    ] = None,
     baseline: Annotated[
         str | None,
         typer.Option("--baseline", help="Compare against the report saved with --save NAME."),
@@ -169,6 +169,11 @@ def diff(
     if trend is not None:
         if files or baseline is not None:
             raise ReportUsageError("--trend NAME reads the saved runs: give no report files")
+        if fail_above is not None or allow_workload_change:
+            raise ReportUsageError(
+                "--trend judges nothing: --fail-above and --allow-workload-change are for "
+                "a diff of two reports"
+            )
         _trend(trend, last, output_format)
         return
     if baseline is not None:
@@ -179,7 +184,7 @@ def diff(
         base, new = files
     else:
         raise ReportUsageError("give two reports, BASE.json NEW.json (or --baseline NAME)")
-    threshold = parse_threshold(fail_above)
+    threshold = parse_threshold("10%" if fail_above is None else fail_above)
     result = diff_reports(load_report(base), load_report(new), threshold, allow_workload_change)
     if output_format is DiffFormat.MD:
         _plain(diff_view.to_markdown(result))

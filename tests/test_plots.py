@@ -555,6 +555,7 @@ def test_diff_and_plot_show_the_trend_of_saved_runs(
     for args, says in (
         (("diff", "--trend", "nothing"), "no history of nothing in .countbench/history"),
         (("diff", "a.json", "--trend", "main"), "--trend NAME reads the saved runs"),
+        (("diff", "--trend", "main", "--fail-above", "5%"), "--trend judges nothing"),
         (("plot", "-o", "t.png"), "give one report FILE, or --trend NAME"),
         (("plot", "a.json", "--trend", "main", "-o", "t.png"), "give one report FILE, or"),
     ):
