@@ -70,7 +70,7 @@ class SessionTracker:
         while forget and forget[0][0] < now:  # kept one timeout past their deadline
             until, user = heapq.heappop(forget)
             seen = swept.get(user)
-            if seen is not None and seen + 2 * timeout == until:
+            if seen is not None and seen + timeout + timeout == until:  # as pushed
                 del swept[user]
         return dropped
 
