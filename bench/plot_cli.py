@@ -37,17 +37,26 @@ def read_plottable(file: Path) -> dict[str, Any]:
 
 def trend_scan(name: str, last: int) -> dict[str, Any]:
     """The latest ``last`` runs saved as ``name``, as a scan over the runs (so the scan
-    chart draws them: ops/s against the run, a line per strategy; a saved scan by its
-    first point). Runs saved in the same minute from one commit are numbered apart."""
-    from ..reports.load import load_report
+    chart draws them: ops/s against the run, a line per strategy, or per strategy and
+    point for saved scans, as ``diff --trend`` lists them). Runs saved in the same minute
+    from one commit are numbered apart."""
+    from ..reports.load import load_report, named_results
     from ..reports.trend import saved_run
     from .baselines import history
 
     reports = [load_report(path) for path in history(name)[-last:]]
     labels = [saved_run(r).label for r in reports]
     labels = [f"{t} #{i}" if labels.count(t) > 1 else t for i, t in enumerate(labels, 1)]
-    points = [{"value": label, "report": r} for label, r in zip(labels, reports, strict=True)]
+    points = [
+        {"value": label, "report": {**r, "results": _flat(named_results(r))}}
+        for label, r in zip(labels, reports, strict=True)
+    ]
     return {**reports[-1], "scan": {"parameter": f"run saved as {name}", "points": points}}
+
+
+def _flat(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Results renamed by their key (``name @ parameter=value`` for a scan's points)."""
+    return [{**r, "strategy": {**r["strategy"], "name": key}} for key, r in results.items()]
 
 
 def plot(

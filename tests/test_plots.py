@@ -564,6 +564,26 @@ def test_diff_and_plot_show_the_trend_of_saved_runs(
         assert failed.stderr.count("\n") == 1 and says in failed.stderr, failed.stderr
 
 
+def test_the_trend_chart_of_saved_scans_has_a_line_per_point(
+    inputs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from countbench.bench.plot_cli import trend_scan
+
+    monkeypatch.chdir(tmp_path)
+    scan = json.loads(inputs["scan"].read_text())
+    for index in range(2):
+        save_report({**scan, "run_id": f"20261205T10{index}000-x"}, "scans")
+    drawn = trend_scan("scans", 20)
+    names = [
+        [r["strategy"]["name"] for r in point["report"]["results"]]
+        for point in drawn["scan"]["points"]
+    ]
+    expected = [f"{n} @ workers={w}" for w in (1, 2, 4, 8) for n in ("local", "pncounter")]
+    assert names == [expected, expected]
+    plot_report(drawn, tmp_path / "trend.png", force=False)
+    assert_image(tmp_path / "trend.png")
+
+
 def test_a_trend_names_a_run_whose_workload_changed(inputs: dict[str, Path]) -> None:
     report = load_report(inputs["report"])
     other = copy.deepcopy(report)
