@@ -62,18 +62,19 @@ def save_report(report: dict[str, Any], name: str, folder: Path = DEFAULT_FOLDER
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ReportPathError(f"cannot create folder {folder}: {exc.strerror or exc}") from None
+    kept = folder / HISTORY / name
+    try:  # before anything is replaced: a failure here leaves the saved report as it was
+        kept.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportPathError(f"cannot create folder {kept}: {exc.strerror or exc}") from None
     path = folder / f"{name}{SUFFIX}"
     write_json_atomic(path, report, force=True)
-    _keep(report, folder / HISTORY / name)
+    _keep(report, kept)
     return path
 
 
 def _keep(report: dict[str, Any], folder: Path) -> Path:
     """A copy of ``report`` in the history ``folder``, under a name no other copy has."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ReportPathError(f"cannot create folder {folder}: {exc.strerror or exc}") from None
     git = report.get("git") or {}
     commit = str(git.get("commit") or "nocommit")[:12] + ("-dirty" if git.get("dirty") else "")
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{report.get('run_id', 'run')}-{commit}")
@@ -101,7 +102,9 @@ def history(name: str, folder: Path = DEFAULT_FOLDER) -> list[Path]:
     none (naming the baselines that have a history)."""
     check_name(name)
     kept = folder / HISTORY / name
-    paths = sorted(kept.glob(f"*{SUFFIX}"), key=_saved_order) if kept.is_dir() else []
+    found = kept.glob(f"*{SUFFIX}") if kept.is_dir() else ()
+    # Regular files only: a FIFO would block the read, a folder is not a run.
+    paths = sorted((p for p in found if p.is_file()), key=_saved_order)
     if paths:
         return paths
     root = folder / HISTORY

@@ -464,14 +464,14 @@ def diff_reports(
     scans = [_scanned(base), _scanned(new)]
     if scans[0] != scans[1]:
         notes.append(f"the base is {scans[0]}, the new report {scans[1]}: only equal points pair")
-    if not pairs:
-        notes.append("no strategy is in both reports: nothing to compare")
     tools = versions(base)["countbench"], versions(new)["countbench"]
     notes.append(f"compared: countbench {tools[0]} -> {tools[1]}")
     changed = workload_change(base, new)
     unjudged = None
     if scans[0] != scans[1] and not pairs:
         unjudged = f"the base is {scans[0]}, the new report {scans[1]}: no point pairs"
+    elif not pairs:
+        unjudged = "no strategy (or scan point) is in both reports: nothing to compare"
     elif changed and not allow_workload_change:
         unjudged = f"the workloads differ ({changed})"
     elif changed:

@@ -8,8 +8,8 @@ Every call carries its caller's time, and callers' clocks need not agree (each b
 worker replays its own timeline; a server's clients are never in step). A session is judged
 at each write's own time: a read stamped later than a heartbeat that is still on time can
 sweep the session before the heartbeat arrives, and the heartbeat then brings it back
-(the swept sessions are kept for one more timeout for that, by the clock of the reads:
-a heartbeat more than a timeout behind the reads is not on time for this table).
+(a swept session is kept until the reads' clock is a timeout past its deadline; a
+heartbeat that comes after that is ignored).
 """
 
 from __future__ import annotations
@@ -30,13 +30,15 @@ class SessionTracker:
     def heartbeat(self, user: str, now: float) -> None:
         seen = self._last_seen.get(user)
         if seen is None:
-            swept = self._swept.pop(user, None)
+            swept = self._swept.get(user)
             if swept is not None and swept < now <= swept + self.timeout:
+                del self._swept[user]
                 self._touch(user, now)  # on time by its own clock: swept by a later read
             return
         if seen + self.timeout < now:
-            # Expired but not swept yet: the session is over, a heartbeat cannot revive it.
+            # Over by this heartbeat's clock: swept, as a read at its time would have.
             del self._last_seen[user]
+            self._sweep(user, seen)
             return
         self._touch(user, now)
 
@@ -63,8 +65,7 @@ class SessionTracker:
             # A heartbeat or a new login since this entry was pushed left a later deadline.
             if seen is not None and seen + timeout == deadline:
                 del last_seen[user]
-                swept[user] = seen
-                heapq.heappush(self._forget, (deadline + timeout, user))
+                self._sweep(user, seen)
                 dropped += 1
         forget = self._forget
         while forget and forget[0][0] < now:  # kept one timeout past their deadline
@@ -73,6 +74,11 @@ class SessionTracker:
             if seen is not None and seen + timeout + timeout == until:  # as pushed
                 del swept[user]
         return dropped
+
+    def _sweep(self, user: str, seen: float) -> None:
+        """Keep a session that is over for a heartbeat that was on time by its own clock."""
+        self._swept[user] = seen
+        heapq.heappush(self._forget, (seen + self.timeout + self.timeout, user))
 
     def _touch(self, user: str, now: float) -> None:
         seen = self._last_seen.get(user)

@@ -564,6 +564,37 @@ def test_diff_and_plot_show_the_trend_of_saved_runs(
         assert failed.stderr.count("\n") == 1 and says in failed.stderr, failed.stderr
 
 
+def test_a_history_save_that_fails_leaves_the_saved_report_alone(
+    inputs: dict[str, Path], tmp_path: Path
+) -> None:
+    """Found in review: with a file where the history folder goes, the save failed only
+    after it had replaced NAME.json; and a FIFO among the saved runs hung the trend."""
+    import os
+
+    report = load_report(inputs["report"])
+    folder = tmp_path / ".countbench"
+    save_report(report, "base", folder)
+    before = (folder / "base.json").read_bytes()
+    save_report(report, "other", folder)
+    (folder / "history" / "blocked").write_text("a file where a folder goes")
+    with pytest.raises(ReportPathError, match="cannot create folder"):
+        save_report({**report, "run_id": "20991231T000000-new"}, "blocked", folder)
+    assert not (folder / "blocked.json").exists()
+    with pytest.raises(ReportPathError):
+        (folder / "history" / "base").rename(folder / "history" / "base-moved")
+        (folder / "history" / "base").write_text("")
+        save_report({**report, "run_id": "20991231T000000-new"}, "base", folder)
+    assert (folder / "base.json").read_bytes() == before
+    fifo = folder / "history" / "other" / "zzz.json"
+    os.mkfifo(fifo)
+    try:
+        assert [p.name for p in history("other", folder)] != [] and fifo not in history(
+            "other", folder
+        )
+    finally:
+        fifo.unlink()  # the suite's check of every report left in tmp_path would open it
+
+
 def test_the_trend_chart_of_saved_scans_has_a_line_per_point(
     inputs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

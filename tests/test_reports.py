@@ -603,6 +603,33 @@ def test_diff_pairs_scans_point_by_point(quick: Report) -> None:
 
 
 @pytest.mark.invalid_reports
+@pytest.mark.parametrize(
+    ("value", "parameter"),
+    [
+        ("1" + "0" * 400, "users"),
+        ("1e400", "users"),
+        ('"a\\nb"', "users"),
+        ('"' + "x" * 101 + '"', "users"),
+        ("1", "users\\nx"),
+        ("1", ""),
+    ],
+)
+def test_a_scan_value_or_parameter_no_export_can_carry_is_refused(
+    quick: Report, tmp_path: Path, value: str, parameter: str
+) -> None:
+    """Found in review: a 401-digit value, 1e400 (read as inf), a newline in a value or
+    the parameter, and a 1 MB string reached plot and report pyperf as tracebacks."""
+    text = json.dumps(_scan_of(quick, "users", (111111, 222222)))
+    text = text.replace("111111", value, 1).replace(
+        '"parameter": "users"', f'"parameter": "{parameter}"'
+    )
+    path = tmp_path / "hostile.json"
+    path.write_text(text)
+    with pytest.raises(ReportError, match=r"schema violation at \$\.scan"):
+        load_report(path)
+
+
+@pytest.mark.invalid_reports
 def test_a_scan_with_a_value_twice_is_refused(quick: Report, tmp_path: Path) -> None:
     twice = _scan_of(quick, "users", (1000, 1000))
     path = tmp_path / "twice.json"

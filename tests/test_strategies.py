@@ -562,6 +562,33 @@ def test_a_swept_session_is_kept_one_timeout_for_a_late_heartbeat() -> None:
     assert tracker.count(5.0) == 0
 
 
+def test_a_stale_heartbeat_does_not_spoil_the_revival_of_a_swept_session() -> None:
+    """Found in review: a duplicate or older heartbeat of a swept user emptied the memory
+    of the sweep, and the on-time heartbeat after it could not bring the user back."""
+    for stale in (5.0, 3.0):
+        tracker = SessionTracker(TIMEOUT)
+        tracker.login("u", 0.0)
+        tracker.heartbeat("u", 5.0)
+        assert tracker.count(20.0) == 0
+        tracker.heartbeat("u", stale)
+        tracker.heartbeat("u", 12.0)  # on time for the deadline of 15
+        assert tracker.count(20.0) == 1 and tracker.count(22.5) == 0
+
+
+def test_whoever_finds_the_expiry_a_heartbeat_on_time_brings_the_session_back() -> None:
+    """The end found by a read (count at 15) or by a later heartbeat (at 15) is the same:
+    a heartbeat stamped 8, on time for the deadline of 10, comes after either."""
+    for finder in ("count", "heartbeat"):
+        tracker = SessionTracker(TIMEOUT)
+        tracker.login("u", 0.0)
+        if finder == "count":
+            assert tracker.count(15.0) == 0
+        else:
+            tracker.heartbeat("u", 15.0)
+        tracker.heartbeat("u", 8.0)
+        assert tracker.count(15.0) == 1, finder
+
+
 def test_a_read_clock_far_ahead_does_not_keep_swept_sessions_forever() -> None:
     """One session from a clock far ahead is swept first; the ones swept after it are
     still forgotten a timeout past their deadlines (found in review: they were kept)."""
