@@ -179,6 +179,11 @@ def validate(document: Any, path: Path | str = "report") -> dict[str, Any]:
         raise ReportError(
             f"{path}: schema violation at {error.json_path}: {one_line(error.message)}"
         )
+    scan = document.get("scan")
+    if scan and {k: v for k, v in document.items() if k != "scan"} != scan["points"][0]["report"]:
+        raise ReportError(
+            f"{path}: $.scan.points[0].report differs from the top level, which repeats it"
+        )
     labels = [point_label(p, v) for p, v, _ in scan_points(document)]
     if len(set(labels)) < len(labels):
         twice = next(label for label in labels if labels.count(label) > 1)

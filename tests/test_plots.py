@@ -108,7 +108,7 @@ def scan_report(report: Data) -> Data:
                 op["ops_per_sec"] *= factor
                 op["ops_per_sec_stdev"] = 0.05 * op["ops_per_sec"]
         points.append({"value": workers, "report": point})
-    return {**report, "scan": {"parameter": "workers", "points": points}}
+    return {**points[0]["report"], "scan": {"parameter": "workers", "points": points}}
 
 
 def _nothing() -> None:
@@ -603,7 +603,11 @@ def test_the_trend_chart_of_saved_scans_has_a_line_per_point(
     monkeypatch.chdir(tmp_path)
     scan = json.loads(inputs["scan"].read_text())
     for index in range(2):
-        save_report({**scan, "run_id": f"20261205T10{index}000-x"}, "scans")
+        run_id = f"20261205T10{index}000-x"
+        points = [
+            {**p, "report": {**p["report"], "run_id": run_id}} for p in scan["scan"]["points"]
+        ]
+        save_report({**scan, "run_id": run_id, "scan": {**scan["scan"], "points": points}}, "scans")
     drawn = trend_scan("scans", 20)
     names = [
         [r["strategy"]["name"] for r in point["report"]["results"]]

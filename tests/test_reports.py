@@ -569,7 +569,7 @@ def _scan_of(report: Report, parameter: str, values: tuple[Any, ...]) -> Report:
     for point, value in zip(points, values, strict=True):
         point["workload"][parameter] = value
     return {
-        **copy.deepcopy(report),
+        **copy.deepcopy(points[0]),  # the top level repeats the first point
         "scan": {
             "parameter": parameter,
             "points": [{"value": v, "report": p} for v, p in zip(values, points, strict=True)],
@@ -620,7 +620,7 @@ def test_a_scan_value_or_parameter_no_export_can_carry_is_refused(
     """Found in review: a 401-digit value, 1e400 (read as inf), a newline in a value or
     the parameter, and a 1 MB string reached plot and report pyperf as tracebacks."""
     text = json.dumps(_scan_of(quick, "users", (111111, 222222)))
-    text = text.replace("111111", value, 1).replace(
+    text = text.replace('"value": 111111', f'"value": {value}').replace(
         '"parameter": "users"', f'"parameter": "{parameter}"'
     )
     path = tmp_path / "hostile.json"
@@ -717,6 +717,13 @@ def _bad_files(folder: Path, quick_path: Path, quick: Report) -> dict[str, tuple
         }
         scans[name] = folder / f"{name.replace(' ', '_')}.json"
         write_json_atomic(scans[name], scanned, force=True)
+    top_differs = copy.deepcopy(quick)
+    top_differs["scan"] = {
+        "parameter": "users",
+        "points": [{"value": 1, "report": copy.deepcopy(quick)}],
+    }
+    top_differs["preset"] = "rigorous"  # the top level no longer repeats the first point
+    write_json_atomic(folder / "top_differs.json", top_differs, force=True)
     empty_scan = copy.deepcopy(quick)
     empty_scan["scan"] = {"parameter": "users", "points": []}
     write_json_atomic(folder / "empty_scan.json", empty_scan, force=True)
@@ -731,6 +738,10 @@ def _bad_files(folder: Path, quick_path: Path, quick: Report) -> dict[str, tuple
         ),
         "point scans": (scans["point scans"], point),
         "empty scan": (folder / "empty_scan.json", "schema violation at $.scan.points: "),
+        "top differs": (
+            folder / "top_differs.json",
+            ": $.scan.points[0].report differs from the top level, which repeats it",
+        ),
         "missing": (folder / "missing.json", "no such file"),
         "directory": (folder / "folder.json", "is a directory, not a report file"),
         "not json": (folder / "not.json", "is not JSON: Expecting value at line 1 column 1"),
