@@ -18,6 +18,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -95,6 +96,21 @@ def countbench_incr(url: str, clients: int, pipeline: int, mode: str) -> float:
     return float(data["results"][0]["operations"]["writes"]["ops_per_sec"])
 
 
+def setup_note(mode: str, clients: int, cpus: int) -> str:
+    """What each side runs on, printed with the figures: the two are not the same shape
+    (redis-benchmark is one C event loop for all its connections)."""
+    ours = {
+        "process": f"{clients} worker process(es), one connection each",
+        "thread": f"{clients} thread(s) in one Python process (one GIL), one connection each",
+        "asyncio": f"{clients} asyncio task(s) on one Python event loop, one connection each",
+    }[mode]
+    return (
+        f"setup                : redis-benchmark is one C process, one event loop for its "
+        f"{clients} connection(s); countbench runs {ours}; both share {cpus} CPU(s) with "
+        "the Redis server"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=2)
@@ -111,6 +127,7 @@ def main() -> int:
         )
         return 0
     ratios = []
+    print(setup_note(args.mode, args.clients, os.cpu_count() or 1))
     with RedisServer() as server:
         for pair in range(1, max(1, args.repeat) + 1):
             reference = redis_benchmark_incr(

@@ -522,3 +522,18 @@ def test_async_stopped_server_raises() -> None:
                 await node.close()
 
         asyncio.run(main())
+
+
+def test_the_redis_benchmark_ratio_says_what_each_side_runs_on() -> None:
+    """redis-benchmark is one C event loop; countbench's side is processes, threads or
+    asyncio tasks, sharing the CPUs with the server: the output says which (issue 20)."""
+    from countbench.bench.redis_benchmark_ratio import setup_note
+
+    for mode, words in (
+        ("process", "2 worker process(es)"),
+        ("thread", "one Python process (one GIL)"),
+        ("asyncio", "one Python event loop"),
+    ):
+        note = setup_note(mode, 2, 2)
+        assert words in note and "one C process, one event loop" in note, note
+        assert "share 2 CPU(s) with the Redis server" in note
