@@ -34,11 +34,12 @@ class SavedRun:
     @property
     def label(self) -> str:
         """'2026-12-05 08:17 38e843d' ('*' after the commit: the tree had changes)."""
-        return f"{self.created[:10]} {self.created[11:16]} {self.short_commit}"
+        return f"{self.created[:10]} {self.created[11:16]} {self.commit[:7]}{self.dirty}"
 
     @property
-    def short_commit(self) -> str:
-        return self.commit[:7] + ("*" if self.commit.endswith("-dirty") else "")
+    def dirty(self) -> str:
+        """'*' when the tree had changes, else ''."""
+        return "*" if self.commit.endswith("-dirty") else ""
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,7 @@ def table(result: Trend) -> Table:
     shown = Table(title=title(result), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     shown.add_column("Benchmark", no_wrap=True)
     for run in result.runs:  # three short lines: commit, day, time ('*': the tree had changes)
-        dirty = "*" if run.commit.endswith("-dirty") else ""
-        header = f"{run.commit[:7]}\n{run.created[5:10]}\n{run.created[11:16]}{dirty}"
+        header = f"{run.commit[:7]}\n{run.created[5:10]}\n{run.created[11:16]}{run.dirty}"
         shown.add_column(header, justify="right", no_wrap=True)
     shown.add_column("change", justify="right", no_wrap=True)
     for entry in result.series:
