@@ -629,6 +629,22 @@ def test_a_scan_value_or_parameter_no_export_can_carry_is_refused(
         load_report(path)
 
 
+def test_a_diff_where_nothing_pairs_is_not_judged(quick: Report) -> None:
+    """Found in review: two scans with no value in common, or two reports with no
+    strategy in common, passed the gate with nothing compared."""
+    renamed = copy.deepcopy(quick)
+    for result in renamed["results"]:
+        result["strategy"]["name"] += "-other"
+    for base, new in (
+        (quick, renamed),
+        (_scan_of(quick, "users", (30, 60)), _scan_of(quick, "users", (1000, 2000))),
+    ):
+        result = diff_reports(base, new, 0.1)
+        assert result.pairs == [] and result.unjudged, result.notes
+        assert "nothing to compare" in result.unjudged
+    assert diff_reports(quick, quick, 0.1).unjudged is None  # what pairs is judged
+
+
 @pytest.mark.invalid_reports
 def test_a_scan_with_a_value_twice_is_refused(quick: Report, tmp_path: Path) -> None:
     twice = _scan_of(quick, "users", (1000, 1000))
