@@ -76,6 +76,8 @@ def verdict(result: DiffResult) -> tuple[str, str]:
         what = [f"{p.strategy} {p.operation} {p.change_pct:+.1f}%" for p in result.regressions]
         what += [c.strategy + " consistency" for c in result.consistency_failures]
         return f"FAILED: {', '.join(what)}", "failed"
+    if result.unjudged and not result.pairs:  # nothing to judge: no option would help
+        return f"NOT JUDGED: {result.unjudged}", "unjudged"
     if result.unjudged:
         return (
             f"NOT JUDGED: {result.unjudged}; measure both on one workload, or pass "

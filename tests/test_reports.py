@@ -39,6 +39,7 @@ from countbench.reports.diff import (
     parse_threshold,
     u_distribution,
 )
+from countbench.reports.diff_view import verdict as diff_verdict
 from countbench.reports.json_report import ReportPathError, write_json_atomic
 from countbench.reports.load import ReportError, ReportUsageError, load_report, schema
 from countbench.reports.markdown import to_markdown
@@ -642,6 +643,9 @@ def test_a_diff_where_nothing_pairs_is_not_judged(quick: Report) -> None:
         result = diff_reports(base, new, 0.1)
         assert result.pairs == [] and result.unjudged, result.notes
         assert "nothing to compare" in result.unjudged
+        # ... and the verdict does not advise an option that would judge nothing either
+        line, kind = diff_verdict(result)
+        assert kind == "unjudged" and "--allow-workload-change" not in line
     assert diff_reports(quick, quick, 0.1).unjudged is None  # what pairs is judged
 
 
