@@ -225,9 +225,11 @@ def _run_plan_with_progress(
     """Run the plan with a progress bar on a terminal, plain lines elsewhere, or quietly."""
     from .measure import real_fault_target, run_plan
     from .services import needed
+    from .timing import groups
 
-    # A verification and three timed streams per strategy, and the servers' start.
-    steps = len(classes) * 4 + (1 if needed(classes) else 0)
+    # A verification per strategy, a step per group of streams timed together (a
+    # strategy's three with the quick and ci presets), and the servers' start.
+    steps = len(classes) + len(groups(plan, controls)) + (1 if needed(classes) else 0)
     if real_faults:
         steps += sum(real_fault_target(c) for c in classes)
     by_name = {c.name: c for c in classes}

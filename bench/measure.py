@@ -6,11 +6,12 @@ every figure in it comes from this run.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ..strategies.base import HostedStrategy, ServiceStrategy, Strategy, simulable
 from ..strategies.registry import describe
@@ -18,7 +19,7 @@ from ..strategies.spec import SESSIONS, Counts, Specification
 from .complexity import measure as measure_complexity
 from .drivers import STREAMS
 from .environment import git_facts, machine_facts, python_facts, strategy_package, tool_version
-from .latency import history_rows, merge, summarize
+from .latency import history_rows, mean_ns, merge, summarize
 from .plan import Benchmark, Plan
 from .services import needed, provide
 from .sim.allowed import Allowed, checked_count, shown
@@ -147,7 +148,9 @@ def verify(
         latencies = driver.latencies()
     truth = len(plan.workload.online_after_mixed)
     allowed = specified_value(spec, plan.workload)
-    latency = {kind: summarize(h) for kind, h in sorted(merge(latencies).items())}
+    rows = [history_rows(worker) for worker in latencies]
+    means = mean_ns(row for worker in rows for row in worker)
+    latency = {kind: summarize(h, means.get(kind)) for kind, h in sorted(merge(latencies).items())}
     seconds = time.perf_counter() - start
     checked = [checked_count(value) for value in raw]
     counts = [count for count, _ in checked]
@@ -161,7 +164,6 @@ def verify(
     expiring = spec.counts in (Counts.SESSIONS, Counts.SEEN)
     judged = not (expiring and plan.spec.session_timeout < span)
     verification = Verification(truth, counts, seconds, spec.name, allowed, absurd, judged)
-    rows = [history_rows(worker) for worker in latencies]
     return verification, Observed(latency, reads), rows
 
 
@@ -292,6 +294,32 @@ def real_fault_check(cls: type[Strategy], spec: WorkloadSpec) -> dict[str, Any]:
 
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
+
+
+class Background(Generic[T]):
+    """``work()`` on a daemon thread, started at once: a Ctrl-C in the main thread is not
+    held up by it. :meth:`result` waits for it and returns its value or raises its error.
+    For pure computations only (nothing to stop or clean up)."""
+
+    def __init__(self, work: Callable[[], T]) -> None:
+        self._value: list[T] = []
+        self._error: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self._value.append(work())
+            except BaseException as exc:  # handed to the caller of result()
+                self._error.append(exc)
+
+        self._thread = threading.Thread(target=run, name="countbench-background", daemon=True)
+        self._thread.start()
+
+    def result(self) -> T:
+        self._thread.join()
+        if self._error:
+            raise self._error[0]
+        return self._value[0]
 
 
 def operation_mix(workload: Workload) -> dict[str, int]:
@@ -327,11 +355,16 @@ def run_plan(
     services = needed(classes.values())
     if services:
         progress(f"starting {', '.join(sorted(services))}")
+    # The simulations run in virtual time, so the servers' start (mostly waiting for a
+    # Redis cluster to agree) can hide them; nothing is timed until both are done.
+    simulating = Background(
+        lambda: {name: simulate(classes[name], plan.spec) for name in plan.strategies}
+    )
     with provide(services, run_id, plan.spec.session_timeout, plan.spec.nodes, redis_url) as run:
+        simulations = simulating.result()
         plan = replace(plan, run_id=run_id, endpoints=run.endpoints)
         verifications: dict[str, Verification] = {}
         observed: dict[str, Observed] = {}
-        simulations: dict[str, dict[str, Any] | None] = {}
         checks: dict[str, dict[str, Any] | None] = {}
         for name in plan.strategies:
             progress(f"{name}: checking the count against the truth")
@@ -342,13 +375,12 @@ def run_plan(
                 histories[name] = verification_history(
                     plan, classes[name], verifications[name], rows
                 )
-            simulations[name] = simulate(classes[name], plan.spec)
             if real_faults and real_fault_target(classes[name]):
                 progress(f"{name}: pausing and killing its server")
                 checks[name] = real_fault_check(classes[name], plan.spec)
 
-        def before(benchmark: Benchmark) -> None:
-            progress(f"{benchmark.strategy}: timing {benchmark.stream}")
+        def before(group: list[Benchmark]) -> None:
+            progress(f"{group[0].strategy}: timing {', '.join(b.stream for b in group)}")
 
         timings = time_plan(plan, controls, before=before)
     results = []

@@ -18,6 +18,7 @@ from pathlib import Path
 from ..strategies.base import Mode, ServiceStrategy, Strategy, StrategyConfig
 from ..strategies.registry import discover
 from .drivers import STREAMS, Driver, StreamName, make_driver
+from .drivers.base import chunk_ops, chunks_per_interval
 from .workload import Workload, WorkloadSpec, build
 
 
@@ -122,6 +123,12 @@ class Plan:
             pipeline=self.spec.pipeline,
         )
         return cls(config)
+
+    def chunk_ops(self, benchmark: Benchmark) -> int:
+        """Client operations in one timed loop of ``benchmark`` (pyperf's inner loops)."""
+        syncs = discover()[benchmark.strategy].syncs
+        per_interval = chunks_per_interval(self.workload, syncs)
+        return chunk_ops(self.workload, benchmark.stream, per_interval)
 
     def namespace(self, name: str, tag: str) -> str:
         """Where one driver of strategy ``name`` keeps its state on a shared server."""

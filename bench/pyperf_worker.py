@@ -1,13 +1,13 @@
 """Entry point of pyperf's worker processes: ``python -m countbench.bench.pyperf_worker``.
 
-pyperf starts this module with ``--worker``, its own options and ``--countbench-plan``; it
-registers the plan's benchmarks in the manager's order and pyperf runs the one its
-``--worker-task`` names.
+pyperf starts this module with ``--worker``, its own options and ``--countbench-plan``.
+With ``--countbench-group N`` (quick and ci presets) it times the N benchmarks from its
+``--worker-task`` on (``timing.time_group``); else it registers the plan's benchmarks in
+the manager's order and pyperf runs the one its ``--worker-task`` names.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 
@@ -20,26 +20,20 @@ os.environ["PYTHONWARNINGS"] = "ignore::UserWarning:multiprocessing.resource_tra
 
 def main() -> None:
     from .plan import Plan
-    from .timing import WORKER_PREFIX, Controls, TimedStream, make_runner, register
+    from .timing import WORKER_PREFIX, Controls, TimedStream, make_runner, register, time_group
 
     runner = make_runner(Controls())  # the manager's settings arrive as arguments
     args = runner.parse_args()
-    prepared: dict[str, TimedStream] = {}
     timers: list[TimedStream] = []
     try:
         plan = Plan.from_json(args.countbench_plan)
-        if args.countbench_calibrate and args.worker and args.worker_task is not None:
-            benchmark = plan.benchmarks()[args.worker_task]
-            timer = prepared[benchmark.name] = TimedStream(plan, benchmark)
-            # The manager's --loops is a stand-in: pyperf's values use this count.
-            runner.args.loops = timer.calibrate(args.min_time)
-        timers = register(runner, plan, prepared=prepared)
+        if args.countbench_group and args.worker and args.worker_task is not None:
+            time_group(runner, plan, args.worker_task, args.countbench_group)
+        else:
+            timers = register(runner, plan)
     except Exception as exc:
         # E.g. a server gone. One line on stderr, which the manager has sent to a file: it
         # reads the reason there and reports it in its own line (timing.time_plan).
-        for timer in prepared.values():
-            with contextlib.suppress(Exception):
-                timer.close()
         reason = " ".join(str(exc).split()) or type(exc).__name__
         print(f"{WORKER_PREFIX}{reason}", file=sys.stderr)
         raise SystemExit(1) from None

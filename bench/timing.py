@@ -2,22 +2,29 @@
 
 The CLI process is pyperf's *manager*: for each benchmark it spawns worker processes as
 ``python -m countbench.bench.pyperf_worker --countbench-plan JSON <pyperf worker args>``.
-Each worker builds the plan's workload (deterministic by seed), starts the driver once,
-and pyperf calls :class:`TimedStream` with a calibrated number of loops. One loop is one
-chunk of every worker's stream, i.e. one sync interval (``sync_every`` client operations
-and the sync after them), so a loop is short for a Redis strategy as for an in-process
-one; ``inner_loops`` is the number of client operations in a loop over all workers, so
+Each worker loads the plan's workload, starts a driver per benchmark once, and pyperf
+calls :class:`TimedStream` with a calibrated number of loops. One loop is one chunk of
+every worker's stream, i.e. one sync interval (``sync_every`` client operations and the
+sync after them), or an equal part of one for a strategy whose syncs do no work
+(``drivers.base.chunks_per_interval``), so a loop is short for a Redis strategy as for an
+in-process one; ``inner_loops`` is the number of client operations in a loop over all workers, so
 pyperf's values are seconds per client operation (aggregate over workers) and ops/s is
 their reciprocal.
 
 With the quick and ci presets there is no calibration run (pyperf's: a worker process of
-its own per benchmark, timing as many values as the real run). The manager starts each
-worker with ``--countbench-calibrate``; that worker, once its driver is started, times a
-few loops itself (:meth:`TimedStream.calibrate`) and sets pyperf's loop count from them
-before pyperf times its values. pyperf still does all the timing, in its worker processes,
-the statistics and the JSON; only the loop count comes from countbench's measurement, made
-in the same process and on the same driver state as the values. ``--fast``, ``--rigorous``
-(and ``--smoke``, one loop) keep pyperf's own calibration.
+its own per benchmark, timing as many values as the real run), and one worker process
+times all of a strategy's streams, one after the other, each on a driver of its own
+(:func:`time_group`): a worker process costs more to start than the quick preset's values
+take. The manager starts each with ``--countbench-group N`` (benchmarks ``--worker-task``
+to ``--worker-task + N - 1``); for each, once its driver is started, the worker times a
+few loops itself (:meth:`TimedStream.calibrate`), sets pyperf's loop count from them, and
+has pyperf's own worker task time the warm-ups and values; it sends the N benchmarks
+back on pyperf's pipe, one pyperf run each, and the manager merges each benchmark's runs
+over the processes as pyperf's manager does. pyperf still does all the timing, the
+statistics and the JSON; only the loop count comes from countbench's measurement, made in
+the same process and on the same driver state as the values. ``--fast``, ``--rigorous``
+(and ``--smoke``, one loop) keep pyperf's own manager and calibration: one worker process
+per benchmark.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import subprocess
 import sys
 import time
 from argparse import Namespace
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,15 +49,15 @@ import pyperf
 
 from ..reports.samples import Estimate, estimate
 from .drivers import Driver, StreamName
-from .drivers.base import chunk_ops
 from .plan import Benchmark, Plan
 from .presets import Preset
 from .servers import reaper
 
 WORKER_MODULE = "countbench.bench.pyperf_worker"
 PLAN_OPTION = "--countbench-plan"
-#: Asks a worker to measure its loop count itself (quick and ci presets).
-CALIBRATE_OPTION = "--countbench-calibrate"
+#: Asks a worker to time N benchmarks from its --worker-task on, measuring each loop count
+#: itself (quick and ci presets; see time_group).
+GROUP_OPTION = "--countbench-group"
 
 
 #: The quick preset's shortest value, in seconds: what a loop count is chosen to reach.
@@ -61,8 +68,8 @@ QUICK_MIN_TIME = 0.05
 #: each worker (see TimedStream.calibrate); FAST and RIGOROUS are pyperf's own presets,
 #: with its calibration run (and its default of one warm-up value).
 PRESET_SETTINGS: dict[Preset, dict[str, Any]] = {
-    # Starting a worker process costs more than its values here (about 0.4 s), so the
-    # quick preset spends one process per benchmark: no interval, which needs several.
+    # Starting a worker process costs more than its values here (about 0.2 s), so the
+    # quick preset spends one process per strategy: no interval, which needs several.
     Preset.QUICK: {"processes": 1, "values": 5, "warmups": 1, "min_time": QUICK_MIN_TIME},
     # 9: the fewest whose [min, max] holds a rerun's median 95% of the time (samples.py)
     Preset.CI: {"processes": 9, "values": 2, "warmups": 1, "min_time": QUICK_MIN_TIME},
@@ -121,7 +128,7 @@ def runner_settings(controls: Controls) -> tuple[dict[str, Any], list[str]]:
     if controls.self_calibrated:
         # pyperf needs a loop count to start a worker without its calibration: 1 here,
         # which the worker replaces with its own measurement (see TimedStream.calibrate).
-        extra += ["--loops", "1", CALIBRATE_OPTION]
+        extra += ["--loops", "1"]
     return controls.settings(), extra
 
 
@@ -170,7 +177,8 @@ class TimedStream:
     """pyperf's time function for one benchmark, run inside a pyperf worker process.
 
     The driver is started on the first call (untimed) and kept for the later calls; the
-    ``reads`` benchmark first fills the nodes with one untimed pass of the mixed stream.
+    ``reads`` benchmark first fills the nodes with the writes of one untimed pass of the
+    mixed stream (``Workload.fill``: its reads, often the slow part, change no count).
     """
 
     def __init__(self, plan: Plan, benchmark: Benchmark) -> None:
@@ -187,7 +195,7 @@ class TimedStream:
             self.driver = self.plan.driver(self.benchmark.strategy, tag)
             self.driver.start()
             if self.benchmark.stream == "reads":
-                self.driver.run("mixed", 1)
+                self.driver.run("fill", 1)
         return self.driver
 
     def calibrate(self, min_time: float) -> int:
@@ -205,21 +213,19 @@ def register(
     plan: Plan,
     before: Callable[[Benchmark], None] = lambda _: None,
     after: Callable[[Benchmark, pyperf.Benchmark | None], None] = lambda *_: None,
-    prepared: Mapping[str, TimedStream] | None = None,
 ) -> list[TimedStream]:
-    """Hand every benchmark of the plan to pyperf, in the plan's order.
+    """Hand every benchmark of the plan to pyperf, in the plan's order (pyperf's manager:
+    a worker process per benchmark).
 
     In the manager this runs each benchmark (spawning workers); in a worker, pyperf runs
-    only the one its ``--worker-task`` names and skips the others. ``prepared`` holds
-    timers already made, by benchmark name (the worker's, calibrated).
+    only the one its ``--worker-task`` names and skips the others.
     """
-    timers: list[TimedStream] = list((prepared or {}).values())
+    timers: list[TimedStream] = []
     try:
         for benchmark in plan.benchmarks():
-            timer = (prepared or {}).get(benchmark.name) or TimedStream(plan, benchmark)
-            if timer not in timers:
-                timers.append(timer)
-            inner = chunk_ops(plan.workload, benchmark.stream)
+            timer = TimedStream(plan, benchmark)
+            timers.append(timer)
+            inner = plan.chunk_ops(benchmark)
             before(benchmark)
             result = runner.bench_time_func(benchmark.name, timer, inner_loops=max(inner, 1))
             after(benchmark, result)
@@ -229,6 +235,83 @@ def register(
                 timer.close()
         raise
     return timers
+
+
+def groups(plan: Plan, controls: Controls) -> list[list[Benchmark]]:
+    """The benchmarks each worker process times: a strategy's streams together with the
+    quick and ci presets (see :func:`time_group`), else one benchmark each."""
+    found: list[list[Benchmark]] = []
+    for benchmark in plan.benchmarks():
+        if controls.self_calibrated and found and found[-1][0].strategy == benchmark.strategy:
+            found[-1].append(benchmark)
+        else:
+            found.append([benchmark])
+    return found
+
+
+class GroupError(RuntimeError):
+    """A grouped worker failed on one benchmark; the message names it."""
+
+
+def _task_func(timer: TimedStream) -> Callable[[Any, int], float]:
+    """pyperf's task function (it passes the task, then the loops) for ``timer``."""
+    return lambda _task, loops: timer(loops)
+
+
+def time_group(runner: pyperf.Runner, plan: Plan, first: int, count: int) -> None:
+    """In a worker process: time benchmarks ``first`` to ``first + count - 1`` of the plan,
+    each on a fresh driver with its loop count measured here (:meth:`TimedStream.calibrate`)
+    and its warm-ups and values timed by pyperf's own worker task, and send them to the
+    manager as one suite on pyperf's pipe."""
+    from pyperf._worker import WorkerProcessTask
+
+    runner._cpu_affinity()  # pyperf's --affinity, as its own worker applies it
+    results: list[pyperf.Benchmark] = []
+    for benchmark in plan.benchmarks()[first : first + count]:
+        timer = TimedStream(plan, benchmark)
+        try:
+            runner.args.loops = timer.calibrate(runner.args.min_time)
+            task = WorkerProcessTask(runner, benchmark.name, _task_func(timer), None)
+            task.inner_loops = max(plan.chunk_ops(benchmark), 1)
+            results.append(pyperf.Benchmark((task.create_run(),)))
+        except Exception as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise GroupError(f"{benchmark.name}: {reason}") from exc
+        finally:
+            timer.close()
+    runner._display_result(pyperf.BenchmarkSuite(results), checks=False)
+
+
+def _time_groups(
+    runner: pyperf.Runner,
+    plan: Plan,
+    before: Callable[[list[Benchmark]], None],
+    after: Callable[[Benchmark, pyperf.Benchmark | None], None],
+    controls: Controls,
+) -> None:
+    """The manager's side of :func:`time_group`: for each group, ``processes`` worker
+    processes, each timing the whole group; each benchmark's runs merged in order."""
+    from pyperf._manager import Manager
+
+    index = 0
+    for group in groups(plan, controls):
+        before(group)
+        runner._worker_task = index  # pyperf's Manager passes it as --worker-task
+        runner.args.countbench_group = len(group)
+        manager = Manager(runner)
+        merged: dict[str, pyperf.Benchmark] = {}
+        for _ in range(runner.args.processes):
+            suite = manager.spawn_worker(0, 0)
+            if suite is None:
+                raise RuntimeError("a pyperf worker process produced no JSON result")
+            for bench in suite.get_benchmarks():
+                if bench.get_name() in merged:
+                    merged[bench.get_name()].add_runs(bench)
+                else:
+                    merged[bench.get_name()] = bench
+        for benchmark in group:
+            after(benchmark, merged.get(benchmark.name))
+        index += len(group)
 
 
 @dataclass
@@ -309,8 +392,8 @@ def pyperf_arguments(plan: Plan, controls: Controls, names: list[str] | None = N
 
 def _add_plan(cmd: list[str], args: Namespace) -> None:
     cmd.extend((PLAN_OPTION, args.countbench_plan))
-    if args.countbench_calibrate:
-        cmd.append(CALIBRATE_OPTION)
+    if args.countbench_group:
+        cmd.extend((GROUP_OPTION, str(args.countbench_group)))
 
 
 _RUNNER_CLASSES: list[type[pyperf.Runner]] = []
@@ -327,9 +410,7 @@ def make_runner(controls: Controls) -> pyperf.Runner:
     _RUNNER_CLASSES.append(runner_class)
     runner = runner_class(program_args=("-m", WORKER_MODULE), add_cmdline_args=_add_plan, **kwargs)
     runner.argparser.add_argument(PLAN_OPTION, dest="countbench_plan", required=True)
-    runner.argparser.add_argument(
-        CALIBRATE_OPTION, dest="countbench_calibrate", action="store_true"
-    )
+    runner.argparser.add_argument(GROUP_OPTION, dest="countbench_group", type=int, default=0)
     return runner
 
 
@@ -430,17 +511,24 @@ def _workers_in_their_own_group(workers: _WorkersInTheirOwnGroup) -> Iterator[No
 def time_plan(
     plan: Plan,
     controls: Controls,
-    before: Callable[[Benchmark], None] = lambda _: None,
+    before: Callable[[list[Benchmark]], None] = lambda _: None,
     after: Callable[[Benchmark, Timing], None] = lambda *_: None,
 ) -> dict[str, Timing]:
-    """Time every benchmark of ``plan`` with pyperf; results by benchmark name."""
+    """Time every benchmark of ``plan`` with pyperf; results by benchmark name. ``before``
+    is called with the benchmarks about to be timed together (see :func:`groups`)."""
     runner = make_runner(controls)
     timings: dict[str, Timing] = {}
     current: list[Benchmark] = []
 
-    def start(benchmark: Benchmark) -> None:
-        current[:] = [benchmark]
-        before(benchmark)
+    def start(group: list[Benchmark]) -> None:
+        current[:] = group
+        before(group)
+
+    def failed(reason: str) -> WorkerFailed:
+        # A grouped worker names the benchmark it failed on (GroupError).
+        if reason.split(": ", 1)[0] in {b.name for b in current}:
+            return WorkerFailed(reason)
+        return WorkerFailed(f"{current[0].name}: {reason}")
 
     def collect(benchmark: Benchmark, result: pyperf.Benchmark | None) -> None:
         if result is None:
@@ -464,20 +552,23 @@ def time_plan(
                 contextlib.redirect_stderr(said),
                 _workers_in_their_own_group(workers),
             ):
-                register(runner, plan, start, collect)
+                if controls.self_calibrated:
+                    _time_groups(runner, plan, start, collect, controls)
+                else:
+                    register(runner, plan, lambda benchmark: start([benchmark]), collect)
         except SystemExit as exc:
             message = " ".join(said.getvalue().split())
             if "interrupted" in message:
                 raise KeyboardInterrupt from None
             reason = workers.failure()
             if reason is not None and current:
-                raise WorkerFailed(f"{current[0].name}: {reason}") from None
+                raise failed(reason) from None
             raise RuntimeError(f"pyperf stopped (status {exc.code}): {message}") from None
         except RuntimeError:
             reason = workers.failure()
             if reason is None or not current:
                 raise
-            raise WorkerFailed(f"{current[0].name}: {reason}") from None
+            raise failed(reason) from None
         finally:
             for name, value in saved.items():
                 if value is None:

@@ -169,6 +169,15 @@ class Stream:
     def client_ops(self) -> int:
         return sum(1 for kind in self.kinds if kind is not Op.SYNC)
 
+    def without(self, kind: Op) -> Stream:
+        """This stream with every operation of ``kind`` left out, times unchanged."""
+        keep = [i for i, k in enumerate(self.kinds) if k is not kind]
+        return Stream(
+            [self.kinds[i] for i in keep],
+            [self.users[i] for i in keep],
+            [self.times[i] for i in keep],
+        )
+
     @property
     def span(self) -> float:
         """Virtual seconds from the first to just past the last operation."""
@@ -185,6 +194,13 @@ class Workload:
     mixed: list[Stream]
     online_after_mixed: frozenset[str]
     end_time: float
+
+    @property
+    def fill(self) -> list[Stream]:
+        """``mixed`` without its reads: the logins, logouts, heartbeats and syncs of one
+        pass, which leave the nodes in the state the whole pass leaves (a read changes
+        nothing a later read returns). The reads benchmark replays it, untimed, first."""
+        return [stream.without(Op.READ) for stream in self.mixed]
 
 
 def user_name(index: int) -> str:

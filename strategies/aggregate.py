@@ -480,6 +480,7 @@ def _twin(config: StrategyConfig, node_id: int) -> AggregateReplica:
 
 class AggregateOnDemand(HostedStrategy):
     name = "aggregate"
+    syncs = False  # nothing to replicate: a read asks every node
     summary = "Each node counts its own users beside them; a read asks every node and sums."
     consistency = Consistency.EVENTUAL
     specification = SESSIONS
@@ -524,6 +525,7 @@ class NodeServerStrategy(ServiceStrategy):
 
 class AggregateRemote(NodeServerStrategy):
     name = "aggregate-remote"
+    syncs = False  # a sync only flushes the queued writes
     summary = "aggregate with every node a server process: each write is a round trip to it."
     specification = SESSIONS
 

@@ -301,6 +301,11 @@ class Strategy(ABC):
     specification: ClassVar[Specification] = SESSIONS
     #: The row of the reference article's comparison table this strategy corresponds to.
     article_approach: ClassVar[str | None] = None
+    #: Whether a sync point does work of its own (replicates, refreshes a cache). A
+    #: strategy whose sync at most sends the writes it has queued says False: its timed
+    #: loops may then be parts of a sync interval (bench/drivers/base.py,
+    #: ``chunks_per_interval``). Unsaid, it is True: a loop is a whole interval.
+    syncs: ClassVar[bool] = True
 
     def __init__(self, config: StrategyConfig) -> None:
         self.config = config
@@ -311,6 +316,7 @@ class SharedStrategy(Strategy):
 
     topology = Topology.SHARED
     modes = frozenset({Mode.THREAD, Mode.ASYNCIO})
+    syncs = False  # the workers share the node: the driver has nothing to sync
 
     @abstractmethod
     def open(self, mode: Mode) -> Node:

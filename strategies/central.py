@@ -106,6 +106,7 @@ class CentralCounterService(ServiceStrategy):
     specification = SESSIONS
     article_approach = "Central service"
     service = "central"
+    syncs = False  # a sync only flushes the queued writes
 
     def client(self, namespace: str, worker: int) -> ClientNode:
         config = self.config

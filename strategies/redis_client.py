@@ -438,6 +438,7 @@ class RedisStrategy(ServiceStrategy):
     consistency = Consistency.STRONG
     article_approach = "Redis"
     service = "redis"
+    syncs = False  # a sync only flushes the queued writes
 
     @abstractmethod
     def commands(self) -> RedisCommands:

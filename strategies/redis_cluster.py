@@ -571,6 +571,7 @@ class RedisClusterSessions(ServiceStrategy):
     specification = SESSIONS
     article_approach = "Redis"
     service = "redis-cluster"
+    syncs = False  # a sync only flushes the queued writes
     #: Shards per master.
     shards_per_master: int = SHARDS_PER_MASTER
 

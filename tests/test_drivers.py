@@ -8,7 +8,15 @@ import psutil
 import pytest
 
 from countbench.bench.drivers import DRIVERS, DriverError, make_driver
-from countbench.bench.drivers.base import bind, horizon, replay
+from countbench.bench.drivers.base import (
+    MAX_CHUNKS_PER_INTERVAL,
+    bind,
+    chunk_ops,
+    chunks_per_interval,
+    horizon,
+    replay,
+    split_chunks,
+)
 from countbench.bench.workload import Op, Workload, WorkloadSpec, build
 from countbench.strategies.base import (
     Consistency,
@@ -54,6 +62,66 @@ def test_fault_free_run_counts_the_truth(mode: Mode, cls: type[Strategy]) -> Non
     assert counts and all(count == expected for count in counts), (counts, expected)
     nodes = 1 if issubclass(cls, SharedStrategy) else SPEC.nodes
     assert len(counts) == nodes
+
+
+THREADED = [cls for cls in IN_PROCESS if Mode.THREAD in cls.modes]
+
+
+def test_a_sync_interval_is_cut_into_equal_chunks_only_when_syncs_do_no_work() -> None:
+    def per_interval(sync_every: int, syncs: bool) -> int:
+        return chunks_per_interval(build(WorkloadSpec(sync_every=sync_every)), syncs)
+
+    assert per_interval(1000, True) == 1
+    assert per_interval(1000, False) == MAX_CHUNKS_PER_INTERVAL == 20
+    assert per_interval(30, False) == 15
+    assert per_interval(997, False) == 1  # a prime: no equal cut
+    # Two intervals of 6 client operations and a sync ("S"), cut in three.
+    ops = [*"abcdefS", *"ghijklS", *"mn"]
+    chunks = split_chunks(ops, 2, 6, 3)
+    assert chunks == [
+        ["a", "b"],
+        ["c", "d"],
+        ["e", "f", "S"],
+        ["g", "h"],
+        ["i", "j"],
+        ["k", "l", "S"],
+    ]
+    assert split_chunks(ops, 2, 6) == [[*"abcdefS"], [*"ghijklS"]]
+    workload = build(WorkloadSpec(workers=2, sync_every=1000))
+    assert chunk_ops(workload, "mixed", 20) == 2 * 50
+    assert chunk_ops(workload, "mixed") == 2 * 1000
+    # Which built-in strategies say their syncs do no work: those whose sync at most
+    # flushes queued writes, or that have none.
+    assert sorted(c.name for c in BUILTINS if not c.syncs) == [
+        "aggregate",
+        "aggregate-remote",
+        "central",
+        "local",
+        "redis-cluster",
+        "redis-incr",
+        "redis-set",
+        "redis-zset",
+        "session",
+    ]
+
+
+@pytest.mark.parametrize("cls", THREADED, ids=[c.name for c in THREADED])
+def test_the_fill_leaves_the_counts_a_mixed_pass_leaves(cls: type[Strategy]) -> None:
+    """The reads benchmark fills its nodes with ``Workload.fill`` (the mixed pass without
+    its reads): the state it leaves must count what a whole pass leaves."""
+    workload = build(SPEC)
+    assert all(Op.READ not in s.kinds for s in workload.fill)
+    assert [s.client_ops for s in workload.fill] == [
+        sum(1 for k in s.kinds if k not in (Op.READ, Op.SYNC)) for s in workload.mixed
+    ]
+    counts = {}
+    for stream in ("mixed", "fill"):
+        with make_driver(Mode.THREAD, _strategy(cls, SPEC), workload) as driver:
+            driver.run(stream, 1)  # type: ignore[arg-type]
+            driver.settle()
+            counts[stream] = driver.counts()
+            assert driver.now() == workload.end_time
+    assert counts["fill"] == counts["mixed"]
 
 
 @pytest.mark.parametrize("mode", list(Mode))

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 import redis
 
 from countbench.bench.drivers import make_driver
-from countbench.bench.latency import merge, summarize
+from countbench.bench.latency import history_rows, mean_ns, merge, summarize
 from countbench.bench.plan import Plan
 from countbench.bench.servers.central import CentralService
 from countbench.bench.servers.nodes import NodeServer
@@ -33,6 +34,7 @@ from countbench.strategies.base import (
     Consistency,
     Mode,
     ServiceStrategy,
+    Strategy,
     StrategyConfig,
 )
 from countbench.strategies.central import CentralCounterService
@@ -111,17 +113,24 @@ def test_fault_free_count_equals_the_truth(
         driver.run("mixed", 1)
         driver.settle()
         counts = driver.counts()
-        histograms = merge(driver.latencies())
+        encoded = driver.latencies()
+    histograms = merge(encoded)
     truth = len(plan.workload.online_after_mixed)
     assert truth > 0
     assert counts == [truth] * SPEC.workers  # every worker's client reads the truth
     # Latency: every kind of the mixed stream recorded once per call, percentiles ordered.
     calls = sum(1 for s in plan.workload.mixed for k in s.kinds if k is Op.LOGIN)
     assert histograms["login"].get_total_count() == calls
-    for histogram in histograms.values():
-        s = summarize(histogram)
+    means = mean_ns(row for worker in encoded for row in history_rows(worker))
+    assert means.keys() == histograms.keys()
+    for kind, histogram in histograms.items():
+        s = summarize(histogram, means[kind])
         assert 0 < s["min_us"] <= s["p50_us"] <= s["p90_us"] <= s["p99_us"]
         assert s["p99_us"] <= s["p99.9_us"] <= s["max_us"]
+        assert s["min_us"] <= s["mean_us"] <= s["max_us"]
+        # The exact mean of the calls, as hdrh's (which walks its buckets) within its 3
+        # significant digits.
+        assert s["mean_us"] == pytest.approx(summarize(histogram)["mean_us"], rel=2e-3)
 
 
 @pytest.mark.parametrize("name", ["redis-incr", "redis-zset", "central"])
@@ -498,3 +507,31 @@ def test_a_service_nobody_can_start_is_one_line() -> None:
     no_one = pytest.raises(UsageError, match="no strategy can start the 'nowhere' service")
     with no_one, provide({"nowhere"}, "none", 100.0, 2):
         pass
+
+
+THREADED = [c for c in BUILTINS if Mode.THREAD in c.modes]
+
+
+@pytest.mark.parametrize("cls", THREADED, ids=[c.name for c in THREADED])
+def test_a_strategy_that_says_its_syncs_do_no_work_reads_the_same_without_them(
+    cls: type[Strategy], endpoints: dict[str, str]
+) -> None:
+    """``syncs = False`` lets a timed loop be part of a sync interval (chunks_per_interval):
+    it must be true. One worker (its reads then come in one order): every value it reads
+    in a pass is the same with the sync points as without them. ``eventual``, whose sync
+    refreshes the total it reads, shows that the check can fail."""
+    plan = _plan(cls.name, Mode.THREAD, endpoints, workers=1)
+    full = plan.workload
+    bare = replace(full, mixed=[s.without(Op.SYNC) for s in full.mixed])
+    assert sum(len(s) for s in bare.mixed) < sum(len(s) for s in full.mixed)
+    read: dict[str, list[object]] = {}
+    for tag, workload in (("with", full), ("without", bare)):
+        namespace = plan.namespace(cls.name, f"syncs-{tag}")
+        with make_driver(Mode.THREAD, plan.strategy(cls.name), workload, namespace, True) as d:
+            d.run("mixed", 1)
+            read[tag] = [row[5] for row in history_rows(d.latencies()[0]) if row[0] == "count"]
+    assert read["with"], "the pass read nothing"
+    if not cls.syncs:
+        assert read["without"] == read["with"]
+    if cls is EventualSync:
+        assert cls.syncs and read["without"] != read["with"]

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from countbench.bench import environment
+from countbench.bench import environment, timing
 from countbench.bench.plan import Plan
 from countbench.bench.presets import Preset
-from countbench.bench.timing import Controls, burn, runner_settings
+from countbench.bench.timing import Controls, WorkerFailed, burn, groups, runner_settings, time_plan
 from countbench.bench.workload import WorkloadSpec
 from countbench.reports.samples import (
     RERUN_PROCESSES,
@@ -128,12 +128,75 @@ def test_rate_text_prints_an_interval_only_from_enough_processes() -> None:
 def test_controls_reach_pyperf() -> None:
     kwargs, extra = runner_settings(Controls(Preset.CI, processes=8, affinity="0"))
     assert kwargs == {"processes": 8, "values": 2, "warmups": 1, "min_time": 0.05}
-    assert "--affinity=0" in extra and "--countbench-calibrate" in extra
+    assert "--affinity=0" in extra and extra[-2:] == ["--loops", "1"]
     kwargs, extra = runner_settings(Controls(Preset.FAST, values=4))
     assert kwargs == {"processes": 10, "values": 4, "min_time": 0.1}
-    assert "--countbench-calibrate" not in extra
+    assert "--loops" not in extra
     assert runner_settings(Controls(Preset.SMOKE)) == ({}, ["--debug-single-value"])
     assert Controls(Preset.CI, python="/x/python").to_dict()["python"] == "/x/python"
+
+
+def test_quick_and_ci_group_a_strategys_streams_and_fast_does_not() -> None:
+    plan = Plan(("local", "pncounter"), Mode.THREAD, WorkloadSpec())
+    for preset in (Preset.QUICK, Preset.CI):
+        found = groups(plan, Controls(preset))
+        assert [[b.name for b in g] for g in found] == [
+            [b.name for b in plan.benchmarks() if b.strategy == name]
+            for name in ("local", "pncounter")
+        ]
+    for preset in (Preset.FAST, Preset.RIGOROUS, Preset.SMOKE):
+        assert [g for g in groups(plan, Controls(preset))] == [[b] for b in plan.benchmarks()]
+
+
+@pytest.mark.slow
+def test_a_worker_process_times_all_of_a_strategys_streams(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ci preset with 2 processes: 2 worker processes per strategy, each timing its
+    three streams; every benchmark gets one run of 2 values from each."""
+    spawned: list[list[str]] = []
+    popen = timing._WorkersInTheirOwnGroup.Popen
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        spawned.append(list(args[0]))
+        return popen(self, *args, **kwargs)
+
+    monkeypatch.setattr(timing._WorkersInTheirOwnGroup, "Popen", counting)
+    plan = Plan(("local", "pncounter"), Mode.THREAD, WorkloadSpec(users=60, operations=2000))
+    seen: list[list[str]] = []
+    timings = time_plan(
+        plan,
+        Controls(Preset.CI, processes=2, values=2),
+        before=lambda g: seen.append([b.name for b in g]),
+    )
+    assert seen == [[b.name for b in g] for g in groups(plan, Controls(Preset.CI))]
+    assert len(spawned) == 4
+    assert [cmd[cmd.index("--countbench-group") + 1] for cmd in spawned] == ["3"] * 4
+    assert [cmd for cmd in spawned[0] if cmd.startswith("--worker-task")] == ["--worker-task=0"]
+    assert [cmd for cmd in spawned[2] if cmd.startswith("--worker-task")] == ["--worker-task=3"]
+    assert list(timings) == [b.name for b in plan.benchmarks()]
+    for name, timed in timings.items():
+        runs = [r for r in timed.pyperf_json["benchmarks"][0]["runs"] if r.get("values")]
+        assert len(runs) == 2 and len(timed.values) == 4, name
+        assert timed.name == name
+        assert timed.calibration == "countbench" and timed.loops >= 1
+        # pncounter: each worker's sync interval; local, whose syncs do no work: 1/20 of it
+        assert timed.inner_loops == (2 * 50 if name.startswith("local.") else 2 * 1000)
+
+
+@pytest.mark.slow
+def test_a_grouped_worker_that_fails_names_the_benchmark_once() -> None:
+    plan = Plan(
+        ("central",),
+        Mode.THREAD,
+        WorkloadSpec(users=60, operations=1000),
+        endpoints={"central": "central://127.0.0.1:1"},  # nothing listens there
+    )
+    with pytest.raises(WorkerFailed) as failure:
+        time_plan(plan, Controls(Preset.QUICK))
+    message = str(failure.value)
+    assert message.startswith("central.writes.thread.w2: "), message
+    assert message.count("central.") == 1, message
 
 
 def test_plan_carries_streams_and_slowdown_to_workers() -> None:

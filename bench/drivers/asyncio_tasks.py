@@ -20,10 +20,11 @@ from typing import Any
 from ...strategies.base import AsyncClientNode, HostedStrategy, Mode, ServiceStrategy
 from ..latency import LatencyRecorder
 from .base import (
+    REPLAYED,
     STREAMS,
     Driver,
     DriverError,
-    StreamName,
+    ReplayName,
     Work,
     WorkerNodes,
     bind,
@@ -48,7 +49,7 @@ class AsyncioDriver(Driver):
             LatencyRecorder() if self.record_latency else None for _ in range(self.workers)
         ]
         self._clients: list[AsyncClientNode] = []
-        self._ops: list[dict[StreamName, list[Any]]] = []
+        self._ops: list[dict[ReplayName, list[Any]]] = []
         if isinstance(self.strategy, ServiceStrategy | HostedStrategy):
             self._call(self._open_clients())
         else:
@@ -58,14 +59,16 @@ class AsyncioDriver(Driver):
                 self._ops.append(
                     {
                         name: bind(getattr(self.workload, name)[w], node, sync, recorder)
-                        for name in STREAMS
+                        for name in REPLAYED
                     }
                 )
         size = self.workload.spec.sync_every
-        self._chunks = [
+        self._chunks: list[dict[ReplayName, list[list[Any]]]] = [
             {
-                name: split_chunks(ops, chunk_cycle(self.workload, name), size)
-                for name, ops in worker.items()
+                name: split_chunks(
+                    worker[name], chunk_cycle(self.workload, name), size, self.per_interval
+                )
+                for name in STREAMS
             }
             for worker in self._ops
         ]
@@ -78,7 +81,7 @@ class AsyncioDriver(Driver):
             self._ops.append(
                 {
                     name: bind_async(getattr(self.workload, name)[w], client, recorder)
-                    for name in STREAMS
+                    for name in REPLAYED
                 }
             )
 

@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
 StreamName = Literal["writes", "reads", "mixed"]
 STREAMS: tuple[StreamName, ...] = ("writes", "reads", "mixed")
+#: What a driver can replay: the timed streams, and ``fill`` (see ``Workload.fill``).
+ReplayName = StreamName | Literal["fill"]
+REPLAYED: tuple[ReplayName, ...] = (*STREAMS, "fill")
 
 Call = Callable[[str, float], object]
 AsyncCall = Callable[[str, float], Awaitable[object]]
@@ -143,19 +146,46 @@ def chunk_cycle(workload: Workload, stream: StreamName) -> int:
     return min(s.client_ops // size for s in streams)
 
 
-def chunk_ops(workload: Workload, stream: StreamName) -> int:
-    """Client operations in one timed loop over all workers: each worker's next chunk."""
+#: The most chunks a sync interval is cut into (see :func:`chunks_per_interval`).
+MAX_CHUNKS_PER_INTERVAL = 20
+
+
+def chunks_per_interval(workload: Workload, syncs: bool) -> int:
+    """How many timed chunks one sync interval makes: 1 for a strategy whose sync does work
+    (:attr:`~countbench.strategies.base.Strategy.syncs`: a chunk must then end with it, so
+    that every loop pays its share); else the most, up to :data:`MAX_CHUNKS_PER_INTERVAL`,
+    that divide ``sync_every`` evenly, so that every chunk holds as many client operations
+    (pyperf's inner loops) and a slow strategy's loop can be shorter than an interval."""
+    size = workload.spec.sync_every
+    if syncs:
+        return 1
+    return max(k for k in range(1, MAX_CHUNKS_PER_INTERVAL + 1) if size % k == 0)
+
+
+def chunk_ops(workload: Workload, stream: StreamName, per_interval: int = 1) -> int:
+    """Client operations in one timed loop over all workers: each worker's next chunk
+    (``per_interval`` chunks to a sync interval, see :func:`chunks_per_interval`)."""
     if chunk_cycle(workload, stream):
-        return workload.spec.workers * workload.spec.sync_every
+        return workload.spec.workers * (workload.spec.sync_every // per_interval)
     return sum(s.client_ops for s in getattr(workload, stream))
 
 
-def split_chunks(ops: list[T], cycle: int, size: int) -> list[list[T]]:
-    """The first ``cycle`` sync intervals of ``ops`` (or all of ``ops`` when cycle is 0)."""
+def split_chunks(ops: list[T], cycle: int, size: int, per_interval: int = 1) -> list[list[T]]:
+    """The first ``cycle`` sync intervals of ``ops`` (or all of ``ops`` when cycle is 0),
+    each cut into ``per_interval`` chunks of ``size // per_interval`` client operations (the
+    interval's sync ends its last chunk)."""
     if cycle == 0:
         return [ops]
-    step = size + 1
-    return [ops[j * step : (j + 1) * step] for j in range(cycle)]
+    step, part = size + 1, size // per_interval
+    return [
+        ops[
+            j * step + i * part : j * step + (i + 1) * part
+            if i < per_interval - 1
+            else (j + 1) * step
+        ]
+        for j in range(cycle)
+        for i in range(per_interval)
+    ]
 
 
 def replay_chunks(
@@ -175,7 +205,7 @@ class Work:
     """What a worker is asked to do: ``count`` passes of ``stream`` from pass ``first``,
     or, with ``base`` set, ``count`` chunks from chunk ``first`` (see replay_chunks)."""
 
-    stream: StreamName
+    stream: ReplayName
     first: int
     count: int
     base: int | None = None
@@ -184,12 +214,15 @@ class Work:
 class WorkerOps:
     """One worker's bound operations: each stream whole, and cut into timed chunks."""
 
-    def __init__(self, workload: Workload, ops: dict[StreamName, list[BoundOp]]) -> None:
+    def __init__(
+        self, workload: Workload, ops: dict[ReplayName, list[BoundOp]], per_interval: int = 1
+    ) -> None:
         size = workload.spec.sync_every
         self.ops = ops
-        self.chunks = {
-            name: split_chunks(stream_ops, chunk_cycle(workload, name), size)
-            for name, stream_ops in ops.items()
+        self.chunks: dict[ReplayName, list[list[BoundOp]]] = {
+            name: split_chunks(ops[name], chunk_cycle(workload, name), size, per_interval)
+            for name in STREAMS
+            if name in ops
         }
 
     def do(self, work: Work, horizon: float) -> None:
@@ -365,6 +398,8 @@ class Driver(Closing, ABC):
         self.namespace = namespace
         self.record_latency = record_latency
         self.horizon = horizon(workload)
+        #: Timed chunks per sync interval (see chunks_per_interval).
+        self.per_interval = chunks_per_interval(workload, type(strategy).syncs)
         self.passes_done = 0
         self._chunks_done: dict[StreamName, int] = {}
         self._chunk_base: dict[StreamName, int] = {}
@@ -377,7 +412,7 @@ class Driver(Closing, ABC):
     def _run(self, work: Work) -> float:
         """Have every worker do ``work`` at once; the seconds from start to last finish."""
 
-    def run(self, stream: StreamName, passes: int = 1) -> float:
+    def run(self, stream: ReplayName, passes: int = 1) -> float:
         """Replay ``stream`` ``passes`` times on every worker; return elapsed seconds."""
         elapsed = self._run(Work(stream, self.passes_done, passes))
         self.passes_done += passes
@@ -385,8 +420,9 @@ class Driver(Closing, ABC):
 
     def run_chunks(self, stream: StreamName, count: int) -> float:
         """Every worker replays its next ``count`` chunks of ``stream`` (one chunk is one
-        sync interval; see :func:`chunk_ops`); return elapsed seconds. This is pyperf's
-        loop: short enough to calibrate for slow strategies as for fast ones."""
+        sync interval, or a part of one for a strategy whose syncs do no work; see
+        :func:`chunk_ops`); return elapsed seconds. This is pyperf's loop: short enough to
+        calibrate for slow strategies as for fast ones."""
         first = self._chunks_done.get(stream, 0)
         base = self._chunk_base.setdefault(stream, self.passes_done)
         elapsed = self._run(Work(stream, first, count, base))

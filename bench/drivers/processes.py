@@ -42,13 +42,14 @@ from ..workload import Workload
 if TYPE_CHECKING:
     from ..servers.nodes import NodeServer
 from .base import (
-    STREAMS,
+    REPLAYED,
     Call,
     Driver,
     DriverError,
     Work,
     WorkerOps,
     bind,
+    chunks_per_interval,
     client_sync,
     no_sync,
     node_stats,
@@ -139,7 +140,7 @@ def _child(
 ) -> None:
     client: ClientNode | None = None
     server: NodeServer | None = None
-    streams = {name: getattr(workload, name)[index] for name in STREAMS}
+    streams = {name: getattr(workload, name)[index] for name in REPLAYED}
     try:
         peer: _Peer | None = None
         sync: Call = no_sync
@@ -169,7 +170,9 @@ def _child(
             sync = peer.sync
         recorder = LatencyRecorder() if record_latency else None
         ops = WorkerOps(
-            workload, {name: bind(streams[name], node, sync, recorder) for name in STREAMS}
+            workload,
+            {name: bind(streams[name], node, sync, recorder) for name in REPLAYED},
+            chunks_per_interval(workload, type(strategy).syncs),
         )
         conn.send(("ready", None))
         while True:

@@ -15,7 +15,7 @@ import time
 
 from ...strategies.base import Mode
 from ..latency import LatencyRecorder
-from .base import STREAMS, Driver, DriverError, Work, WorkerNodes, WorkerOps, bind
+from .base import REPLAYED, Driver, DriverError, Work, WorkerNodes, WorkerOps, bind
 
 _Command = Work | None
 START_TIMEOUT = 60.0
@@ -50,8 +50,9 @@ class ThreadDriver(Driver):
                 self.workload,
                 {
                     name: bind(getattr(self.workload, name)[index], node, sync, recorder)
-                    for name in STREAMS
+                    for name in REPLAYED
                 },
+                self.per_interval,
             )
         except BaseException as exc:
             self._done.put(exc)
