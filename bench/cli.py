@@ -134,6 +134,13 @@ def _measure(
     from .plan import Plan
 
     points = _scan_points(scan, spec)
+    if mode is Mode.ASYNCIO and any(p.rate for _, _, p in points):
+        from ..strategies.base import HostedStrategy, ServiceStrategy
+        from .drivers.asyncio_tasks import unpaced
+
+        local = [c.name for c in classes if not issubclass(c, ServiceStrategy | HostedStrategy)]
+        if local:
+            raise UsageProblem(unpaced(local))
     reports = []
     for name, value, point_spec in points:
         if name:

@@ -16,13 +16,15 @@ end in ``perf_counter_ns``, a read's value): ``countbench run --history`` writes
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .workload import Op
+from ..reports.verdicts import short_of_rate
+from .workload import Arrivals, Op
 
 if TYPE_CHECKING:
     from hdrh.histogram import HdrHistogram
@@ -46,12 +48,46 @@ def new_histogram() -> HdrHistogram:
 HISTORY = "history"
 
 
-class LatencyRecorder:
-    """One worker's histograms, one per operation kind, and its history rows."""
+#: The suffix of a histogram of latency from each call's intended start (open loop).
+INTENDED = "@intended"
+#: The key of a worker's encoded recorder that holds its open-loop figures (JSON).
+OPEN_LOOP = "open_loop"
 
-    def __init__(self) -> None:
+
+class LatencyRecorder:
+    """One worker's histograms, one per operation kind, and its history rows.
+
+    With ``arrivals`` (an open-loop run, see :class:`~countbench.bench.workload.Arrivals`)
+    each call first waits for its intended start, the first call's start plus its offset
+    in the schedule; a call that is late starts at once. Its service time (start to end)
+    goes to the kind's histogram as in a closed loop, and its time from the intended start
+    to the end to a second one, ``<kind>@intended``, which a stall of the server fills for
+    every call scheduled during it, not only the one that waited (coordinated omission)."""
+
+    def __init__(self, arrivals: Arrivals | None = None) -> None:
         self.histograms = {kind: new_histogram() for kind in KIND_NAMES}
         self.rows: list[tuple[str, str, float, int, int, object]] = []
+        self.arrivals = arrivals
+        self.intended = {kind: new_histogram() for kind in KIND_NAMES} if arrivals else {}
+        self.first_ns: int | None = None  # the first call's intended start
+        self.last_end_ns = 0
+        self.calls = 0
+        self.intended_sum_ns: dict[str, int] = {}
+
+    def _intended_ns(self, clock: Callable[[], int]) -> int:
+        assert self.arrivals is not None
+        offset = self.arrivals.next()
+        if self.first_ns is None:
+            self.first_ns = clock()
+        return self.first_ns + round(offset * 1e9)
+
+    def _paced(self, kind: Op, end: int, intended: int) -> None:
+        latency = max(end - intended, LOWEST_NS)
+        self.intended[kind].record_value(latency)
+        name = KIND_NAMES[kind]
+        self.intended_sum_ns[name] = self.intended_sum_ns.get(name, 0) + latency
+        self.last_end_ns = end
+        self.calls += 1
 
     def wrap(self, kind: Op, call: Call) -> Call:
         if kind not in self.histograms:
@@ -59,6 +95,24 @@ class LatencyRecorder:
         record = self.histograms[kind].record_value
         clock = time.perf_counter_ns
         keep, name = self.rows.append, KIND_NAMES[kind]
+
+        if self.arrivals is not None:
+            paced, intended_ns, sleep = self._paced, self._intended_ns, time.sleep
+
+            def open_loop(user: str, now: float) -> object:
+                intended = intended_ns(clock)
+                early = intended - clock()
+                if early > 0:
+                    sleep(early / 1e9)
+                start = clock()
+                result = call(user, now)
+                end = clock()
+                record(end - start)
+                paced(kind, end, intended)
+                keep((name, user, now, start, end, result))
+                return result
+
+            return open_loop
 
         def timed(user: str, now: float) -> object:
             start = clock()
@@ -76,12 +130,21 @@ class LatencyRecorder:
         record = self.histograms[kind].record_value
         clock = time.perf_counter_ns
         keep, name = self.rows.append, KIND_NAMES[kind]
+        paced, intended_ns = self._paced, self._intended_ns
+        open_loop = self.arrivals is not None
 
         async def timed(user: str, now: float) -> object:
+            if open_loop:
+                intended = intended_ns(clock)
+                early = intended - clock()
+                if early > 0:
+                    await asyncio.sleep(early / 1e9)
             start = clock()
             result = await call(user, now)
             end = clock()
             record(end - start)
+            if open_loop:
+                paced(kind, end, intended)
             keep((name, user, now, start, end, result))
             return result
 
@@ -95,6 +158,17 @@ class LatencyRecorder:
             for kind, h in self.histograms.items()
             if h.get_total_count()
         }
+        for kind, h in self.intended.items():
+            if h.get_total_count():
+                encoded[KIND_NAMES[kind] + INTENDED] = h.encode()
+        if self.first_ns is not None:
+            figures = {
+                "first_ns": self.first_ns,
+                "last_end_ns": self.last_end_ns,
+                "calls": self.calls,
+                "sums_ns": self.intended_sum_ns,
+            }
+            encoded[OPEN_LOOP] = json.dumps(figures).encode()
         rows = [
             (kind, user, now, start, end, value if _plain(value) else None)
             for kind, user, now, start, end, value in self.rows
@@ -120,7 +194,7 @@ def merge(encoded: Iterable[Mapping[str, bytes]]) -> dict[str, HdrHistogram]:
     merged: dict[str, HdrHistogram] = {}
     for per_kind in encoded:
         for name, blob in per_kind.items():
-            if name != HISTORY:
+            if name not in (HISTORY, OPEN_LOOP):
                 merged.setdefault(name, new_histogram()).add(HdrHistogram.decode(blob))
     return merged
 
@@ -147,3 +221,55 @@ def summarize(histogram: HdrHistogram, mean: float | None = None) -> dict[str, f
     for p in PERCENTILES:
         summary[f"p{p:g}_us"] = histogram.get_value_at_percentile(p) / 1e3
     return summary
+
+
+def open_loop(
+    rate: float,
+    arrivals: str,
+    encoded: Sequence[Mapping[str, bytes]],
+    service_means: Mapping[str, float],
+) -> dict[str, Any] | None:
+    """What an open-loop pass measured, over every worker: the offered and the achieved
+    rate (calls over the seconds from the first intended start to the last answer), and
+    latency from the intended start per kind and over all calls, with the service time
+    over all calls beside it (µs). None when no call was paced."""
+    figures = [json.loads(worker[OPEN_LOOP]) for worker in encoded if OPEN_LOOP in worker]
+    if not figures:
+        return None
+    calls = sum(f["calls"] for f in figures)
+    seconds = (max(f["last_end_ns"] for f in figures) - min(f["first_ns"] for f in figures)) / 1e9
+    achieved = calls / seconds if seconds > 0 else 0.0
+    merged = merge(encoded)
+    sums: dict[str, int] = {}
+    for f in figures:
+        for kind, total in f["sums_ns"].items():
+            sums[kind] = sums.get(kind, 0) + total
+    intended = {
+        name.removesuffix(INTENDED): h for name, h in merged.items() if name.endswith(INTENDED)
+    }
+    service = {name: h for name, h in merged.items() if not name.endswith(INTENDED)}
+    latency = {
+        kind: summarize(h, sums[kind] / h.get_total_count()) for kind, h in sorted(intended.items())
+    }
+    latency["all"] = summarize(_total(intended.values()), sum(sums.values()) / calls)
+    counted = {kind: h.get_total_count() for kind, h in service.items()}
+    service_mean = sum(service_means.get(k, 0.0) * n for k, n in counted.items()) / max(
+        1, sum(counted.values())
+    )
+    summary: dict[str, Any] = {
+        "offered_per_sec": rate,
+        "arrivals": arrivals,
+        "achieved_per_sec": achieved,
+        "calls": calls,
+        "seconds": seconds,
+        "latency": latency,
+        "service": {"all": summarize(_total(service.values()), service_mean)},
+    }
+    return {**summary, "short": short_of_rate(summary)}
+
+
+def _total(histograms: Iterable[HdrHistogram]) -> HdrHistogram:
+    total = new_histogram()
+    for histogram in histograms:
+        total.add(histogram)
+    return total

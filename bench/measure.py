@@ -19,7 +19,7 @@ from ..strategies.spec import SESSIONS, Counts, Specification
 from .complexity import measure as measure_complexity
 from .drivers import STREAMS
 from .environment import git_facts, machine_facts, python_facts, strategy_package, tool_version
-from .latency import history_rows, mean_ns, merge, summarize
+from .latency import INTENDED, history_rows, mean_ns, merge, open_loop, summarize
 from .plan import Benchmark, Plan
 from .services import needed, provide
 from .sim.allowed import Allowed, checked_count, shown
@@ -94,6 +94,7 @@ class Observed:
 
     latency: dict[str, dict[str, float]]  # per operation kind, see latency.summarize
     reads: dict[str, float] | None  # partial reads and staleness, for nodes that keep them
+    open_loop: dict[str, Any] | None = None  # an open-loop pass's figures (latency.open_loop)
 
 
 def read_summary(stats: list[dict[str, float]]) -> dict[str, float] | None:
@@ -150,7 +151,12 @@ def verify(
     allowed = specified_value(spec, plan.workload)
     rows = [history_rows(worker) for worker in latencies]
     means = mean_ns(row for worker in rows for row in worker)
-    latency = {kind: summarize(h, means.get(kind)) for kind, h in sorted(merge(latencies).items())}
+    latency = {
+        kind: summarize(h, means.get(kind))
+        for kind, h in sorted(merge(latencies).items())
+        if not kind.endswith(INTENDED)
+    }
+    paced = open_loop(plan.spec.rate, plan.spec.arrivals, latencies, means)
     seconds = time.perf_counter() - start
     checked = [checked_count(value) for value in raw]
     counts = [count for count, _ in checked]
@@ -164,7 +170,7 @@ def verify(
     expiring = spec.counts in (Counts.SESSIONS, Counts.SEEN)
     judged = not (expiring and plan.spec.session_timeout < span)
     verification = Verification(truth, counts, seconds, spec.name, allowed, absurd, judged)
-    return verification, Observed(latency, reads), rows
+    return verification, Observed(latency, reads, paced), rows
 
 
 def verification_history(
@@ -399,6 +405,7 @@ def run_plan(
                 "verification": verifications[name].to_dict(),
                 "latency": observed[name].latency,
                 "reads": observed[name].reads,
+                **({"open_loop": observed[name].open_loop} if plan.spec.rate else {}),
                 "simulation": simulations[name],
                 **({"real_faults": checks.get(name)} if real_faults else {}),
                 "operations": {stream: streams[stream].to_dict() for stream in STREAMS},

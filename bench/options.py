@@ -30,7 +30,12 @@ _SPEC = WorkloadSpec()
 
 
 def _field(name: str, text: str) -> str:
-    return f"{text.rstrip('.')} (default {getattr(_SPEC, name):g})."
+    value = getattr(_SPEC, name)
+    return (
+        f"{text.rstrip('.')} (default {value:g})."
+        if not isinstance(value, str)
+        else (f"{text.rstrip('.')} (default {value}).")
+    )
 
 
 ModeOpt = Annotated[Mode, typer.Option("--mode", "-m", help="How workers run.")]
@@ -83,6 +88,21 @@ PipelineOpt = Annotated[
     typer.Option(
         "--pipeline", help=_field("pipeline", "Operations per round trip (service clients).")
     ),
+]
+RateOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--rate",
+        help=_field(
+            "rate",
+            "Open loop: pace the verification pass at this many operations a second over "
+            "all workers, and measure latency from each one's intended start (0: closed loop).",
+        ),
+    ),
+]
+ArrivalsOpt = Annotated[
+    str | None,
+    typer.Option("--arrivals", help=_field("arrivals", "Open-loop arrivals: poisson or constant.")),
 ]
 RedisUrlOpt = Annotated[
     str | None,
@@ -187,6 +207,8 @@ SHARED: dict[str, tuple[Any, Any]] = {
     "sync_every": (SyncOpt, None),
     "seed": (SeedOpt, None),
     "pipeline": (PipelineOpt, None),
+    "rate": (RateOpt, None),
+    "arrivals": (ArrivalsOpt, None),
     "workload": (WorkloadOpt, None),
     "preset": (PresetOpt, None),
     "processes": (ProcessesOpt, None),

@@ -107,6 +107,11 @@ class WorkloadSpec:
     sync_every: int = 1000  # client operations per worker between syncs of its node
     pipeline: int = 1  # operations a service client may batch into one round trip
     seed: int = 1
+    #: Open loop: client operations a second over all workers that the verification pass
+    #: is paced at (0: closed loop, each worker's next operation as soon as the last one
+    #: answered), with Poisson or constant arrivals (see :class:`Arrivals`).
+    rate: float = 0.0
+    arrivals: str = "poisson"
 
     def validate(self) -> WorkloadSpec:
         for name, top in WHOLE_LIMITS.items():
@@ -133,10 +138,35 @@ class WorkloadSpec:
             raise SpecError(f"seed must be a whole number, got {self.seed!r}")
         if self.users < self.workers:
             raise SpecError(f"users ({self.users}) must be at least workers ({self.workers})")
+        rate = self.rate
+        if (
+            isinstance(rate, bool)
+            or not isinstance(rate, int | float)
+            or not (rate == 0 or MIN_RATE <= rate <= MAX_RATE)  # also false for NaN
+        ):
+            raise SpecError(
+                f"rate must be 0 (closed loop) or from {MIN_RATE:g} to {MAX_RATE:g} operations "
+                f"a second, got {rate!r}"
+            )
+        if self.arrivals not in ARRIVALS:
+            raise SpecError(f"arrivals must be {' or '.join(ARRIVALS)}, got {self.arrivals!r}")
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field; ``rate`` and ``arrivals`` only for an open-loop workload (a closed
+        loop's report reads as it did before they existed)."""
+        fields_ = asdict(self)
+        if not self.rate:
+            del fields_["rate"], fields_["arrivals"]
+        return fields_
+
+    def arrivals_for(self, worker: int) -> Arrivals | None:
+        """Worker ``worker``'s open-loop schedule (its share of ``rate``), or None for a
+        closed loop."""
+        if not self.rate:
+            return None
+        seed = f"{self.seed}:arrivals:{worker}"
+        return Arrivals(self.rate / self.workers, self.arrivals == "poisson", seed)
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> WorkloadSpec:
         """A copy with the given fields replaced (None values are ignored), validated."""
@@ -152,6 +182,37 @@ class WorkloadSpec:
         """Read a workload file: top-level keys and a ``[workload]`` table name the fields."""
         data = load_toml(path, "workload", SpecError)
         return cls().with_overrides(merged_table(data, "workload", SpecError, path))
+
+
+#: Open-loop arrival processes (``WorkloadSpec.arrivals``).
+ARRIVALS = ("poisson", "constant")
+#: Limits of ``WorkloadSpec.rate`` (operations a second over all workers), besides 0.
+MIN_RATE = 0.001
+MAX_RATE = 1e9
+
+
+class Arrivals:
+    """When one worker's client operations are meant to start, in seconds after its first:
+    ``rate`` a second, with exponential gaps from a generator seeded with ``seed``
+    (``poisson``) or equal ones. An open-loop client sends each operation at that time, or
+    at once when it is late, and its latency runs from that time (wrk2's correction of
+    coordinated omission)."""
+
+    def __init__(self, rate: float, poisson: bool, seed: str) -> None:
+        self.rate, self.poisson = rate, poisson
+        self._random = random.Random(seed)
+        self._sent = 0
+        self._at = 0.0
+
+    def next(self) -> float:
+        """The next operation's start, in seconds after the first's (0 for the first)."""
+        at = self._at
+        self._sent += 1
+        if self.poisson:
+            self._at += self._random.expovariate(self.rate)
+        else:
+            self._at = self._sent / self.rate
+        return at
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,14 @@ def _figures(value: float, figures: int) -> str:
     return f"{round(value, figures - digits):.0f}"
 
 
+def duration(microseconds: float) -> str:
+    """284.7 -> '285µs', 1248.3 -> '1.25ms', 1021000 -> '1.02s': three figures."""
+    for factor, unit in ((1e6, "s"), (1e3, "ms")):
+        if microseconds >= factor * (1 - 0.5e-2):
+            return _figures(microseconds / factor, 3) + unit
+    return _figures(microseconds, 3) + "µs"
+
+
 def spread_text(value: float, low: float, high: float) -> str:
     """1.75M in 1.36M-1.93M -> '±22%': how far the interval reaches from ``value``, at most,
     as a share of it."""

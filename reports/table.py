@@ -13,7 +13,7 @@ from rich.text import Text
 
 from .article import ARTICLE_TABLE, ArticleRow
 from .load import scan_points
-from .numbers import short, short_number, spread_text
+from .numbers import duration, short, short_number, spread_text
 from .samples import estimate, rate_text, spread_note
 from .verdicts import (
     EXPECTED,
@@ -22,6 +22,7 @@ from .verdicts import (
     allowed_text,
     online_error,
     real_fault_status,
+    short_of_rate,
     simulated_status,
     verification_status,
 )
@@ -344,14 +345,59 @@ def latency_detail(result: Mapping[str, Any]) -> Table:
     return table
 
 
-def comparison_tables(report: Mapping[str, Any], wide: bool = False) -> list[Text | Table]:
-    """The comparison table (``wide``: with every detail), or, for a ``--param`` scan, a
-    heading and a table per point."""
+def open_loop_table(report: Mapping[str, Any]) -> Table | None:
+    """An open-loop run's figures (``--rate``): per strategy, the offered and achieved rate
+    and latency from each call's intended start, with the service time's p99.9 beside it;
+    None for a closed-loop report."""
+    rows = [r for r in report["results"] if r.get("open_loop")]
+    if not rows:
+        return None
+    first = rows[0]["open_loop"]
+    table = Table(
+        title=f"Open loop: {short(first['offered_per_sec'])} operations/s offered "
+        f"({first['arrivals']} arrivals), latency from each call's intended start",
+        title_justify="left",
+        caption="Achieved: calls over the time from the first intended start to the last "
+        "answer; 'short' below 95% of the offered rate. Service p99.9: from the call's own "
+        "start, what a closed-loop client would report.",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
+    )
+    table.add_column("Approach", style="bold", no_wrap=True)
+    for header in ("Achieved/s", "p50", "p99", "p99.9", "Service p99.9"):
+        table.add_column(header, justify="right", no_wrap=True)
+    for result in rows:
+        figures = result["open_loop"]
+        achieved = Text(short(figures["achieved_per_sec"]))
+        if short_of_rate(figures):
+            achieved.append(" short", style="red")
+        latency = figures["latency"]["all"]
+        table.add_row(
+            result["strategy"]["name"],
+            achieved,
+            *(duration(latency[key]) for key in ("p50_us", "p99_us", "p99.9_us")),
+            duration(figures["service"]["all"]["p99.9_us"]),
+        )
+    return table
+
+
+def report_tables(report: Mapping[str, Any], wide: bool) -> list[Text | Table]:
+    """One report's tables: the comparison, and the open-loop figures when it has them."""
     draw = comparison if wide else compact_comparison
+    paced = open_loop_table(report)
+    shown: list[Text | Table] = [draw(report)]
+    return shown + ([paced] if paced is not None else [])
+
+
+def comparison_tables(report: Mapping[str, Any], wide: bool = False) -> list[Text | Table]:
+    """The comparison table (``wide``: with every detail) and, for an open-loop run, its
+    figures; for a ``--param`` scan, a heading and those tables per point."""
     points = scan_points(report)
     if not points[0][0]:
-        return [draw(report)]
+        return report_tables(report, wide)
     shown: list[Text | Table] = []
     for parameter, value, point in points:
-        shown += [Text(f"{parameter} = {value}"), draw(point)]
+        shown += [Text(f"{parameter} = {value}"), *report_tables(point, wide)]
     return shown

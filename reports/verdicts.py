@@ -105,3 +105,14 @@ def over_bound(error: int, truth: int, bound: tuple[float, bool]) -> bool:
 def describe_bound(bound: tuple[float, bool]) -> str:
     value, percent = bound
     return f"{value:g}%" if percent else f"{value:g} users"
+
+
+#: An open-loop run (``--rate``) whose achieved rate is below this share of the offered one
+#: fell short: its clients could not keep up, and its latency is that of a saturated system.
+SHORT_OF_RATE = 0.95
+
+
+def short_of_rate(open_loop: Mapping[str, Any]) -> bool:
+    """Whether an open-loop result's achieved rate fell short of the offered one (read from
+    the figures, not from a stored flag)."""
+    return bool(open_loop["achieved_per_sec"] < SHORT_OF_RATE * open_loop["offered_per_sec"])

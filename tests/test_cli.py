@@ -240,6 +240,15 @@ CASES: list[tuple[str, list[str], dict[str, str], str]] = [
     ("affinity-absent-cpu", [*UNTIMED, "--affinity", "4095"], {}, "CPU 4095 is not available"),
     ("smoke-with-processes", [*UNTIMED, "--smoke", "--processes", "3"], {}, "--smoke times one"),
     ("mode-unknown", [*RUN, "--mode", "nope"], {}, "nope"),
+    ("rate-negative", [*UNTIMED, "--rate", "-1"], {}, "rate must be 0 (closed loop) or from"),
+    ("rate-nan", [*UNTIMED, "--rate", "nan"], {}, "rate must be 0 (closed loop) or from"),
+    ("arrivals-unknown", [*UNTIMED, "--arrivals", "burst"], {}, "arrivals must be poisson or"),
+    (
+        "rate-asyncio-in-process",
+        [*UNTIMED, "--mode", "asyncio", "--rate", "100"],
+        {},
+        "paces networked strategies only, not pncounter",
+    ),
     ("run-several", [*RUN, "-s", "local,pncounter"], {}, "compare"),
 ]
 

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -20,6 +21,7 @@ import redis
 
 from countbench.bench.drivers import make_driver
 from countbench.bench.latency import history_rows, mean_ns, merge, summarize
+from countbench.bench.measure import verify
 from countbench.bench.plan import Plan
 from countbench.bench.servers.central import CentralService
 from countbench.bench.servers.nodes import NodeServer
@@ -535,3 +537,44 @@ def test_a_strategy_that_says_its_syncs_do_no_work_reads_the_same_without_them(
         assert read["without"] == read["with"]
     if cls is EventualSync:
         assert cls.syncs and read["without"] != read["with"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGSTOP")
+def test_an_open_loop_pass_shows_a_server_stall_that_service_time_hides() -> None:
+    """The central service is stopped (SIGSTOP) for 1 s during a pass paced at 2,000
+    operations a second: every call scheduled in that second waits for it, so latency from
+    the intended start has a p99.9 near a second; only the call in flight on each of the 2
+    connections took that long itself, so the service time's p99.9 does not show it."""
+    spec = WorkloadSpec(users=200, operations=3000, workers=2, rate=2000.0, arrivals="constant")
+    with CentralService(timeout=spec.session_timeout) as server:
+        url = f"central://{server.host}:{server.port}"
+        plan = Plan(("central",), Mode.THREAD, spec, "stall", {"central": url})
+
+        def stall() -> None:
+            time.sleep(0.8)
+            os.kill(server.pid, signal.SIGSTOP)
+            try:
+                time.sleep(1.0)
+            finally:
+                os.kill(server.pid, signal.SIGCONT)
+
+        stopper = threading.Thread(target=stall)
+        stopper.start()
+        try:
+            check, observed, _ = verify(plan, "central")
+        finally:
+            stopper.join()
+    figures = observed.open_loop
+    assert figures is not None and figures["offered_per_sec"] == 2000.0
+    assert figures["calls"] == sum(s.client_ops for s in plan.workload.mixed)
+    intended, service = figures["latency"]["all"], figures["service"]["all"]
+    assert intended["p99.9_us"] > 500_000, intended
+    assert service["max_us"] > 800_000, service  # the calls in flight during the stop
+    assert service["p99.9_us"] < 100_000, service
+    assert check.counts == [check.truth] * spec.workers
+
+
+def test_a_closed_loop_pass_has_no_open_loop_figures(endpoints: dict[str, str]) -> None:
+    plan = _plan("central", Mode.THREAD, endpoints)
+    _, observed, _ = verify(plan, "central")
+    assert observed.open_loop is None and "rate" not in plan.spec.to_dict()

@@ -935,3 +935,28 @@ def test_the_compact_table_marks_a_broken_strategy(quick: Report) -> None:
     local = next(r for r in broken["results"] if r["strategy"]["name"] == "local")
     local["verification"]["correct"] = False
     assert "✗" in row(broken, "local")
+
+
+def test_an_open_loop_report_shows_its_rates_and_latency_and_says_when_short(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "paced.json"
+    report = _measure(path, "local,pncounter", "--rate", "20000", "--arrivals", "constant")
+    assert report["workload"]["rate"] == 20000.0
+    for result in report["results"]:
+        figures = result["open_loop"]
+        assert figures["offered_per_sec"] == 20000.0 and figures["arrivals"] == "constant"
+        assert figures["calls"] == sum(result["latency"][k]["count"] for k in result["latency"])
+        paced, served = figures["latency"]["all"], figures["service"]["all"]
+        assert paced["count"] == served["count"] == figures["calls"]
+        assert paced["p50_us"] >= served["p50_us"]  # from the intended start, not later
+    code, out, _ = invoke("report", "show", path)
+    assert code == 0 and "Open loop: 20.0K operations/s offered" in out, out
+    assert "short" not in out.split("Open loop")[1].split("Achieved:")[0]
+    slow = copy.deepcopy(report)
+    slow["results"][1]["open_loop"]["achieved_per_sec"] = 9000.0  # the stored flag says no
+    code, out, _ = invoke("report", "show", save(tmp_path / "slow.json", slow))
+    assert code == 0
+    rows = out.split("Open loop")[1].splitlines()
+    assert any("pncounter" in row and "short" in row for row in rows), out
+    assert not any("local" in row and "short" in row for row in rows), out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import statistics
 from collections import Counter
 from pathlib import Path
 
@@ -145,3 +147,31 @@ def test_missing_and_directory_workload_files(tmp_path: Path) -> None:
         WorkloadSpec.from_toml(tmp_path / "nope.toml")
     with pytest.raises(SpecError, match="directory"):
         WorkloadSpec.from_toml(tmp_path)
+
+
+def test_open_loop_arrivals_are_seeded_per_worker_and_keep_the_rate() -> None:
+    spec = WorkloadSpec(rate=2000.0, workers=2, seed=7)
+    first = spec.arrivals_for(0)
+    assert first is not None
+    offsets = [first.next() for _ in range(20_000)]
+    assert offsets[0] == 0.0 and all(a < b for a, b in itertools.pairwise(offsets))
+    gaps = statistics.fmean(b - a for a, b in itertools.pairwise(offsets))
+    assert gaps == pytest.approx(1 / 1000, rel=0.03)  # each worker: half the rate
+    again = spec.arrivals_for(0)
+    other = spec.arrivals_for(1)
+    assert again is not None and other is not None
+    assert [again.next() for _ in range(100)] == offsets[:100]
+    assert [other.next() for _ in range(100)] != offsets[:100]
+    steady = WorkloadSpec(rate=2000.0, workers=2, arrivals="constant").arrivals_for(1)
+    assert steady is not None and [steady.next() for _ in range(4)] == [0.0, 0.001, 0.002, 0.003]
+    assert WorkloadSpec().arrivals_for(0) is None
+
+
+def test_a_closed_loop_workload_reads_as_before_rate_existed() -> None:
+    assert "rate" not in WorkloadSpec().to_dict() and "arrivals" not in WorkloadSpec().to_dict()
+    opened = WorkloadSpec(rate=500.0, arrivals="constant")
+    assert opened.to_dict()["rate"] == 500.0 and opened.to_dict()["arrivals"] == "constant"
+    assert WorkloadSpec().with_overrides(opened.to_dict()) == opened
+    for bad in (-1.0, float("nan"), float("inf"), 1e10, 0.0001, True):
+        with pytest.raises(SpecError, match="rate must be 0"):
+            WorkloadSpec().with_overrides({"rate": bad})

@@ -39,18 +39,32 @@ from .base import (
 YIELD_EVERY = 100
 
 
+def unpaced(names: list[str]) -> str:
+    """Why an open loop (``--rate``) cannot pace these in-process strategies in asyncio
+    mode: their calls are plain ones on the loop, so a worker waiting for its next intended
+    start would hold up every other worker's calls."""
+    return (
+        f"--rate in asyncio mode paces networked strategies only, not {', '.join(names)} "
+        "(in-process: use --mode thread or process)"
+    )
+
+
 class AsyncioDriver(Driver):
     mode = Mode.ASYNCIO
 
     def start(self) -> None:
+        networked = isinstance(self.strategy, ServiceStrategy | HostedStrategy)
+        if self.record_latency and self.workload.spec.rate and not networked:
+            raise DriverError(unpaced([self.strategy.name]))
         self._loop = asyncio.new_event_loop()
         self.nodes = WorkerNodes(self.strategy, self.mode, self.namespace)
         self._recorders = [
-            LatencyRecorder() if self.record_latency else None for _ in range(self.workers)
+            LatencyRecorder(self.workload.spec.arrivals_for(w)) if self.record_latency else None
+            for w in range(self.workers)
         ]
         self._clients: list[AsyncClientNode] = []
         self._ops: list[dict[ReplayName, list[Any]]] = []
-        if isinstance(self.strategy, ServiceStrategy | HostedStrategy):
+        if networked:
             self._call(self._open_clients())
         else:
             for w in range(self.workers):

@@ -168,7 +168,7 @@ def _child(
             node = replica
             peer = _Peer(index, replica, inboxes)
             sync = peer.sync
-        recorder = LatencyRecorder() if record_latency else None
+        recorder = LatencyRecorder(workload.spec.arrivals_for(index)) if record_latency else None
         ops = WorkerOps(
             workload,
             {name: bind(streams[name], node, sync, recorder) for name in REPLAYED},

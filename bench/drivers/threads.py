@@ -27,7 +27,8 @@ class ThreadDriver(Driver):
     def start(self) -> None:
         self.nodes = WorkerNodes(self.strategy, self.mode, self.namespace)
         self._recorders = [
-            LatencyRecorder() if self.record_latency else None for _ in range(self.workers)
+            LatencyRecorder(self.workload.spec.arrivals_for(w)) if self.record_latency else None
+            for w in range(self.workers)
         ]
         self._commands: list[queue.SimpleQueue[_Command]] = [
             queue.SimpleQueue() for _ in range(self.workers)
