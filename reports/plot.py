@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from .json_report import check_output_path, write_atomic
 from .load import ReportError, ReportUsageError, one_line, scan_points
 from .numbers import GROWTH, GROWTH_SHAPES, short, tick
+from .verdicts import short_of_rate
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -97,6 +98,8 @@ def plot_report(data: dict[str, Any], out: Path, force: bool) -> None:
         figure = chaos_figure(data)
     elif is_scale_result(data):
         figure = scale_figure(data)
+    elif "scan" in data and data["scan"]["parameter"] == "rate":
+        figure = latency_throughput_figure(data)
     elif "scan" in data:
         figure = scan_figure(data)
     else:
@@ -308,6 +311,69 @@ def scan_figure(report: Mapping[str, Any]) -> Figure:
     figure.suptitle(
         f"countbench: ops/s against {parameter}, median of processes ± their stdev\n"
         f"{_conditions(reports[0], skip=parameter)}",
+        fontsize=9,
+    )
+    return figure
+
+
+#: The percentiles of latency from the intended start a rate scan's chart draws, a panel
+#: each.
+RATE_PERCENTILES = ("p50", "p99", "p99.9")
+
+
+def latency_throughput_figure(report: Mapping[str, Any]) -> Figure:
+    """A ``--param rate=...`` scan of open-loop runs: latency from each call's intended
+    start against the achieved rate, a panel per percentile, a line per strategy through
+    its points in the order of the offered rate. A point whose achieved rate fell short of
+    the offered one is drawn hollow: past the knee, the strategy could not keep up."""
+    from matplotlib.figure import Figure
+
+    parameter, values, reports = _scan(report)
+    for index, point_report in enumerate(reports):
+        _results(point_report, f"scan point {index} ({parameter} = {values[index]})")
+    names: list[str] = []
+    for point_report in reports:
+        names += [n for n in map(_name, point_report["results"]) if n not in names]
+    figure = Figure(
+        figsize=(WIDTH, 2.3 * len(RATE_PERCENTILES) + 1.2), dpi=DPI, layout="constrained"
+    )
+    axes = figure.subplots(len(RATE_PERCENTILES), 1, sharex=True)
+    for ax, percentile in zip(axes, RATE_PERCENTILES, strict=True):
+        for rank, name in enumerate(names):
+            points = []
+            for index in sorted(range(len(values)), key=values.__getitem__):
+                point_report = reports[index]
+                result = next((r for r in point_report["results"] if _name(r) == name), None)
+                figures = None if result is None else result.get("open_loop")
+                if figures:
+                    latency = figures["latency"]["all"][f"{percentile}_us"] / 1e3
+                    points.append((figures["achieved_per_sec"], latency, short_of_rate(figures)))
+            if not points:
+                continue
+            colour = f"C{rank % 10}"
+            xs, ys = [x for x, _, _ in points], [y for _, y, _ in points]
+            ax.plot(xs, ys, color=colour, linestyle=("-", "--", ":")[rank // 10 % 3], label=name)
+            for x, y, fell_short in points:
+                marker = "osD^v"[rank // 10 % 5]
+                face = "white" if fell_short else colour
+                ax.plot([x], [y], marker=marker, color=colour, markerfacecolor=face)
+        ax.set_yscale("log")
+        ax.tick_params(which="both", labelsize=SMALLEST)
+        ax.set_ylabel(f"{percentile} ms", fontsize=SMALLEST)
+        ax.grid(alpha=0.3, which="both")
+        _si_ticks(ax, "x")
+    axes[-1].set_xlabel(
+        "achieved operations/s (hollow: short of the offered rate)", fontsize=SMALLEST
+    )
+    figure.legend(
+        *axes[0].get_legend_handles_labels(),
+        loc="outside lower center",
+        ncols=min(4, max(1, len(names))),
+        fontsize=SMALLEST,
+    )
+    figure.suptitle(
+        "countbench: latency from each call's intended start against the achieved rate "
+        f"(open loop, {len(values)} offered rates)\n{_conditions(reports[0], skip=parameter)}",
         fontsize=9,
     )
     return figure

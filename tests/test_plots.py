@@ -35,6 +35,7 @@ from countbench.reports.plot import (
     growth_label,
     is_chaos_result,
     is_scale_result,
+    latency_throughput_figure,
     plot_report,
     run_length_series,
     scale_figure,
@@ -161,6 +162,50 @@ def test_every_chart_renders(
     assert (status, error) == (0, "")
     assert stdout == f"plot written to {out}\n"
     assert_image(out)
+
+
+def rate_scan(report: Data) -> Data:
+    """``report`` as a ``--param rate=1000,2000,4000,8000`` scan of open-loop runs: each
+    strategy keeps up to 4,000 a second, then falls short (achieves 5,000 of 8,000) while
+    its latency from the intended start grows a hundredfold."""
+    points = []
+    for offered in (1000.0, 2000.0, 4000.0, 8000.0):
+        point = copy.deepcopy(report)
+        point["workload"]["rate"] = offered
+        for rank, result in enumerate(point["results"]):
+            saturated = offered > 4000
+            base = 100.0 * (1 + rank) * (100 if saturated else 1)
+            latency = {f"{p}_us": base * m for p, m in (("p50", 1), ("p99", 3), ("p99.9", 5))}
+            result["open_loop"] = {
+                "offered_per_sec": offered,
+                "arrivals": "poisson",
+                "achieved_per_sec": 5000.0 if saturated else offered,
+                "calls": 1000,
+                "seconds": 1.0,
+                "short": saturated,
+                "latency": {"all": {"count": 1000, **latency}},
+                "service": {"all": {"count": 1000, **latency}},
+            }
+        points.append({"value": offered, "report": point})
+    return {**points[0]["report"], "scan": {"parameter": "rate", "points": points}}
+
+
+def test_a_rate_scan_draws_latency_against_the_achieved_rate(inputs: dict[str, Path]) -> None:
+    scan = rate_scan(load_report(inputs["report"]))
+    figure = latency_throughput_figure(scan)
+    check_readable(figure)
+    check_readable(
+        latency_throughput_figure(rate_scan(many_strategies(load_report(inputs["report"]))))
+    )
+    axes = figure.get_axes()
+    assert [ax.get_ylabel() for ax in axes] == ["p50 ms", "p99 ms", "p99.9 ms"]
+    line = axes[1].get_lines()[0]  # the first strategy's p99, through its four points
+    assert list(line.get_xdata()) == [1000.0, 2000.0, 4000.0, 5000.0]
+    assert list(line.get_ydata()) == pytest.approx([0.3, 0.3, 0.3, 30.0])
+    markers = axes[1].get_lines()[1:5]
+    hollow = [m.get_markerfacecolor() == "white" for m in markers]
+    assert hollow == [False, False, False, True]  # only the point short of its offered rate
+    plot_report(scan, inputs["report"].parent / "rate.png", force=True)
 
 
 def many_strategies(report: Data, count: int = 15) -> Data:
