@@ -6,6 +6,7 @@ every figure in it comes from this run.
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections.abc import Callable
@@ -95,6 +96,7 @@ class Observed:
     latency: dict[str, dict[str, float]]  # per operation kind, see latency.summarize
     reads: dict[str, float] | None  # partial reads and staleness, for nodes that keep them
     open_loop: dict[str, Any] | None = None  # an open-loop pass's figures (latency.open_loop)
+    scenario: dict[str, Any] | None = None  # a shaped pass's error in and out of its windows
 
 
 def read_summary(stats: list[dict[str, float]]) -> dict[str, float] | None:
@@ -108,6 +110,58 @@ def read_summary(stats: list[dict[str, float]]) -> dict[str, float] | None:
         "partial_reads": sum(s["partial_reads"] for s in stats),
         "staleness_mean_s": sum(s["staleness_sum_s"] for s in stats) / reads if reads else 0.0,
         "staleness_max_s": max(s["staleness_max_s"] for s in stats),
+    }
+
+
+def window_errors(workload: Workload, rows: list[list[list[Any]]]) -> dict[str, Any] | None:
+    """A shaped scenario's error, measured during the pass: each read's value less the
+    users online as far as every worker had got when the read started (worker v's users
+    at the virtual time of v's last call answered by then: workers replay their own users'
+    timelines side by side, so the truth a read can see is theirs, not one instant's),
+    gathered per shape window (by the read's virtual time) and for the reads outside every
+    window; None without shapes."""
+    if not workload.windows:
+        return None
+
+    def summary(errors: list[int]) -> dict[str, Any]:
+        magnitudes = [abs(e) for e in errors]
+        return {
+            "reads": len(errors),
+            "error_max": max(magnitudes, default=0),
+            "error_mean": sum(magnitudes) / len(magnitudes) if magnitudes else 0.0,
+            "error_net_mean": sum(errors) / len(errors) if errors else 0.0,
+        }
+
+    # Each worker's progress: (end, now) of its calls in order of their end.
+    done = [sorted((row[4], row[2]) for row in worker) for worker in rows]
+    ends = [[end for end, _ in calls] for calls in done]
+    inside: list[list[int]] = [[] for _ in workload.windows]
+    outside: list[int] = []
+    for reader, worker in enumerate(rows):
+        for kind, _user, now, start, _end, value in worker:
+            if kind != "count" or not isinstance(value, int):
+                continue
+            truth = 0
+            for other, calls in enumerate(done):
+                if other == reader:
+                    truth += workload.online_of(other, now)
+                    continue
+                last = bisect.bisect_right(ends[other], start)
+                if last:
+                    truth += workload.online_of(other, calls[last - 1][1])
+            error = value - truth
+            hits = [i for i, (_, low, high) in enumerate(workload.windows) if low <= now <= high]
+            for i in hits:
+                inside[i].append(error)
+            if not hits:
+                outside.append(error)
+    return {
+        "name": workload.spec.scenario,
+        "windows": [
+            {"shape": shape, "from": low, "to": high, **summary(errors)}
+            for (shape, low, high), errors in zip(workload.windows, inside, strict=True)
+        ],
+        "outside": summary(outside),
     }
 
 
@@ -170,7 +224,8 @@ def verify(
     expiring = spec.counts in (Counts.SESSIONS, Counts.SEEN)
     judged = not (expiring and plan.spec.session_timeout < span)
     verification = Verification(truth, counts, seconds, spec.name, allowed, absurd, judged)
-    return verification, Observed(latency, reads, paced), rows
+    shaped = window_errors(plan.workload, rows)
+    return verification, Observed(latency, reads, paced, shaped), rows
 
 
 def verification_history(
@@ -406,6 +461,7 @@ def run_plan(
                 "latency": observed[name].latency,
                 "reads": observed[name].reads,
                 **({"open_loop": observed[name].open_loop} if plan.spec.rate else {}),
+                **({"scenario": observed[name].scenario} if plan.spec.shapes else {}),
                 "simulation": simulations[name],
                 **({"real_faults": checks.get(name)} if real_faults else {}),
                 "operations": {stream: streams[stream].to_dict() for stream in STREAMS},

@@ -104,6 +104,13 @@ ArrivalsOpt = Annotated[
     str | None,
     typer.Option("--arrivals", help=_field("arrivals", "Open-loop arrivals: poisson or constant.")),
 ]
+ScenarioOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scenario",
+        help="A shaped scenario: storm or disconnect (shipped), or a TOML file of shapes.",
+    ),
+]
 RedisUrlOpt = Annotated[
     str | None,
     typer.Option(
@@ -209,6 +216,7 @@ SHARED: dict[str, tuple[Any, Any]] = {
     "pipeline": (PipelineOpt, None),
     "rate": (RateOpt, None),
     "arrivals": (ArrivalsOpt, None),
+    "scenario": (ScenarioOpt, None),
     "workload": (WorkloadOpt, None),
     "preset": (PresetOpt, None),
     "processes": (ProcessesOpt, None),
@@ -270,7 +278,12 @@ def with_options(*names: str) -> Callable[[Command], Command]:
 def spec_from(workload: Path | None, options: dict[str, Any]) -> WorkloadSpec:
     """The workload: the file's (or the defaults), with every option the user gave."""
     base = WorkloadSpec.from_toml(workload) if workload else WorkloadSpec()
-    return base.with_overrides({k: v for k, v in options.items() if k in SPEC_FIELDS})
+    given = {k: v for k, v in options.items() if k in SPEC_FIELDS}
+    if given.get("scenario"):
+        from .shaped import load
+
+        given["scenario"], given["shapes"] = load(given["scenario"])
+    return base.with_overrides(given)
 
 
 LIMITS = {"processes": (1, 1000), "values": (1, 1000), "warmups": (0, 1000)}

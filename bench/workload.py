@@ -12,6 +12,7 @@ the stream's span on each repeated pass so time never runs backwards for a node.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 import random
@@ -87,9 +88,68 @@ class Op(IntEnum):
     HEARTBEAT = 2
     READ = 3
     SYNC = 4  # not a client operation: the worker's node syncs with the others here
+    #: Not sent to any node: the user is gone without logging out (a shaped scenario's
+    #: disconnect); only the truth sees it.
+    VANISH = 5
 
 
 WRITES = frozenset({Op.LOGIN, Op.LOGOUT})
+
+
+SHAPE_KINDS = ("storm", "disconnect")
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """A moment of a shaped scenario; ``at``, ``duration`` and ``spread`` are fractions of
+    the pass's span (0 is its start, 1 the time of its last operation without shapes).
+
+    ``storm``: ``share`` of the users offline at ``at`` log in, at even times over the next
+    ``duration``, each then going on as any user (heartbeats, a logout when the session
+    ends). ``disconnect``: at ``at``, ``share`` of the users online vanish without logging
+    out (a gateway crash: their nodes hear nothing more from them), and each logs in again
+    ``duration`` later, the reconnects spread evenly over ``spread`` more."""
+
+    kind: str
+    at: float
+    duration: float
+    share: float
+    spread: float = 0.0
+
+    def validate(self) -> Shape:
+        if self.kind not in SHAPE_KINDS:
+            raise SpecError(f"a shape's kind must be {' or '.join(SHAPE_KINDS)}, got {self.kind!r}")
+        for name in ("at", "duration", "share", "spread"):
+            value = getattr(self, name)
+            top = 1.0 if name == "share" else MAX_SHAPE_SPAN
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not 0 <= value <= top
+            ):
+                raise SpecError(f"a {self.kind}'s {name} must be from 0 to {top:g}, got {value!r}")
+        return self
+
+    def window(self, span: float) -> tuple[float, float]:
+        """The virtual seconds it shapes, for a pass of ``span`` seconds."""
+        return self.at * span, (self.at + self.duration + self.spread) * span
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Shape:
+        if not isinstance(data, Mapping):
+            raise SpecError(f"a shape must be a table, got {data!r}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SpecError(f"unknown shape field(s): {', '.join(map(str, unknown))}")
+        missing = sorted(known - {"spread"} - set(data))
+        if missing:
+            raise SpecError(f"a shape needs {', '.join(missing)}")
+        return cls(**data).validate()
+
+
+#: The latest a shape may reach, in spans of the pass.
+MAX_SHAPE_SPAN = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +172,9 @@ class WorkloadSpec:
     #: answered), with Poisson or constant arrivals (see :class:`Arrivals`).
     rate: float = 0.0
     arrivals: str = "poisson"
+    #: A shaped scenario: its name (echoed) and its moments (see :class:`Shape`).
+    scenario: str = ""
+    shapes: tuple[Shape, ...] = ()
 
     def validate(self) -> WorkloadSpec:
         for name, top in WHOLE_LIMITS.items():
@@ -148,6 +211,12 @@ class WorkloadSpec:
                 f"rate must be 0 (closed loop) or from {MIN_RATE:g} to {MAX_RATE:g} operations "
                 f"a second, got {rate!r}"
             )
+        if not isinstance(self.scenario, str) or not isinstance(self.shapes, tuple):
+            raise SpecError("a scenario is a name and a tuple of shapes")
+        for shape in self.shapes:
+            if not isinstance(shape, Shape):
+                raise SpecError(f"a shape must be a Shape, got {shape!r}")
+            shape.validate()
         if self.arrivals not in ARRIVALS:
             raise SpecError(f"arrivals must be {' or '.join(ARRIVALS)}, got {self.arrivals!r}")
         return self
@@ -158,6 +227,10 @@ class WorkloadSpec:
         fields_ = asdict(self)
         if not self.rate:
             del fields_["rate"], fields_["arrivals"]
+        if self.shapes:
+            fields_["shapes"] = [asdict(shape) for shape in self.shapes]
+        else:
+            del fields_["scenario"], fields_["shapes"]
         return fields_
 
     def arrivals_for(self, worker: int) -> Arrivals | None:
@@ -175,6 +248,13 @@ class WorkloadSpec:
         if unknown:
             raise SpecError(f"unknown workload field(s): {', '.join(unknown)}")
         given = {k: v for k, v in overrides.items() if v is not None}
+        if "shapes" in given:
+            shapes = given["shapes"]
+            if not isinstance(shapes, list | tuple):
+                raise SpecError(f"shapes must be a list of tables, got {shapes!r}")
+            given["shapes"] = tuple(
+                s if isinstance(s, Shape) else Shape.from_dict(s) for s in shapes
+            )
         return replace(self, **given).validate()
 
     @classmethod
@@ -255,6 +335,21 @@ class Workload:
     mixed: list[Stream]
     online_after_mixed: frozenset[str]
     end_time: float
+    #: Per worker, (time, its users online just after it) at each change in one pass of
+    #: ``mixed`` (a user is one worker's: ``users[w::workers]``).
+    online_steps: tuple[tuple[tuple[float, int], ...], ...] = ()
+    #: (shape kind, from, to): the virtual seconds each shape of the scenario shapes.
+    windows: tuple[tuple[str, float, float], ...] = ()
+
+    def online_of(self, worker: int, now: float) -> int:
+        """Worker ``worker``'s users online at virtual time ``now`` of the first pass."""
+        steps = self.online_steps[worker]
+        index = bisect.bisect_right(steps, (now, math.inf))
+        return steps[index - 1][1] if index else 0
+
+    def online_at(self, now: float) -> int:
+        """The users online at virtual time ``now`` of the first pass."""
+        return sum(self.online_of(w, now) for w in range(len(self.online_steps)))
 
     @property
     def fill(self) -> list[Stream]:
@@ -269,31 +364,65 @@ def user_name(index: int) -> str:
 
 
 def user_events(
-    spec: WorkloadSpec, rng: random.Random, heartbeats: bool = True
+    spec: WorkloadSpec,
+    rng: random.Random,
+    heartbeats: bool = True,
+    span: float | None = None,
 ) -> Iterator[tuple[float, Op, int]]:
     """Every user's login, heartbeat and logout events in virtual-time order, forever.
     Without ``heartbeats`` the same logins and logouts alone (heartbeats draw nothing
-    from ``rng``), however many heartbeats a session would have had."""
+    from ``rng``), however many heartbeats a session would have had. With ``span`` (the
+    pass's virtual seconds without shapes) the spec's shapes act on the users at their
+    times, each drawing from a generator of its own (a ``disconnect`` yields ``VANISH``
+    events); without it, or without shapes, the events are those of no shapes."""
     mean = spec.session_length
     hb = spec.heartbeat_interval if heartbeats else math.inf
-    queue = [(rng.expovariate(1.0 / mean), user) for user in range(spec.users)]
+    # (time, user, version): a shape that takes a user over bumps the user's version, and
+    # the user's queued event, now stale, is skipped. A shape's own entry has user -1 - i.
+    queue = [(rng.expovariate(1.0 / mean), user, 0) for user in range(spec.users)]
+    if span is not None:
+        for index, shape in enumerate(spec.shapes):
+            queue.append((shape.at * span, -1 - index, 0))
     heapq.heapify(queue)
     session_end: dict[int, float] = {}
+    version: dict[int, int] = {}
     while True:
-        now, user = heapq.heappop(queue)
+        now, user, seen = heapq.heappop(queue)
+        if user < 0:
+            assert span is not None
+            shape = spec.shapes[-1 - user]
+            chosen = random.Random(f"{spec.seed}:shape:{-1 - user}")
+            if shape.kind == "storm":
+                pool = [u for u in range(spec.users) if u not in session_end]
+            else:
+                pool = sorted(session_end)
+            picked = chosen.sample(pool, round(shape.share * len(pool)))
+            window, spread = shape.duration * span, shape.spread * span
+            for rank, taken in enumerate(picked):
+                version[taken] = version.get(taken, 0) + 1
+                if shape.kind == "storm":
+                    at = now + (rank + 0.5) * window / len(picked)
+                else:
+                    del session_end[taken]
+                    yield now, Op.VANISH, taken
+                    at = now + window + (rank + 0.5) * spread / len(picked)
+                heapq.heappush(queue, (at, taken, version[taken]))
+            continue
+        if seen != version.get(user, 0):
+            continue
         end = session_end.get(user)
         if end is None:
             end = now + rng.expovariate(1.0 / mean)
             session_end[user] = end
             yield now, Op.LOGIN, user
-            heapq.heappush(queue, (min(now + hb, end), user))
+            heapq.heappush(queue, (min(now + hb, end), user, seen))
         elif now >= end:
             del session_end[user]
             yield now, Op.LOGOUT, user
-            heapq.heappush(queue, (now + rng.expovariate(1.0 / mean), user))
+            heapq.heappush(queue, (now + rng.expovariate(1.0 / mean), user, seen))
         else:
             yield now, Op.HEARTBEAT, user
-            heapq.heappush(queue, (min(now + hb, end), user))
+            heapq.heappush(queue, (min(now + hb, end), user, seen))
 
 
 def _deal(
@@ -324,8 +453,12 @@ def build(spec: WorkloadSpec) -> Workload:
     """Generate the workload of ``spec``: the same seed always gives the same streams."""
     spec.validate()
     root = random.Random(spec.seed)
-    mixed_rng, writes_rng = random.Random(root.getrandbits(64)), random.Random(root.getrandbits(64))
+    mixed_bits = root.getrandbits(64)
+    mixed_rng, writes_rng = random.Random(mixed_bits), random.Random(root.getrandbits(64))
     total = spec.operations * spec.workers
+    # Per worker, (time, +1 or -1): its users online (a user belongs to one worker).
+    changes: list[list[tuple[float, int]]] = [[] for _ in range(spec.workers)]
+    windows: list[tuple[str, float, float]] = []
 
     # Mixed: user events dealt to their owners, reads interleaved at the read ratio
     # (each user event is preceded by a geometric number of reads, mean r / (1 - r)).
@@ -334,12 +467,24 @@ def build(spec: WorkloadSpec) -> Workload:
     mixed_ops: list[list[tuple[float, Op, str]]] = [[] for _ in range(spec.workers)]
     if spec.read_ratio < 1:
         user_ops = max(1, round(total * (1 - spec.read_ratio)))
-        dealt = _deal(spec, user_events(spec, mixed_rng), user_ops)
-        for events, ops in zip(dealt, mixed_ops, strict=True):
+        span = None
+        if spec.shapes:  # shapes are placed in the span the pass has without them
+            dry = _deal(spec, user_events(spec, random.Random(mixed_bits)), user_ops)
+            span = max((event[0] for events in dry for event in events), default=0.0) or 1.0
+            windows = [(shape.kind, *shape.window(span)) for shape in spec.shapes]
+        dealt = _deal(spec, user_events(spec, mixed_rng, span=span), user_ops)
+        for worker, (events, ops) in enumerate(zip(dealt, mixed_ops, strict=True)):
             for now, kind, user in events:
+                name = user_name(user)
+                if kind is Op.LOGIN and name not in online:
+                    changes[worker].append((now, 1))
+                elif kind in (Op.LOGOUT, Op.VANISH) and name in online:
+                    changes[worker].append((now, -1))
+                if kind is Op.VANISH:  # nothing is sent: the user is simply gone
+                    online.discard(name)
+                    continue
                 while mixed_rng.random() < spec.read_ratio:
                     ops.append((now, Op.READ, ""))
-                name = user_name(user)
                 ops.append((now, kind, name))
                 if kind is Op.LOGIN:
                     online.add(name)
@@ -361,4 +506,13 @@ def build(spec: WorkloadSpec) -> Workload:
         _with_syncs(spec, [(end_time, Op.READ, "")] * spec.operations) for _ in range(spec.workers)
     ]
     mixed = [_with_syncs(spec, ops) for ops in mixed_ops]
-    return Workload(spec, writes, reads, mixed, frozenset(online), end_time)
+    steps = []
+    for worker_changes in changes:
+        count, worker_steps = 0, []
+        for at, delta in worker_changes:  # in time order: a worker's events are
+            count += delta
+            worker_steps.append((at, count))
+        steps.append(tuple(worker_steps))
+    return Workload(
+        spec, writes, reads, mixed, frozenset(online), end_time, tuple(steps), tuple(windows)
+    )

@@ -383,12 +383,60 @@ def open_loop_table(report: Mapping[str, Any]) -> Table | None:
     return table
 
 
+def scenario_table(report: Mapping[str, Any]) -> Table | None:
+    """A shaped scenario's error during the pass (``--scenario``): per strategy and shape
+    window, the reads' largest and mean |count - users online| and their mean signed
+    error, beside the same for the reads outside every window; None without a scenario."""
+    rows = [r for r in report["results"] if r.get("scenario")]
+    if not rows:
+        return None
+    windows = rows[0]["scenario"]["windows"]
+    spans = ", ".join(f"{w['shape']} {w['from']:,.0f}-{w['to']:,.0f} s" for w in windows)
+    table = Table(
+        title=f"Scenario {rows[0]['scenario']['name']}: error during the pass ({spans})",
+        title_justify="left",
+        caption="Error: a read's count less the users online as far as every worker had got "
+        "when it started. In: the reads in the shape's window (virtual seconds); out: the "
+        "others. Max and mean of |error|; net: its mean with its sign (+ counts too many).",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
+    )
+    table.add_column("Approach", style="bold", no_wrap=True)
+    for header in ("In: max", "mean", "net", "Out: max", "mean", "net"):
+        table.add_column(header, justify="right", no_wrap=True)
+    for result in rows:
+        figures = result["scenario"]
+        for index, window in enumerate(figures["windows"]):
+            out = figures["outside"]
+            table.add_row(
+                result["strategy"]["name"] if index == 0 else "",
+                *(_error_cells(window)),
+                *(_error_cells(out) if index == 0 else ("", "", "")),
+            )
+    return table
+
+
+def _error_cells(figures: Mapping[str, Any]) -> tuple[str, str, str]:
+    if not figures["reads"]:
+        return "-", "-", "-"
+    return (
+        f"{figures['error_max']:,}",
+        f"{figures['error_mean']:,.1f}",
+        f"{figures['error_net_mean']:+,.1f}",
+    )
+
+
 def report_tables(report: Mapping[str, Any], wide: bool) -> list[Text | Table]:
-    """One report's tables: the comparison, and the open-loop figures when it has them."""
+    """One report's tables: the comparison, and the open-loop and scenario figures when it
+    has them."""
     draw = comparison if wide else compact_comparison
-    paced = open_loop_table(report)
     shown: list[Text | Table] = [draw(report)]
-    return shown + ([paced] if paced is not None else [])
+    for extra in (open_loop_table(report), scenario_table(report)):
+        if extra is not None:
+            shown.append(extra)
+    return shown
 
 
 def comparison_tables(report: Mapping[str, Any], wide: bool = False) -> list[Text | Table]:

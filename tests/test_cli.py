@@ -243,6 +243,13 @@ CASES: list[tuple[str, list[str], dict[str, str], str]] = [
     ("rate-negative", [*UNTIMED, "--rate", "-1"], {}, "rate must be 0 (closed loop) or from"),
     ("rate-nan", [*UNTIMED, "--rate", "nan"], {}, "rate must be 0 (closed loop) or from"),
     ("arrivals-unknown", [*UNTIMED, "--arrivals", "burst"], {}, "arrivals must be poisson or"),
+    ("scenario-unknown", [*UNTIMED, "--scenario", "rush"], {}, "no scenario 'rush': give one of"),
+    (
+        "scenario-bad-shape",
+        [*UNTIMED, "--scenario", "s.toml"],
+        {"s.toml": "[[shape]]\nkind = 'flood'\nat = 0\nduration = 0\nshare = 0\n"},
+        "kind must be storm or disconnect",
+    ),
     (
         "rate-asyncio-in-process",
         [*UNTIMED, "--mode", "asyncio", "--rate", "100"],

@@ -17,7 +17,9 @@ from countbench.bench.drivers.base import (
     replay,
     split_chunks,
 )
-from countbench.bench.workload import Op, Workload, WorkloadSpec, build
+from countbench.bench.measure import verify
+from countbench.bench.plan import Plan
+from countbench.bench.workload import Op, Shape, Workload, WorkloadSpec, build
 from countbench.strategies.base import (
     Consistency,
     Mode,
@@ -257,3 +259,29 @@ def test_loops_from_probe_ignores_one_stalled_run() -> None:
 
     clock = _ChunkClock(0.0005, 0.0005, stall_run=2, stall=0.2)
     assert loops_from_probe(clock, "reads", 0.05) == 100  # type: ignore[arg-type]
+
+
+def test_a_disconnect_shows_as_error_in_its_window_and_the_truth_sees_it() -> None:
+    """Half the online users vanish (no logout) for a fifth of the pass: ``session`` keeps
+    their sessions until they time out (1800 s, longer than the window), so its reads in
+    the window count them (the measured error is about the vanished users), and once they
+    reconnect it is right again; a truth blind to the vanishing would see no error."""
+    shape = Shape("disconnect", at=0.4, duration=0.2, share=0.5)
+    # One worker: with two, a read also sees the other's users only as far as that worker
+    # has got, which may be before the vanishing.
+    spec = WorkloadSpec(
+        users=400, operations=8000, workers=1, seed=3, shapes=(shape,), scenario="test"
+    )
+    plan = Plan(("session",), Mode.THREAD, spec)
+    ((_, low, high),) = plan.workload.windows
+    vanished = plan.workload.online_at(low - 1e-6) - plan.workload.online_at(low)
+    assert vanished > 20
+    _, observed, _ = verify(plan, "session")
+    figures = observed.scenario
+    assert figures is not None and figures["name"] == "test"
+    (window,) = figures["windows"]
+    assert (window["from"], window["to"]) == (low, high)
+    assert window["reads"] > 0 and figures["outside"]["reads"] > 0
+    assert window["error_net_mean"] > 0.8 * vanished, (window, vanished)
+    assert window["error_max"] <= vanished + 2
+    assert figures["outside"]["error_mean"] < 0.2 * vanished, figures["outside"]

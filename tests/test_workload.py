@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from countbench.bench.workload import Op, SpecError, WorkloadSpec, build
+from countbench.bench import shaped
+from countbench.bench.workload import Op, Shape, SpecError, WorkloadSpec, build
 
 SMALL = WorkloadSpec(users=50, operations=2_000, workers=3, nodes=3, sync_every=100, seed=3)
 
@@ -175,3 +176,77 @@ def test_a_closed_loop_workload_reads_as_before_rate_existed() -> None:
     for bad in (-1.0, float("nan"), float("inf"), 1e10, 0.0001, True):
         with pytest.raises(SpecError, match="rate must be 0"):
             WorkloadSpec().with_overrides({"rate": bad})
+
+
+def test_a_disconnect_takes_its_share_of_the_online_users_then_brings_them_back() -> None:
+    shape = Shape("disconnect", at=0.5, duration=0.1, share=0.5, spread=0.05)
+    spec = WorkloadSpec(users=400, operations=4000, seed=3, shapes=(shape,), scenario="t")
+    workload = build(spec)
+    ((kind, low, high),) = workload.windows
+    assert kind == "disconnect" and low < high
+    span = low / 0.5
+    before, during = workload.online_at(low - 1e-6), workload.online_at(low)
+    assert during == before - round(0.5 * before)  # they vanished at once
+    # They stay away (others log in meanwhile, as they would) until they reconnect.
+    assert workload.online_at(low + 0.09 * span) <= 0.75 * before
+    assert workload.online_at(high) >= before - 0.2 * before  # until they reconnect
+    assert all(Op.VANISH not in s.kinds for s in (*workload.mixed, *workload.writes))
+    assert build(spec).mixed == workload.mixed  # seeded
+    # Nothing is sent for a vanished user: the streams hold fewer logouts than the unshaped.
+    plain = build(WorkloadSpec(users=400, operations=4000, seed=3))
+    assert plain.windows == () and plain.online_at(low) > during
+
+
+def test_a_storm_logs_in_its_share_of_the_offline_users_within_its_window() -> None:
+    shape = Shape("storm", at=0.4, duration=0.02, share=0.5)
+    spec = WorkloadSpec(users=400, operations=4000, seed=3, shapes=(shape,), scenario="t")
+    workload = build(spec)
+    ((_, low, high),) = workload.windows
+    before, after = workload.online_at(low - 1e-6), workload.online_at(high)
+    offline = spec.users - before
+    assert after - before >= 0.4 * offline  # half of them, less the few who left since
+    logins = [
+        t
+        for s in workload.mixed
+        for k, t in zip(s.kinds, s.times, strict=True)
+        if k is Op.LOGIN and low <= t <= high
+    ]
+    assert len(logins) >= round(0.5 * offline)
+
+
+def test_shapes_and_scenario_files_are_checked() -> None:
+    with pytest.raises(SpecError, match="kind must be storm or disconnect"):
+        Shape("flood", 0.5, 0.1, 0.5).validate()
+    with pytest.raises(SpecError, match="share must be from 0 to 1"):
+        WorkloadSpec().with_overrides(
+            {"shapes": [{"kind": "storm", "at": 0.5, "duration": 0.1, "share": 2}]}
+        )
+    with pytest.raises(SpecError, match="unknown shape field"):
+        WorkloadSpec().with_overrides(
+            {"shapes": [{"kind": "storm", "at": 0, "duration": 0, "share": 0, "x": 1}]}
+        )
+    assert shaped.names() == ["disconnect", "storm"]
+    for name in shaped.names():
+        loaded, shapes = shaped.load(name)
+        assert loaded == name and shapes
+        spec = WorkloadSpec().with_overrides({"scenario": loaded, "shapes": shapes})
+        assert WorkloadSpec().with_overrides(spec.to_dict()) == spec  # as a plan travels
+    with pytest.raises(SpecError, match="no scenario 'nope'"):
+        shaped.load("nope")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[[shape]]\nkind = 'storm'\nat = 0.5\n", "a shape needs duration, share"),
+        ("description = 'x'\n", "no \\[\\[shape\\]\\]"),
+        ("colour = 'red'\n[[shape]]\nkind='storm'\nat=0\nduration=0\nshare=0\n", "unknown key"),
+        ("[[shape", "not valid TOML"),
+    ],
+)
+def test_a_bad_scenario_file_is_one_line(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text(text)
+    with pytest.raises(SpecError, match=message) as refused:
+        shaped.load(str(path))
+    assert "\n" not in str(refused.value)
