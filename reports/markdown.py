@@ -18,9 +18,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from .load import scan_points
+from .numbers import duration, short
 from .samples import rate_text, spread_note
-from .table import mix_text, unstable
-from .verdicts import online_error, real_fault_status, simulated_status, verification_status
+from .table import mix_text, shaping, unstable
+from .verdicts import (
+    online_error,
+    real_fault_status,
+    short_of_rate,
+    simulated_status,
+    verification_status,
+)
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
 
@@ -74,6 +81,7 @@ def header(report: Mapping[str, Any]) -> str:
         f"{spec['nodes']} nodes",
         f"{spec['users']:,} users",
         f"preset {escape(report['preset'])}",
+        *(escape(part) for part in shaping(spec)),
         escape(report["created"]),
         f"{escape(report['python']['implementation'])} {escape(report['python']['version'])}",
     ]
@@ -130,4 +138,65 @@ def _block(report: Mapping[str, Any]) -> str:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", f"_{escape(spread_note(report))}_", "", note(report)]
+    lines += _open_loop_lines(report) + _scenario_lines(report)
     return "\n".join(lines) + "\n"
+
+
+def _open_loop_lines(report: Mapping[str, Any]) -> list[str]:
+    """An open-loop run's figures (as the terminal's table under the comparison)."""
+    rows = [r for r in report["results"] if r.get("open_loop")]
+    if not rows:
+        return []
+    first = rows[0]["open_loop"]
+    lines = [
+        "",
+        f"Open loop: {short(first['offered_per_sec'])} operations/s offered "
+        f"({escape(first['arrivals'])} arrivals); latency from each call's intended start.",
+        "",
+        "| Strategy | Achieved/s | p50 | p99 | p99.9 | Service p99.9 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for result in rows:
+        figures = result["open_loop"]
+        latency = figures["latency"]["all"]
+        achieved = short(figures["achieved_per_sec"]) + (" short" if short_of_rate(figures) else "")
+        cells = [
+            escape(result["strategy"]["name"]),
+            achieved,
+            *(duration(latency[key]) for key in ("p50_us", "p99_us", "p99.9_us")),
+            duration(figures["service"]["all"]["p99.9_us"]),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _scenario_lines(report: Mapping[str, Any]) -> list[str]:
+    """A shaped scenario's error during the pass (as the terminal's table)."""
+    rows = [r for r in report["results"] if r.get("scenario")]
+    if not rows:
+        return []
+    lines = [
+        "",
+        f"Scenario {escape(rows[0]['scenario']['name'])}: a read's count less the users online, "
+        "in each shape's window and outside (max and mean of |error|, net: signed mean).",
+        "",
+        "| Strategy | Window | In: max | mean | net | Out: max | mean | net |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for result in rows:
+        out = result["scenario"]["outside"]
+        for window in result["scenario"]["windows"]:
+            span = f"{escape(window['shape'])} {window['from']:,.0f}-{window['to']:,.0f} s"
+            cells = [escape(result["strategy"]["name"]), span, *_errors(window), *_errors(out)]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _errors(figures: Mapping[str, Any]) -> list[str]:
+    if not figures["reads"]:
+        return ["-", "-", "-"]
+    return [
+        f"{figures['error_max']:,}",
+        f"{figures['error_mean']:,.1f}",
+        f"{figures['error_net_mean']:+,.1f}",
+    ]

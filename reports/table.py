@@ -173,12 +173,24 @@ def unstable(report: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def shaping(spec: Mapping[str, Any]) -> list[str]:
+    """What shapes a workload beyond its sizes, for a title: its scenario and its open-loop
+    rate (nothing for the default: stationary, closed loop)."""
+    parts = []
+    if spec.get("scenario"):
+        parts.append(f"scenario {spec['scenario']}")
+    if spec.get("rate"):
+        parts.append(f"open loop {short(spec['rate'])}/s {spec.get('arrivals', 'poisson')}")
+    return parts
+
+
 def _title(report: Mapping[str, Any]) -> str:
     spec = report["workload"]
     command = report["tool"].get("command", "compare")
+    extra = "".join(f" · {part}" for part in shaping(spec))
     return (
         f"countbench {command} · {report['mode']} mode · {spec['workers']} workers · "
-        f"{spec['nodes']} nodes · {spec['users']:,} users · preset {report['preset']}"
+        f"{spec['nodes']} nodes · {spec['users']:,} users · preset {report['preset']}{extra}"
     )
 
 

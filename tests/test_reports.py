@@ -952,7 +952,12 @@ def test_an_open_loop_report_shows_its_rates_and_latency_and_says_when_short(
         assert paced["p50_us"] >= served["p50_us"]  # from the intended start, not later
     code, out, _ = invoke("report", "show", path)
     assert code == 0 and "Open loop: 20.0K operations/s offered" in out, out
+    assert "open loop 20.0K/s constant" in " ".join(out.split()), out  # the title echoes it
     assert "short" not in out.split("Open loop")[1].split("Achieved:")[0]
+    markdown = to_markdown(report)
+    assert "open loop 20.0K/s constant" in markdown.splitlines()[0]
+    assert "| Strategy | Achieved/s | p50 | p99 | p99.9 | Service p99.9 |" in markdown
+    assert {row["rate"] for row in csv.DictReader(io.StringIO(to_csv(report)))} == {"20000.0"}
     slow = copy.deepcopy(report)
     slow["results"][1]["open_loop"]["achieved_per_sec"] = 9000.0  # the stored flag says no
     code, out, _ = invoke("report", "show", save(tmp_path / "slow.json", slow))
@@ -960,3 +965,28 @@ def test_an_open_loop_report_shows_its_rates_and_latency_and_says_when_short(
     rows = out.split("Open loop")[1].splitlines()
     assert any("pncounter" in row and "short" in row for row in rows), out
     assert not any("local" in row and "short" in row for row in rows), out
+
+
+@pytest.mark.invalid_reports
+def test_a_scenario_report_echoes_it_everywhere_and_shows_its_windows(tmp_path: Path) -> None:
+    path = tmp_path / "shaped.json"
+    report = _measure(path, "local,session", "--scenario", "disconnect")
+    assert report["workload"]["scenario"] == "disconnect"
+    assert report["workload"]["shapes"][0]["kind"] == "disconnect"
+    for result in report["results"]:
+        (window,) = result["scenario"]["windows"]
+        assert window["reads"] > 0 and window["from"] < window["to"]
+    code, out, _ = invoke("report", "show", path)
+    assert code == 0 and "scenario disconnect" in out.split("\n")[0] + out.split("\n")[1]
+    assert "Scenario disconnect: error during the pass" in out, out
+    markdown = to_markdown(report)
+    assert "scenario disconnect" in markdown.splitlines()[0]
+    assert "| Strategy | Window | In: max |" in markdown
+    assert {row["scenario"] for row in csv.DictReader(io.StringIO(to_csv(report)))} == {
+        "disconnect"
+    }
+    hostile = copy.deepcopy(report)
+    hostile["results"][0]["scenario"]["windows"][0]["error_max"] = -3
+    (tmp_path / "hostile.json").write_text(json.dumps(hostile))
+    code, _, error = invoke("report", "validate", tmp_path / "hostile.json")
+    assert code == 2 and "error_max" in error, error
