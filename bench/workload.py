@@ -96,7 +96,7 @@ class Op(IntEnum):
 WRITES = frozenset({Op.LOGIN, Op.LOGOUT})
 
 
-SHAPE_KINDS = ("storm", "disconnect")
+SHAPE_KINDS = ("storm", "disconnect", "churn", "skew")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,26 +108,40 @@ class Shape:
     ``duration``, each then going on as any user (heartbeats, a logout when the session
     ends). ``disconnect``: at ``at``, ``share`` of the users online vanish without logging
     out (a gateway crash: their nodes hear nothing more from them), and each logs in again
-    ``duration`` later, the reconnects spread evenly over ``spread`` more."""
+    ``duration`` later, the reconnects spread evenly over ``spread`` more. ``churn``: from
+    ``at`` for ``duration``, ``share`` of the users online at ``at`` have sessions and
+    offline gaps ``factor`` times the usual (0.02: a fiftieth), so they log out and in
+    again and again. ``skew``: from ``at`` for ``duration``, ``share`` of all the users,
+    ranked at random, are active by Zipf's law with exponent ``factor``: the user of rank
+    r heartbeats and reconnects as if (r ** -factor) times as busy as the mean of them,
+    so a few users send most of it (their mean rate unchanged). Where churn or skew shapes
+    overlap on a user, the later one's factor holds, and both end at their own end."""
 
     kind: str
     at: float
     duration: float
     share: float
     spread: float = 0.0
+    factor: float = 1.0
 
     def validate(self) -> Shape:
         if self.kind not in SHAPE_KINDS:
-            raise SpecError(f"a shape's kind must be {' or '.join(SHAPE_KINDS)}, got {self.kind!r}")
-        for name in ("at", "duration", "share", "spread"):
+            raise SpecError(
+                f"a shape's kind must be one of {', '.join(SHAPE_KINDS)}, got {self.kind!r}"
+            )
+        for name in ("at", "duration", "share", "spread", "factor"):
             value = getattr(self, name)
-            top = 1.0 if name == "share" else MAX_SHAPE_SPAN
+            top = {"share": 1.0, "factor": MAX_SHAPE_FACTOR}.get(name, MAX_SHAPE_SPAN)
             if (
                 isinstance(value, bool)
                 or not isinstance(value, int | float)
                 or not 0 <= value <= top
             ):
                 raise SpecError(f"a {self.kind}'s {name} must be from 0 to {top:g}, got {value!r}")
+        if self.factor < MIN_SHAPE_FACTOR:
+            raise SpecError(
+                f"a {self.kind}'s factor must be at least {MIN_SHAPE_FACTOR:g}, got {self.factor!r}"
+            )
         return self
 
     def window(self, span: float) -> tuple[float, float]:
@@ -142,7 +156,7 @@ class Shape:
         unknown = sorted(set(data) - known)
         if unknown:
             raise SpecError(f"unknown shape field(s): {', '.join(map(str, unknown))}")
-        missing = sorted(known - {"spread"} - set(data))
+        missing = sorted(known - {"spread", "factor"} - set(data))
         if missing:
             raise SpecError(f"a shape needs {', '.join(missing)}")
         return cls(**data).validate()
@@ -150,6 +164,9 @@ class Shape:
 
 #: The latest a shape may reach, in spans of the pass.
 MAX_SHAPE_SPAN = 10.0
+#: The range of a churn's or a skew's ``factor``.
+MIN_SHAPE_FACTOR = 1e-4
+MAX_SHAPE_FACTOR = 100.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,52 +394,120 @@ def user_events(
     events); without it, or without shapes, the events are those of no shapes."""
     mean = spec.session_length
     hb = spec.heartbeat_interval if heartbeats else math.inf
+    shapes = spec.shapes if span is not None else ()
     # (time, user, version): a shape that takes a user over bumps the user's version, and
-    # the user's queued event, now stale, is skipped. A shape's own entry has user -1 - i.
+    # the user's queued event, now stale, is skipped. Shape i starts at an entry with user
+    # -1 - i; a churn or a skew ends at one with user -1 - len(shapes) - i.
     queue = [(rng.expovariate(1.0 / mean), user, 0) for user in range(spec.users)]
-    if span is not None:
-        for index, shape in enumerate(spec.shapes):
-            queue.append((shape.at * span, -1 - index, 0))
+    for index, shape in enumerate(shapes):
+        assert span is not None
+        queue.append((shape.at * span, -1 - index, 0))
+        if shape.kind in ("churn", "skew"):
+            queue.append(((shape.at + shape.duration) * span, -1 - len(shapes) - index, 0))
     heapq.heapify(queue)
     session_end: dict[int, float] = {}
     version: dict[int, int] = {}
+    scale: dict[int, float] = {}  # user -> times its usual session and offline means
+    beat: dict[int, float] = {}  # user -> times its usual heartbeat interval
+    taken_by: dict[int, list[int]] = {}  # a churn's or skew's users, until its end
     while True:
         now, user, seen = heapq.heappop(queue)
+        if user < -len(shapes):  # a churn's or a skew's end
+            for taken in taken_by.pop(-1 - len(shapes) - user, []):
+                scale.pop(taken, None)
+                beat.pop(taken, None)
+            continue
         if user < 0:
             assert span is not None
-            shape = spec.shapes[-1 - user]
-            chosen = random.Random(f"{spec.seed}:shape:{-1 - user}")
-            if shape.kind == "storm":
-                pool = [u for u in range(spec.users) if u not in session_end]
-            else:
-                pool = sorted(session_end)
-            picked = chosen.sample(pool, round(shape.share * len(pool)))
-            window, spread = shape.duration * span, shape.spread * span
-            for rank, taken in enumerate(picked):
-                version[taken] = version.get(taken, 0) + 1
-                if shape.kind == "storm":
-                    at = now + (rank + 0.5) * window / len(picked)
-                else:
-                    del session_end[taken]
-                    yield now, Op.VANISH, taken
-                    at = now + window + (rank + 0.5) * spread / len(picked)
-                heapq.heappush(queue, (at, taken, version[taken]))
+            index = -1 - user
+            yield from _shape(
+                spec.shapes[index],
+                index,
+                now,
+                span,
+                spec,
+                hb,
+                state=(queue, session_end, version, scale, beat, taken_by),
+            )
             continue
         if seen != version.get(user, 0):
             continue
         end = session_end.get(user)
+        gap = hb * beat.get(user, 1.0)
         if end is None:
-            end = now + rng.expovariate(1.0 / mean)
+            end = now + rng.expovariate(1.0 / (mean * scale.get(user, 1.0)))
             session_end[user] = end
             yield now, Op.LOGIN, user
-            heapq.heappush(queue, (min(now + hb, end), user, seen))
+            heapq.heappush(queue, (min(now + gap, end), user, seen))
         elif now >= end:
             del session_end[user]
             yield now, Op.LOGOUT, user
-            heapq.heappush(queue, (now + rng.expovariate(1.0 / mean), user, seen))
+            offline = rng.expovariate(1.0 / (mean * scale.get(user, 1.0)))
+            heapq.heappush(queue, (now + offline, user, seen))
         else:
             yield now, Op.HEARTBEAT, user
-            heapq.heappush(queue, (min(now + hb, end), user, seen))
+            heapq.heappush(queue, (min(now + gap, end), user, seen))
+
+
+_ShapeState = tuple[
+    list[tuple[float, int, int]],
+    dict[int, float],
+    dict[int, int],
+    dict[int, float],
+    dict[int, float],
+    dict[int, list[int]],
+]
+
+
+def _shape(
+    shape: Shape,
+    index: int,
+    now: float,
+    span: float,
+    spec: WorkloadSpec,
+    hb: float,
+    state: _ShapeState,
+) -> Iterator[tuple[float, Op, int]]:
+    """Shape ``index`` starts at ``now``: pick its users (its own generator, seeded from
+    the workload's seed and its place) and take them over (see :class:`Shape`)."""
+    queue, session_end, version, scale, beat, taken_by = state
+    chosen = random.Random(f"{spec.seed}:shape:{index}")
+    if shape.kind == "storm":
+        pool = [u for u in range(spec.users) if u not in session_end]
+    elif shape.kind == "skew":
+        pool = list(range(spec.users))
+    else:
+        pool = sorted(session_end)
+    picked = chosen.sample(pool, round(shape.share * len(pool)))
+    if not picked:
+        return
+    window, spread = shape.duration * span, shape.spread * span
+    if shape.kind in ("churn", "skew"):
+        taken_by[index] = picked
+        weights = [(rank + 1) ** -shape.factor for rank in range(len(picked))]
+        typical = sum(weights) / len(weights)
+        for rank, taken in enumerate(picked):
+            factor = shape.factor if shape.kind == "churn" else typical / weights[rank]
+            scale[taken] = factor
+            if shape.kind == "skew":
+                beat[taken] = factor
+            end = session_end.get(taken)
+            if end is not None:  # online: its session and its next heartbeat change now
+                version[taken] = version.get(taken, 0) + 1
+                end = now + chosen.expovariate(1.0 / (spec.session_length * factor))
+                session_end[taken] = end
+                gap = hb * beat.get(taken, 1.0)
+                heapq.heappush(queue, (min(now + gap, end), taken, version[taken]))
+        return
+    for rank, taken in enumerate(picked):
+        version[taken] = version.get(taken, 0) + 1
+        if shape.kind == "storm":
+            at = now + (rank + 0.5) * window / len(picked)
+        else:
+            del session_end[taken]
+            yield now, Op.VANISH, taken
+            at = now + window + (rank + 0.5) * spread / len(picked)
+        heapq.heappush(queue, (at, taken, version[taken]))
 
 
 def _deal(

@@ -248,7 +248,7 @@ CASES: list[tuple[str, list[str], dict[str, str], str]] = [
         "scenario-bad-shape",
         [*UNTIMED, "--scenario", "s.toml"],
         {"s.toml": "[[shape]]\nkind = 'flood'\nat = 0\nduration = 0\nshare = 0\n"},
-        "kind must be storm or disconnect",
+        "kind must be one of storm, disconnect, churn, skew",
     ),
     (
         "rate-asyncio-in-process",

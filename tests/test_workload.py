@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from countbench.bench import shaped
-from countbench.bench.workload import Op, Shape, SpecError, WorkloadSpec, build
+from countbench.bench.workload import Op, Shape, SpecError, Workload, WorkloadSpec, build
 
 SMALL = WorkloadSpec(users=50, operations=2_000, workers=3, nodes=3, sync_every=100, seed=3)
 
@@ -215,7 +215,7 @@ def test_a_storm_logs_in_its_share_of_the_offline_users_within_its_window() -> N
 
 
 def test_shapes_and_scenario_files_are_checked() -> None:
-    with pytest.raises(SpecError, match="kind must be storm or disconnect"):
+    with pytest.raises(SpecError, match="kind must be one of storm, disconnect, churn, skew"):
         Shape("flood", 0.5, 0.1, 0.5).validate()
     with pytest.raises(SpecError, match="share must be from 0 to 1"):
         WorkloadSpec().with_overrides(
@@ -225,7 +225,7 @@ def test_shapes_and_scenario_files_are_checked() -> None:
         WorkloadSpec().with_overrides(
             {"shapes": [{"kind": "storm", "at": 0, "duration": 0, "share": 0, "x": 1}]}
         )
-    assert shaped.names() == ["disconnect", "storm"]
+    assert shaped.names() == ["churn", "disconnect", "skew", "storm"]
     for name in shaped.names():
         loaded, shapes = shaped.load(name)
         assert loaded == name and shapes
@@ -250,3 +250,47 @@ def test_a_bad_scenario_file_is_one_line(tmp_path: Path, text: str, message: str
     with pytest.raises(SpecError, match=message) as refused:
         shaped.load(str(path))
     assert "\n" not in str(refused.value)
+
+
+def _in_window(workload: Workload, kinds: set[Op]) -> Counter[str]:
+    ((_, low, high),) = workload.windows
+    return Counter(
+        user
+        for s in workload.mixed
+        for kind, user, at in zip(s.kinds, s.users, s.times, strict=True)
+        if kind in kinds and low <= at <= high
+    )
+
+
+def test_churn_makes_its_users_log_out_and_in_again_and_again() -> None:
+    shape = Shape("churn", at=0.4, duration=0.2, share=0.25, factor=0.02)
+    base = WorkloadSpec(users=400, operations=6000, seed=3)
+    churned = _in_window(build(base.with_overrides({"shapes": [shape]})), {Op.LOGIN, Op.LOGOUT})
+    plain = build(base)
+    ((_, low, high),) = build(base.with_overrides({"shapes": [shape]})).windows
+    calm = Counter(
+        user
+        for s in plain.mixed
+        for kind, user, at in zip(s.kinds, s.users, s.times, strict=True)
+        if kind in (Op.LOGIN, Op.LOGOUT) and low <= at <= high
+    )
+    assert sum(churned.values()) > 5 * sum(calm.values())
+    busiest = churned.most_common(1)[0][1]
+    assert busiest >= 10  # one user's logins and logouts in the window
+
+
+def test_skew_puts_most_heartbeats_on_a_few_users() -> None:
+    shape = Shape("skew", at=0.3, duration=0.4, share=1.0, factor=1.2)
+    workload = build(WorkloadSpec(users=400, operations=6000, seed=3, shapes=(shape,)))
+    beats = _in_window(workload, {Op.HEARTBEAT})
+    # A tenth of the users send most of the heartbeats (without the shape, under a third).
+    assert sum(n for _, n in beats.most_common(40)) > 0.6 * sum(beats.values())
+    plain = build(WorkloadSpec(users=400, operations=6000, seed=3))
+    ((_, low, high),) = workload.windows
+    calm = Counter(
+        user
+        for s in plain.mixed
+        for kind, user, at in zip(s.kinds, s.users, s.times, strict=True)
+        if kind is Op.HEARTBEAT and low <= at <= high
+    )
+    assert sum(n for _, n in calm.most_common(40)) < 0.3 * sum(calm.values())
