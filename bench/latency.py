@@ -70,7 +70,7 @@ class LatencyRecorder:
         self.arrivals = arrivals
         self.intended = {kind: new_histogram() for kind in KIND_NAMES} if arrivals else {}
         self.first_ns: int | None = None  # the first call's intended start
-        self.last_end_ns = 0
+        self.last_end_ns = self.last_intended_ns = 0
         self.calls = 0
         self.intended_sum_ns: dict[str, int] = {}
 
@@ -86,7 +86,7 @@ class LatencyRecorder:
         self.intended[kind].record_value(latency)
         name = KIND_NAMES[kind]
         self.intended_sum_ns[name] = self.intended_sum_ns.get(name, 0) + latency
-        self.last_end_ns = end
+        self.last_end_ns, self.last_intended_ns = end, intended
         self.calls += 1
 
     def wrap(self, kind: Op, call: Call) -> Call:
@@ -165,6 +165,7 @@ class LatencyRecorder:
             figures = {
                 "first_ns": self.first_ns,
                 "last_end_ns": self.last_end_ns,
+                "last_intended_ns": self.last_intended_ns,
                 "calls": self.calls,
                 "sums_ns": self.intended_sum_ns,
             }
@@ -229,16 +230,25 @@ def open_loop(
     encoded: Sequence[Mapping[str, bytes]],
     service_means: Mapping[str, float],
 ) -> dict[str, Any] | None:
-    """What an open-loop pass measured, over every worker: the offered and the achieved
-    rate (calls over the seconds from the first intended start to the last answer), and
-    latency from the intended start per kind and over all calls, with the service time
-    over all calls beside it (µs). None when no call was paced."""
+    """What an open-loop pass measured: the offered rate; the scheduled one, each worker's
+    calls over the seconds from its first intended start to its last, summed over the
+    workers (what the drawn arrivals asked for: Poisson gaps make it differ a little from
+    the offered rate); the achieved one, each worker's calls over the seconds from its first
+    intended start to its last answer, summed (workers hold different numbers of calls, so
+    each is judged against its own schedule); latency from the intended start per kind and
+    over all calls, with the service time over all calls beside it (µs). None when no call
+    was paced."""
     figures = [json.loads(worker[OPEN_LOOP]) for worker in encoded if OPEN_LOOP in worker]
     if not figures:
         return None
     calls = sum(f["calls"] for f in figures)
     seconds = (max(f["last_end_ns"] for f in figures) - min(f["first_ns"] for f in figures)) / 1e9
-    achieved = calls / seconds if seconds > 0 else 0.0
+
+    def rate_over(key: str) -> float:
+        spans = [((f[key] - f["first_ns"]) / 1e9, f["calls"]) for f in figures]
+        return float(sum(n / span for span, n in spans if span > 0))
+
+    achieved, scheduled = rate_over("last_end_ns"), rate_over("last_intended_ns")
     merged = merge(encoded)
     sums: dict[str, int] = {}
     for f in figures:
@@ -259,6 +269,7 @@ def open_loop(
     summary: dict[str, Any] = {
         "offered_per_sec": rate,
         "arrivals": arrivals,
+        "scheduled_per_sec": scheduled,
         "achieved_per_sec": achieved,
         "calls": calls,
         "seconds": seconds,

@@ -114,12 +114,16 @@ def read_summary(stats: list[dict[str, float]]) -> dict[str, float] | None:
 
 
 def window_errors(workload: Workload, rows: list[list[list[Any]]]) -> dict[str, Any] | None:
-    """A shaped scenario's error, measured during the pass: each read's value less the
-    users online as far as every worker had got when the read started (worker v's users
-    at the virtual time of v's last call answered by then: workers replay their own users'
-    timelines side by side, so the truth a read can see is theirs, not one instant's),
+    """A shaped scenario's error, measured during the pass: each read's value against the
+    users online as far as every worker had got while the read ran (the reader's own users
+    just before the read; worker v's as after any of its calls that may have taken effect
+    by then: from the last one answered before the read started to the last one started
+    before it ended: workers replay their own users' timelines side by side, so the truth a
+    read can see is theirs, not one instant's, and calls that overlap the read may or may
+    not be seen), 0 when the value is among those, else its distance to the nearest;
     gathered per shape window (by the read's virtual time) and for the reads outside every
-    window; None without shapes."""
+    window; None without shapes. ``rows`` are each worker's calls of one pass of the mixed
+    stream, in order (``LatencyRecorder``)."""
     if not workload.windows:
         return None
 
@@ -132,25 +136,24 @@ def window_errors(workload: Workload, rows: list[list[list[Any]]]) -> dict[str, 
             "error_net_mean": sum(errors) / len(errors) if errors else 0.0,
         }
 
-    # Each worker's progress: (end, now) of its calls in order of their end.
-    done = [sorted((row[4], row[2]) for row in worker) for worker in rows]
-    ends = [[end for end, _ in calls] for calls in done]
+    starts = [[row[3] for row in worker] for worker in rows]  # in call order, as the ends
+    ends = [[row[4] for row in worker] for worker in rows]
     inside: list[list[int]] = [[] for _ in workload.windows]
     outside: list[int] = []
     for reader, worker in enumerate(rows):
-        for kind, _user, now, start, _end, value in worker:
+        for index, (kind, _user, now, start, end, value) in enumerate(worker):
             if kind != "count" or not isinstance(value, int):
                 continue
-            truth = 0
-            for other, calls in enumerate(done):
+            low = high = workload.online_before[reader][index]
+            for other in range(len(rows)):
                 if other == reader:
-                    truth += workload.online_of(other, now)
                     continue
-                last = bisect.bisect_right(ends[other], start)
-                if last:
-                    truth += workload.online_of(other, calls[last - 1][1])
-            error = value - truth
-            hits = [i for i, (_, low, high) in enumerate(workload.windows) if low <= now <= high]
+                done = bisect.bisect_right(ends[other], start)  # calls answered by the start
+                begun = bisect.bisect_right(starts[other], end)  # calls started by the end
+                seen = workload.online_before[other][done : max(begun, done) + 1]
+                low, high = low + min(seen), high + max(seen)
+            error = value - high if value > high else value - low if value < low else 0
+            hits = [i for i, (_, lo, hi) in enumerate(workload.windows) if lo <= now <= hi]
             for i in hits:
                 inside[i].append(error)
             if not hits:
@@ -158,8 +161,8 @@ def window_errors(workload: Workload, rows: list[list[list[Any]]]) -> dict[str, 
     return {
         "name": workload.spec.scenario,
         "windows": [
-            {"shape": shape, "from": low, "to": high, **summary(errors)}
-            for (shape, low, high), errors in zip(workload.windows, inside, strict=True)
+            {"shape": shape, "from": lo, "to": hi, **summary(errors)}
+            for (shape, lo, hi), errors in zip(workload.windows, inside, strict=True)
         ],
         "outside": summary(outside),
     }

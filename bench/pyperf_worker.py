@@ -2,7 +2,9 @@
 
 pyperf starts this module with ``--worker``, its own options and ``--countbench-plan``.
 With ``--countbench-group N`` (quick and ci presets) it times the N benchmarks from its
-``--worker-task`` on (``timing.time_group``); else it registers the plan's benchmarks in
+``--worker-task`` on (``timing.time_group``), with ``--countbench-calibrate`` (the same
+presets, as countbench's workers before the groups took it) the one benchmark; else it
+registers the plan's benchmarks in
 the manager's order and pyperf runs the one its ``--worker-task`` names.
 """
 
@@ -27,8 +29,9 @@ def main() -> None:
     timers: list[TimedStream] = []
     try:
         plan = Plan.from_json(args.countbench_plan)
-        if args.countbench_group and args.worker and args.worker_task is not None:
-            time_group(runner, plan, args.worker_task, args.countbench_group)
+        group = args.countbench_group or (1 if args.countbench_calibrate else 0)
+        if group and args.worker and args.worker_task is not None:
+            time_group(runner, plan, args.worker_task, group)
         else:
             timers = register(runner, plan)
     except Exception as exc:

@@ -58,6 +58,10 @@ PLAN_OPTION = "--countbench-plan"
 #: Asks a worker to time N benchmarks from its --worker-task on, measuring each loop count
 #: itself (quick and ci presets; see time_group).
 GROUP_OPTION = "--countbench-group"
+#: Asks a worker to time its --worker-task's benchmark, measuring its loop count itself:
+#: what workers of countbench before the groups understand, used when the workers run
+#: another interpreter (an A/B comparison with another checkout's venv).
+CALIBRATE_OPTION = "--countbench-calibrate"
 
 
 #: The quick preset's shortest value, in seconds: what a loop count is chosen to reach.
@@ -78,6 +82,11 @@ PRESET_SETTINGS: dict[Preset, dict[str, Any]] = {
     Preset.SMOKE: {},
 }
 SELF_CALIBRATED = (Preset.QUICK, Preset.CI)
+#: How timing is done, recorded in a report so that ``diff`` can say when two reports were
+#: timed differently: 1 (reports without it): a worker process per benchmark, loops of
+#: whole sync intervals; 2: a strategy's streams in one worker process (quick and ci
+#: presets), and loops of a part of a sync interval for strategies whose syncs do no work.
+TIMING_METHOD = 2
 
 
 @dataclass(frozen=True)
@@ -108,13 +117,15 @@ class Controls:
         return self.preset in SELF_CALIBRATED
 
     def to_dict(self) -> dict[str, Any]:
-        """What the report records: every setting pyperf used, and where loops came from."""
+        """What the report records: every setting pyperf used, where loops came from, and
+        the timing method (:data:`TIMING_METHOD`), which ``diff`` compares."""
         return {
             "preset": str(self.preset),
             **self.settings(),
             "affinity": self.affinity,
             "calibration": "countbench" if self.self_calibrated else "pyperf",
             "python": self.python,
+            "method": TIMING_METHOD,
         }
 
 
@@ -129,6 +140,8 @@ def runner_settings(controls: Controls) -> tuple[dict[str, Any], list[str]]:
         # pyperf needs a loop count to start a worker without its calibration: 1 here,
         # which the worker replaces with its own measurement (see TimedStream.calibrate).
         extra += ["--loops", "1"]
+        if controls.python:
+            extra.append(CALIBRATE_OPTION)
     return controls.settings(), extra
 
 
@@ -239,10 +252,13 @@ def register(
 
 def groups(plan: Plan, controls: Controls) -> list[list[Benchmark]]:
     """The benchmarks each worker process times: a strategy's streams together with the
-    quick and ci presets (see :func:`time_group`), else one benchmark each."""
+    quick and ci presets (see :func:`time_group`), else one benchmark each; one each too
+    when the workers run another interpreter (``--python``: another checkout's workers may
+    not know groups; they take ``--countbench-calibrate``)."""
+    grouped = controls.self_calibrated and not controls.python
     found: list[list[Benchmark]] = []
     for benchmark in plan.benchmarks():
-        if controls.self_calibrated and found and found[-1][0].strategy == benchmark.strategy:
+        if grouped and found and found[-1][0].strategy == benchmark.strategy:
             found[-1].append(benchmark)
         else:
             found.append([benchmark])
@@ -305,10 +321,13 @@ def _time_groups(
             if suite is None:
                 raise RuntimeError("a pyperf worker process produced no JSON result")
             for bench in suite.get_benchmarks():
-                if bench.get_name() in merged:
-                    merged[bench.get_name()].add_runs(bench)
-                else:
+                if bench.get_name() not in merged:
                     merged[bench.get_name()] = bench
+                    continue
+                try:
+                    merged[bench.get_name()].add_runs(bench)
+                except ValueError as exc:  # e.g. runs of another unit or other metadata
+                    raise RuntimeError(f"{bench.get_name()}: {exc}") from None
         for benchmark in group:
             after(benchmark, merged.get(benchmark.name))
         index += len(group)
@@ -394,6 +413,8 @@ def _add_plan(cmd: list[str], args: Namespace) -> None:
     cmd.extend((PLAN_OPTION, args.countbench_plan))
     if args.countbench_group:
         cmd.extend((GROUP_OPTION, str(args.countbench_group)))
+    if args.countbench_calibrate:
+        cmd.append(CALIBRATE_OPTION)
 
 
 _RUNNER_CLASSES: list[type[pyperf.Runner]] = []
@@ -411,6 +432,9 @@ def make_runner(controls: Controls) -> pyperf.Runner:
     runner = runner_class(program_args=("-m", WORKER_MODULE), add_cmdline_args=_add_plan, **kwargs)
     runner.argparser.add_argument(PLAN_OPTION, dest="countbench_plan", required=True)
     runner.argparser.add_argument(GROUP_OPTION, dest="countbench_group", type=int, default=0)
+    runner.argparser.add_argument(
+        CALIBRATE_OPTION, dest="countbench_calibrate", action="store_true"
+    )
     return runner
 
 
@@ -552,7 +576,7 @@ def time_plan(
                 contextlib.redirect_stderr(said),
                 _workers_in_their_own_group(workers),
             ):
-                if controls.self_calibrated:
+                if controls.self_calibrated and not controls.python:
                     _time_groups(runner, plan, start, collect, controls)
                 else:
                     register(runner, plan, lambda benchmark: start([benchmark]), collect)

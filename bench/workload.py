@@ -357,6 +357,9 @@ class Workload:
     online_steps: tuple[tuple[tuple[float, int], ...], ...] = ()
     #: (shape kind, from, to): the virtual seconds each shape of the scenario shapes.
     windows: tuple[tuple[str, float, float], ...] = ()
+    #: Per worker, its users online just before each of its client operations in one pass
+    #: of ``mixed`` (syncs left out), then after its last.
+    online_before: tuple[tuple[int, ...], ...] = ()
 
     def online_of(self, worker: int, now: float) -> int:
         """Worker ``worker``'s users online at virtual time ``now`` of the first pass."""
@@ -541,8 +544,10 @@ def build(spec: WorkloadSpec) -> Workload:
     mixed_bits = root.getrandbits(64)
     mixed_rng, writes_rng = random.Random(mixed_bits), random.Random(root.getrandbits(64))
     total = spec.operations * spec.workers
-    # Per worker, (time, +1 or -1): its users online (a user belongs to one worker).
+    # Per worker, (time, +1 or -1): its users online (a user belongs to one worker); and
+    # its users online just before each of its client operations, then after the last.
     changes: list[list[tuple[float, int]]] = [[] for _ in range(spec.workers)]
+    before: list[list[int]] = [[] for _ in range(spec.workers)]
     windows: list[tuple[str, float, float]] = []
 
     # Mixed: user events dealt to their owners, reads interleaved at the read ratio
@@ -578,6 +583,16 @@ def build(spec: WorkloadSpec) -> Workload:
                 end_time = max(end_time, now)
     else:
         mixed_ops = [[(0.0, Op.READ, "")] * spec.operations for _ in range(spec.workers)]
+    for worker, ops in enumerate(mixed_ops):
+        # A read comes just before the user event it precedes, at that event's time: the
+        # users online before an operation are the changes strictly before its time.
+        count, step, worker_changes = 0, 0, changes[worker]
+        for now, _, _ in ops:
+            while step < len(worker_changes) and worker_changes[step][0] < now:
+                count += worker_changes[step][1]
+                step += 1
+            before[worker].append(count)
+        before[worker].append(sum(delta for _, delta in worker_changes))
 
     # Writes: logins and logouts only, ``operations`` per worker on average.
     write_events = user_events(spec, writes_rng, heartbeats=False)
@@ -599,5 +614,13 @@ def build(spec: WorkloadSpec) -> Workload:
             worker_steps.append((at, count))
         steps.append(tuple(worker_steps))
     return Workload(
-        spec, writes, reads, mixed, frozenset(online), end_time, tuple(steps), tuple(windows)
+        spec,
+        writes,
+        reads,
+        mixed,
+        frozenset(online),
+        end_time,
+        tuple(steps),
+        tuple(windows),
+        tuple(tuple(counts) for counts in before),
     )

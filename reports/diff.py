@@ -363,8 +363,10 @@ def _warnings(base: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
         warnings.append(f"the Pythons differ ({python}): a change may come from the interpreter")
     timing = ""
     if base.get("timing") and new.get("timing"):
-        keys = sorted({*base["timing"], *new["timing"]} - {"python", "preset", "affinity"})
-        timing = _differences(base["timing"], new["timing"], keys)
+        # A report without a timing method was timed by the first one (bench/timing.py).
+        before, after = ({"method": 1, **report["timing"]} for report in (base, new))
+        keys = sorted({*before, *after} - {"python", "preset", "affinity"})
+        timing = _differences(before, after, keys)
     if base["preset"] != new["preset"] or timing:
         warnings.append(
             f"the timing differs (preset {base['preset']} -> {new['preset']}"

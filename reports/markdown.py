@@ -177,8 +177,9 @@ def _scenario_lines(report: Mapping[str, Any]) -> list[str]:
         return []
     lines = [
         "",
-        f"Scenario {escape(rows[0]['scenario']['name'])}: a read's count less the users online, "
-        "in each shape's window and outside (max and mean of |error|, net: signed mean).",
+        f"Scenario {escape(rows[0]['scenario']['name'])}: how far a read's count is from the "
+        "users online as far as every worker had got while it ran, in each shape's window "
+        "and outside (max and mean of |error|, net: signed mean).",
         "",
         "| Strategy | Window | In: max | mean | net | Out: max | mean | net |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",

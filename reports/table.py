@@ -369,9 +369,9 @@ def open_loop_table(report: Mapping[str, Any]) -> Table | None:
         title=f"Open loop: {short(first['offered_per_sec'])} operations/s offered "
         f"({first['arrivals']} arrivals), latency from each call's intended start",
         title_justify="left",
-        caption="Achieved: calls over the time from the first intended start to the last "
-        "answer; 'short' below 95% of the offered rate. Service p99.9: from the call's own "
-        "start, what a closed-loop client would report.",
+        caption="Achieved: each worker's calls over the time from its first intended start "
+        "to its last answer, summed; 'short' below 95% of what the drawn schedule asked for. "
+        "Service p99.9: from the call's own start, what a closed-loop client would report.",
         caption_justify="left",
         box=box.SIMPLE_HEAD,
         padding=(0, 1),
@@ -407,9 +407,10 @@ def scenario_table(report: Mapping[str, Any]) -> Table | None:
     table = Table(
         title=f"Scenario {rows[0]['scenario']['name']}: error during the pass ({spans})",
         title_justify="left",
-        caption="Error: a read's count less the users online as far as every worker had got "
-        "when it started. In: the reads in the shape's window (virtual seconds); out: the "
-        "others. Max and mean of |error|; net: its mean with its sign (+ counts too many).",
+        caption="Error: how far a read's count is from the users online as far as every "
+        "worker had got while it ran (0: it is one of those counts). In: the reads in the "
+        "shape's window (virtual seconds); out: the others. Max and mean of |error|; net: "
+        "its mean with its sign (+ counts too many).",
         caption_justify="left",
         box=box.SIMPLE_HEAD,
         padding=(0, 1),

@@ -113,6 +113,8 @@ SHORT_OF_RATE = 0.95
 
 
 def short_of_rate(open_loop: Mapping[str, Any]) -> bool:
-    """Whether an open-loop result's achieved rate fell short of the offered one (read from
-    the figures, not from a stored flag)."""
-    return bool(open_loop["achieved_per_sec"] < SHORT_OF_RATE * open_loop["offered_per_sec"])
+    """Whether an open-loop result's achieved rate fell short of the rate its schedule
+    asked for (the offered one in reports that predate ``scheduled_per_sec``); read from
+    the figures, not from a stored flag."""
+    asked = open_loop.get("scheduled_per_sec") or open_loop["offered_per_sec"]
+    return bool(open_loop["achieved_per_sec"] < SHORT_OF_RATE * asked)

@@ -691,6 +691,12 @@ def test_diff_lists_one_sided_strategies_and_warns_of_other_machines(
     assert "the Pythons differ (version " in text and "'3.13.1'" in text
     assert "the timing differs (preset quick -> smoke; " in text
     assert not result.failed
+    # A report timed before the timing method was recorded (one process per benchmark,
+    # loops of whole sync intervals) against one of today's.
+    older = copy.deepcopy(quick)
+    del older["timing"]["method"]
+    (warned,) = diff_reports(older, quick, 0.1).warnings
+    assert "the timing differs (preset quick -> quick; method 1 -> 2)" in warned
 
 
 # --- bad input: one line each ---------------------------------------------------------------
@@ -941,11 +947,18 @@ def test_an_open_loop_report_shows_its_rates_and_latency_and_says_when_short(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "paced.json"
-    report = _measure(path, "local,pncounter", "--rate", "20000", "--arrivals", "constant")
+    # Three workers hold different numbers of calls: each is judged against its own
+    # schedule (judged over the longest worker's span, the rate looked 9 % short).
+    report = _measure(
+        path, "local,pncounter", "--rate", "20000", "--arrivals", "constant", "--workers", "3"
+    )
     assert report["workload"]["rate"] == 20000.0
     for result in report["results"]:
         figures = result["open_loop"]
         assert figures["offered_per_sec"] == 20000.0 and figures["arrivals"] == "constant"
+        assert figures["scheduled_per_sec"] == pytest.approx(20000.0, rel=0.02)
+        assert figures["achieved_per_sec"] >= 0.95 * figures["scheduled_per_sec"], figures
+        assert not figures["short"]
         assert figures["calls"] == sum(result["latency"][k]["count"] for k in result["latency"])
         paced, served = figures["latency"]["all"], figures["service"]["all"]
         assert paced["count"] == served["count"] == figures["calls"]

@@ -8,6 +8,7 @@ import json
 import math
 import random
 import statistics
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,34 @@ def test_quick_and_ci_group_a_strategys_streams_and_fast_does_not() -> None:
         ]
     for preset in (Preset.FAST, Preset.RIGOROUS, Preset.SMOKE):
         assert [g for g in groups(plan, Controls(preset))] == [[b] for b in plan.benchmarks()]
+    # Another interpreter's workers (an A/B against another checkout) may predate groups.
+    other = Controls(Preset.QUICK, python="/other/python")
+    assert groups(plan, other) == [[b] for b in plan.benchmarks()]
+    assert runner_settings(other)[1][-3:] == ["--loops", "1", "--countbench-calibrate"]
+
+
+@pytest.mark.slow
+def test_workers_of_another_interpreter_are_asked_one_benchmark_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With ``--python`` the workers get --countbench-calibrate, as workers before the
+    groups did (a newer one takes it as a group of one), never --countbench-group."""
+    spawned: list[list[str]] = []
+    popen = timing._WorkersInTheirOwnGroup.Popen
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        spawned.append(list(args[0]))
+        return popen(self, *args, **kwargs)
+
+    monkeypatch.setattr(timing._WorkersInTheirOwnGroup, "Popen", counting)
+    plan = Plan(("local",), Mode.THREAD, WorkloadSpec(users=60, operations=2000))
+    timings = time_plan(plan, Controls(Preset.QUICK, values=1, python=sys.executable))
+    assert list(timings) == [b.name for b in plan.benchmarks()]
+    assert len(spawned) == 3
+    assert all(
+        "--countbench-calibrate" in cmd and "--countbench-group" not in cmd for cmd in spawned
+    )
+    assert all(t.calibration == "countbench" and len(t.values) == 1 for t in timings.values())
 
 
 @pytest.mark.slow

@@ -117,13 +117,22 @@ class AsyncioDriver(Driver):
         ]
 
     async def _task(self, worker: int, work: Work) -> None:
+        # Operations since the last yield, counted across chunks: a yield every YIELD_EVERY
+        # operations however short the chunks are (a chunk may be a twentieth of an interval).
+        pending = 0
         for ops, k in self._units(worker, work):
             if self._clients:  # service clients await the network: they yield by themselves
                 await replay_async(ops, k, 1, self.horizon)
                 continue
-            for start in range(0, len(ops), YIELD_EVERY):
-                replay(ops[start : start + YIELD_EVERY], k, 1, self.horizon)
-                await asyncio.sleep(0)
+            start = 0
+            while start < len(ops):
+                batch = ops[start : start + YIELD_EVERY - pending]
+                replay(batch, k, 1, self.horizon)
+                start += len(batch)
+                pending += len(batch)
+                if pending >= YIELD_EVERY:
+                    await asyncio.sleep(0)
+                    pending = 0
 
     async def _all(self, work: Work) -> None:
         await asyncio.gather(*(self._task(w, work) for w in range(self.workers)))

@@ -153,11 +153,12 @@ MAX_CHUNKS_PER_INTERVAL = 20
 def chunks_per_interval(workload: Workload, syncs: bool) -> int:
     """How many timed chunks one sync interval makes: 1 for a strategy whose sync does work
     (:attr:`~countbench.strategies.base.Strategy.syncs`: a chunk must then end with it, so
-    that every loop pays its share); else the most, up to :data:`MAX_CHUNKS_PER_INTERVAL`,
+    that every loop pays its share), and with a pipeline deeper than 1 (a client's sync
+    then sends the writes it has queued); else the most, up to :data:`MAX_CHUNKS_PER_INTERVAL`,
     that divide ``sync_every`` evenly, so that every chunk holds as many client operations
     (pyperf's inner loops) and a slow strategy's loop can be shorter than an interval."""
     size = workload.spec.sync_every
-    if syncs:
+    if syncs or workload.spec.pipeline > 1:  # a deeper pipeline's sync flushes its batch
         return 1
     return max(k for k in range(1, MAX_CHUNKS_PER_INTERVAL + 1) if size % k == 0)
 
