@@ -139,7 +139,11 @@ def _measure(
         from .drivers.asyncio_tasks import unpaced
 
         local = [c.name for c in classes if not issubclass(c, ServiceStrategy | HostedStrategy)]
-        if local:
+        if local and names.strip() == "all" and len(local) < len(classes):
+            # As for a mode a strategy lacks: `all` means every strategy that can run.
+            classes = [c for c in classes if c.name not in local]
+            err.print(f"{unpaced(local)}: left out", markup=False, highlight=False)
+        elif local:
             raise UsageProblem(unpaced(local))
     reports = []
     for name, value, point_spec in points:
@@ -195,6 +199,10 @@ def _export(report: dict[str, Any], exports: dict[str, Path | None], force: bool
             write_bytes_atomic(path, render[kind](report).encode("utf-8"), force)
 
 
+#: Workload fields that are no number: a --param scan refuses them.
+UNSCANNED = frozenset({"arrivals", "scenario", "shapes"})
+
+
 def _scan_points(scan: str | None, spec: WorkloadSpec) -> list[tuple[str, Any, WorkloadSpec]]:
     """``--param name=v1,v2``: (name, value, spec) per point; without it, the spec alone."""
     if scan is None:
@@ -204,10 +212,12 @@ def _scan_points(scan: str | None, spec: WorkloadSpec) -> list[tuple[str, Any, W
     if field not in SPEC_FIELDS:
         known = ", ".join(sorted(SPEC_FIELDS))
         raise UsageProblem(f"--param {name.strip()!r} names no parameter (known: {known})")
+    if field in UNSCANNED:
+        raise UsageProblem(f"--param {field}: only numeric workload fields can be scanned")
     texts = [v.strip() for v in values.split(",") if v.strip()]
     if not texts:
         raise UsageProblem(f"--param {field} has no values (e.g. {field}=1,2,4)")
-    kind = float if isinstance(getattr(spec, field), float) else int
+    kind = float if isinstance(getattr(WorkloadSpec(), field), float) else int
     points: list[tuple[str, Any, WorkloadSpec]] = []
     for text in texts:
         try:

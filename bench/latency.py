@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,10 @@ def new_histogram() -> HdrHistogram:
 HISTORY = "history"
 
 
+class PacingStopped(RuntimeError):
+    """An open-loop call gave up waiting for its intended start: the run is stopping."""
+
+
 #: The suffix of a histogram of latency from each call's intended start (open loop).
 INTENDED = "@intended"
 #: The key of a worker's encoded recorder that holds its open-loop figures (JSON).
@@ -73,6 +78,12 @@ class LatencyRecorder:
         self.last_end_ns = self.last_intended_ns = 0
         self.calls = 0
         self.intended_sum_ns: dict[str, int] = {}
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Make a call waiting for its intended start (open loop, blocking clients) raise
+        :class:`PacingStopped` at once: the run is being stopped (Ctrl-C)."""
+        self._stopping.set()
 
     def _intended_ns(self, clock: Callable[[], int]) -> int:
         assert self.arrivals is not None
@@ -97,13 +108,13 @@ class LatencyRecorder:
         keep, name = self.rows.append, KIND_NAMES[kind]
 
         if self.arrivals is not None:
-            paced, intended_ns, sleep = self._paced, self._intended_ns, time.sleep
+            paced, intended_ns, stopping = self._paced, self._intended_ns, self._stopping
 
             def open_loop(user: str, now: float) -> object:
                 intended = intended_ns(clock)
                 early = intended - clock()
-                if early > 0:
-                    sleep(early / 1e9)
+                if early > 0 and stopping.wait(early / 1e9):
+                    raise PacingStopped("the run was stopped")
                 start = clock()
                 result = call(user, now)
                 end = clock()

@@ -278,11 +278,11 @@ def with_options(*names: str) -> Callable[[Command], Command]:
 
 def spec_from(workload: Path | None, options: dict[str, Any]) -> WorkloadSpec:
     """The workload: the file's (or the defaults), with every option the user gave."""
-    base = WorkloadSpec.from_toml(workload) if workload else WorkloadSpec()
-    given = {k: v for k, v in options.items() if k in SPEC_FIELDS}
-    if given.get("scenario"):
-        from .shaped import load
+    from .shaped import load
 
+    base = WorkloadSpec.from_toml(workload, load) if workload else WorkloadSpec()
+    given = {k: v for k, v in options.items() if k in SPEC_FIELDS}
+    if given.get("scenario") is not None:
         given["scenario"], given["shapes"] = load(given["scenario"])
     return base.with_overrides(given)
 

@@ -33,6 +33,8 @@ def names() -> list[str]:
 
 def load(given: str) -> tuple[str, tuple[Shape, ...]]:
     """(name, shapes) of the scenario ``given``: a shipped one's name, or a TOML file."""
+    if not given.strip():
+        raise SpecError(f"--scenario needs a name ({', '.join(names())}) or a .toml file")
     if given in names():
         with resources.as_file(resources.files("countbench.bench") / "scenarios") as folder:
             return given, shapes(Path(folder) / f"{given}.toml")

@@ -17,7 +17,7 @@ import heapq
 import math
 import random
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from enum import IntEnum
 from pathlib import Path
@@ -138,6 +138,10 @@ class Shape:
                 or not 0 <= value <= top
             ):
                 raise SpecError(f"a {self.kind}'s {name} must be from 0 to {top:g}, got {value!r}")
+        if self.at >= 1:
+            raise SpecError(
+                f"a {self.kind} must start within the pass (at below 1), got {self.at!r}"
+            )
         if self.factor < MIN_SHAPE_FACTOR:
             raise SpecError(
                 f"a {self.kind}'s factor must be at least {MIN_SHAPE_FACTOR:g}, got {self.factor!r}"
@@ -234,8 +238,20 @@ class WorkloadSpec:
             if not isinstance(shape, Shape):
                 raise SpecError(f"a shape must be a Shape, got {shape!r}")
             shape.validate()
+        if bool(self.scenario) != bool(self.shapes):
+            raise SpecError("a scenario needs a name and shapes (give --scenario NAME|FILE)")
+        if self.shapes and self.read_ratio >= 1:
+            raise SpecError("a scenario shapes the users' events: read_ratio 1 has none")
+        if rate and self.operations * self.workers / rate > MAX_PACED_SECONDS:
+            raise SpecError(
+                f"rate {rate:g}: the paced pass of {self.operations * self.workers:,} "
+                f"operations would last {self.operations * self.workers / rate:,.0f} s (at "
+                f"most {MAX_PACED_SECONDS:,.0f}): raise the rate or lower the operations"
+            )
         if self.arrivals not in ARRIVALS:
             raise SpecError(f"arrivals must be {' or '.join(ARRIVALS)}, got {self.arrivals!r}")
+        if not rate and self.arrivals != "poisson":
+            raise SpecError(f"arrivals {self.arrivals!r} needs a rate (an open loop)")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -265,6 +281,8 @@ class WorkloadSpec:
         if unknown:
             raise SpecError(f"unknown workload field(s): {', '.join(unknown)}")
         given = {k: v for k, v in overrides.items() if v is not None}
+        if isinstance(given.get("rate"), int) and not isinstance(given["rate"], bool):
+            given["rate"] = float(given["rate"])  # as --rate gives it (a TOML file: 1000)
         if "shapes" in given:
             shapes = given["shapes"]
             if not isinstance(shapes, list | tuple):
@@ -275,10 +293,17 @@ class WorkloadSpec:
         return replace(self, **given).validate()
 
     @classmethod
-    def from_toml(cls, path: Path) -> WorkloadSpec:
-        """Read a workload file: top-level keys and a ``[workload]`` table name the fields."""
-        data = load_toml(path, "workload", SpecError)
-        return cls().with_overrides(merged_table(data, "workload", SpecError, path))
+    def from_toml(
+        cls, path: Path, scenarios: Callable[[str], tuple[str, tuple[Shape, ...]]] | None = None
+    ) -> WorkloadSpec:
+        """Read a workload file: top-level keys and a ``[workload]`` table name the fields.
+        A ``scenario`` named without ``shapes`` is looked up with ``scenarios``
+        (``shaped.load``: a shipped name or a file)."""
+        data = merged_table(load_toml(path, "workload", SpecError), "workload", SpecError, path)
+        named = data.get("scenario")
+        if scenarios is not None and isinstance(named, str) and "shapes" not in data:
+            data["scenario"], data["shapes"] = scenarios(named)
+        return cls().with_overrides(data)
 
 
 #: Open-loop arrival processes (``WorkloadSpec.arrivals``).
@@ -286,6 +311,8 @@ ARRIVALS = ("poisson", "constant")
 #: Limits of ``WorkloadSpec.rate`` (operations a second over all workers), besides 0.
 MIN_RATE = 0.001
 MAX_RATE = 1e9
+#: The longest an open-loop pass may be paced to last.
+MAX_PACED_SECONDS = 3600.0
 
 
 class Arrivals:

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+import os
+import stat
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -65,6 +68,8 @@ def read_input(path: Path, what: str, limit: int, error: type[Exception]) -> byt
     ``error`` with one line when it is missing, a folder, unreadable or larger (a device
     such as /dev/zero is read only that far)."""
     try:
+        if stat.S_ISFIFO(os.stat(path).st_mode) or stat.S_ISSOCK(os.stat(path).st_mode):
+            raise error(f"{path} is a pipe or a socket, not a {what}")  # opening one waits
         with open(path, "rb") as handle:
             data = handle.read(limit + 1)
     except FileNotFoundError:
@@ -92,11 +97,19 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _finite(text: str) -> float:
+    """A JSON number as a float, refused when it overflows to infinity (1e400)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is not a finite number")
+    return value
+
+
 def _parse(path: Path, text: str) -> Any:
     if not text.strip():
         raise ReportError(f"{path} is empty, not a report")
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except json.JSONDecodeError as exc:
         # The text ran out: an error at its very end, or a string still open at the end.
         if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):

@@ -331,6 +331,11 @@ def latency_throughput_figure(report: Mapping[str, Any]) -> Figure:
     parameter, values, reports = _scan(report)
     for index, point_report in enumerate(reports):
         _results(point_report, f"scan point {index} ({parameter} = {values[index]})")
+    if not _numeric(values):
+        raise ReportError("a rate scan's values must be numbers")
+    paced = [i for i, r in enumerate(reports) if any(x.get("open_loop") for x in r["results"])]
+    if not paced:
+        raise ReportError("this rate scan has no open-loop point (rate 0 is a closed loop)")
     names: list[str] = []
     for point_report in reports:
         names += [n for n in map(_name, point_report["results"]) if n not in names]
@@ -373,7 +378,7 @@ def latency_throughput_figure(report: Mapping[str, Any]) -> Figure:
     )
     figure.suptitle(
         "countbench: latency from each call's intended start against the achieved rate "
-        f"(open loop, {len(values)} offered rates)\n{_conditions(reports[0], skip=parameter)}",
+        f"(open loop, {len(paced)} offered rates)\n{_conditions(reports[0], skip=parameter)}",
         fontsize=9,
     )
     return figure

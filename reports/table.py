@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -187,7 +188,7 @@ def shaping(spec: Mapping[str, Any]) -> list[str]:
 def _title(report: Mapping[str, Any]) -> str:
     spec = report["workload"]
     command = report["tool"].get("command", "compare")
-    extra = "".join(f" · {part}" for part in shaping(spec))
+    extra = "".join(f" · {escape(part)}" for part in shaping(spec))  # a file's name
     return (
         f"countbench {command} · {report['mode']} mode · {spec['workers']} workers · "
         f"{spec['nodes']} nodes · {spec['users']:,} users · preset {report['preset']}{extra}"
@@ -342,7 +343,12 @@ def _sampling(operation: Mapping[str, Any]) -> str:
 def latency_detail(result: Mapping[str, Any]) -> Table:
     """Per-operation latency from the HDR histograms of the verification pass."""
     table = Table(
-        title=f"{result['strategy']['name']} · latency per operation (µs, closed-loop clients)",
+        title=f"{result['strategy']['name']} · latency per operation (µs, "
+        + (
+            "service time; from the intended start: below)"
+            if result.get("open_loop")
+            else "closed-loop clients)"
+        ),
         title_justify="left",
     )
     table.add_column("Operation")
@@ -366,8 +372,10 @@ def open_loop_table(report: Mapping[str, Any]) -> Table | None:
         return None
     first = rows[0]["open_loop"]
     table = Table(
-        title=f"Open loop: {short(first['offered_per_sec'])} operations/s offered "
-        f"({first['arrivals']} arrivals), latency from each call's intended start",
+        title=escape(
+            f"Open loop: {short(first['offered_per_sec'])} operations/s offered "
+            f"({first['arrivals']} arrivals), latency from each call's intended start"
+        ),
         title_justify="left",
         caption="Achieved: each worker's calls over the time from its first intended start "
         "to its last answer, summed; 'short' below 95% of what the drawn schedule asked for. "
@@ -404,8 +412,9 @@ def scenario_table(report: Mapping[str, Any]) -> Table | None:
         return None
     windows = rows[0]["scenario"]["windows"]
     spans = ", ".join(f"{w['shape']} {w['from']:,.0f}-{w['to']:,.0f} s" for w in windows)
+    name = rows[0]["scenario"]["name"]
     table = Table(
-        title=f"Scenario {rows[0]['scenario']['name']}: error during the pass ({spans})",
+        title=escape(f"Scenario {name}: error during the pass ({spans})"),
         title_justify="left",
         caption="Error: how far a read's count is from the users online as far as every "
         "worker had got while it ran (0: it is one of those counts). In: the reads in the "

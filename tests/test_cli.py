@@ -244,6 +244,17 @@ CASES: list[tuple[str, list[str], dict[str, str], str]] = [
     ("rate-nan", [*UNTIMED, "--rate", "nan"], {}, "rate must be 0 (closed loop) or from"),
     ("arrivals-unknown", [*UNTIMED, "--arrivals", "burst"], {}, "arrivals must be poisson or"),
     ("scenario-unknown", [*UNTIMED, "--scenario", "rush"], {}, "no scenario 'rush': give one of"),
+    ("scenario-empty", [*UNTIMED, "--scenario", ""], {}, "--scenario needs a name"),
+    ("param-arrivals", [*UNTIMED, "--param", "arrivals=poisson,constant"], {}, "only numeric"),
+    ("arrivals-without-rate", [*UNTIMED, "--arrivals", "constant"], {}, "needs a rate"),
+    ("rate-pass-too-long", [*UNTIMED, "--rate", "0.01"], {}, "the paced pass of 600 operations"),
+    ("scenario-no-events", [*UNTIMED, "--read-ratio", "1", "--scenario", "storm"], {}, "has none"),
+    (
+        "scenario-after-the-pass",
+        [*UNTIMED, "--scenario", "late.toml"],
+        {"late.toml": "[[shape]]\nkind = 'storm'\nat = 1\nduration = 0.1\nshare = 0.5\n"},
+        "must start within the pass",
+    ),
     (
         "scenario-bad-shape",
         [*UNTIMED, "--scenario", "s.toml"],

@@ -337,3 +337,34 @@ def test_asyncio_workers_yield_every_hundred_operations_however_short_the_chunks
         monkeypatch.setattr(asyncio_tasks.asyncio, "sleep", counted)
         driver.run_chunks("reads", 40)  # 40 chunks of 50 reads for each worker
     assert len(yields) == 2 * 40 * 50 // asyncio_tasks.YIELD_EVERY
+
+
+@pytest.mark.parametrize("mode", [Mode.THREAD, Mode.PROCESS])
+def test_closing_a_driver_stops_an_open_loop_pass_at_once(mode: Mode) -> None:
+    """A pass paced at 1 operation a second would take 400 s; a Ctrl-C closes the driver
+    in the middle of it, and the workers must stop at once (waiting workers used to hold
+    the exit for 10-20 s)."""
+    import threading
+    import time
+
+    spec = WorkloadSpec(users=60, operations=200, workers=2, nodes=2, rate=1.0)
+    pncounter = next(c for c in BUILTINS if c.name == "pncounter")
+    driver = make_driver(mode, _strategy(pncounter, spec), build(spec), record_latency=True)
+    driver.start()
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            driver.run("mixed", 1)
+        except BaseException as exc:  # the driver closed under it
+            failures.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    time.sleep(1.0)
+    closing = time.monotonic()
+    driver.close()
+    runner.join(timeout=10)
+    assert not runner.is_alive()
+    assert time.monotonic() - closing < 3
+    assert failures, "the pass ended as if it had run"

@@ -206,6 +206,12 @@ def test_a_rate_scan_draws_latency_against_the_achieved_rate(inputs: dict[str, P
     hollow = [m.get_markerfacecolor() == "white" for m in markers]
     assert hollow == [False, False, False, True]  # only the point short of its offered rate
     plot_report(scan, inputs["report"].parent / "rate.png", force=True)
+    closed = copy.deepcopy(scan)  # e.g. --param rate=0: closed loops, nothing to draw
+    for point in closed["scan"]["points"]:
+        for result in point["report"]["results"]:
+            del result["open_loop"]
+    with pytest.raises(ReportError, match="no open-loop point"):
+        latency_throughput_figure(closed)
 
 
 def many_strategies(report: Data, count: int = 15) -> Data:

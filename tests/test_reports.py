@@ -535,6 +535,27 @@ def test_gate_does_not_judge_different_workloads(quick: Report, tmp_path: Path) 
     assert status == 1 and f"FAILED: {strategy} {name} -50.0%" in out
 
 
+def test_another_workload_judges_no_error_change_but_still_a_contradicted_spec(
+    quick: Report,
+) -> None:
+    """A scenario where users vanish leaves a counter further from the users online, which
+    says nothing of a regression; a count that contradicts the strategy's own
+    specification is a bug on any workload."""
+    shaped = copy.deepcopy(quick)
+    shaped["workload"]["scenario"] = "disconnect"
+    result = shaped["results"][0]
+    result["verification"]["max_abs_error"] = 8
+    result["verification"]["errors"] = [8] * len(result["verification"]["errors"])
+    judged = diff_reports(quick, shaped, 0.1)
+    assert judged.unjudged and judged.consistency and not judged.failed
+    assert diff_verdict(judged)[1] == "unjudged"
+    result["verification"]["correct"] = False
+    broken = diff_reports(quick, shaped, 0.1)
+    assert broken.failed and [c.strategy for c in broken.consistency_failures] == [
+        result["strategy"]["name"]
+    ]
+
+
 @pytest.mark.invalid_reports
 def test_damaged_timings_are_never_judged_nor_passed_as_fast(quick: Report, tmp_path: Path) -> None:
     """A value that is NaN made a process infinitely fast once (1 / mean, guarded only
@@ -626,7 +647,8 @@ def test_a_scan_value_or_parameter_no_export_can_carry_is_refused(
     )
     path = tmp_path / "hostile.json"
     path.write_text(text)
-    with pytest.raises(ReportError, match=r"schema violation at \$\.scan"):
+    # 1e400 is refused as it is read (any number that overflows), the others by the schema.
+    with pytest.raises(ReportError, match=r"schema violation at \$\.scan|is not a finite number"):
         load_report(path)
 
 
@@ -754,6 +776,20 @@ def _bad_files(folder: Path, quick_path: Path, quick: Report) -> dict[str, tuple
     empty_scan["scan"] = {"parameter": "users", "points": []}
     write_json_atomic(folder / "empty_scan.json", empty_scan, force=True)
     (folder / "folder.json").mkdir()
+    # 1e400 parses as infinity: refused like Infinity itself.
+    (folder / "overflow.json").write_text(text.replace('"seed": 1', '"seed": 1, "rate": 1e400', 1))
+    paced = copy.deepcopy(quick)
+    paced["results"][0]["open_loop"] = {
+        "offered_per_sec": 10.0,
+        "arrivals": "poisson",
+        "achieved_per_sec": 10.0,
+        "calls": 1,
+        "seconds": 1.0,
+        "short": False,
+        "latency": {},  # no "all": a table would have nothing to show
+        "service": {"all": {"count": 1, "p99.9_us": 1.0}},
+    }
+    write_json_atomic(folder / "paced.json", paced, force=True)
     point = "schema violation at $.scan.points[1].report"
     return {
         "point without results": (scans["point without results"], f"{point}: 'results' is a"),
@@ -789,6 +825,11 @@ def _bad_files(folder: Path, quick_path: Path, quick: Report) -> dict[str, tuple
             "'none' is not of type 'integer'",
         ),
         "duplicate": (folder / "twice.json", ": $.results[2]: strategy 'local' appears twice"),
+        "overflow": (folder / "overflow.json", "1e400 is not a finite number"),
+        "open loop without all": (
+            folder / "paced.json",
+            "schema violation at $.results[0].open_loop.latency: 'all' is a required property",
+        ),
     }
 
 
@@ -1003,3 +1044,32 @@ def test_a_scenario_report_echoes_it_everywhere_and_shows_its_windows(tmp_path: 
     (tmp_path / "hostile.json").write_text(json.dumps(hostile))
     code, _, error = invoke("report", "validate", tmp_path / "hostile.json")
     assert code == 2 and "error_max" in error, error
+
+
+def test_a_scenario_named_like_rich_markup_is_shown_as_it_is(quick: Report, tmp_path: Path) -> None:
+    """A scenario file's path is the user's: '[/red]' in it must not be read as markup
+    (it crashed the table once, after a whole run)."""
+    named = copy.deepcopy(quick)
+    named["workload"]["scenario"] = "x[/red].toml"
+    named["workload"]["shapes"] = [{"kind": "storm", "at": 0.5, "duration": 0.1, "share": 0.5}]
+    for result in named["results"]:
+        result["scenario"] = {
+            "name": "x[/red].toml",
+            "windows": [
+                {
+                    "shape": "[bold]storm",
+                    "from": 1.0,
+                    "to": 2.0,
+                    "reads": 1,
+                    "error_max": 0,
+                    "error_mean": 0.0,
+                    "error_net_mean": 0.0,
+                }
+            ],
+            "outside": {"reads": 1, "error_max": 0, "error_mean": 0.0, "error_net_mean": 0.0},
+        }
+    code, out, _ = invoke("report", "show", save(tmp_path / "named.json", named))
+    assert code == 0
+    flat = " ".join(out.split())
+    assert "scenario x[/red].toml" in flat and "Scenario x[/red].toml" in flat
+    assert "[bold]storm" in flat

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import statistics
 from collections import Counter
 from pathlib import Path
@@ -265,9 +266,11 @@ def _in_window(workload: Workload, kinds: set[Op]) -> Counter[str]:
 def test_churn_makes_its_users_log_out_and_in_again_and_again() -> None:
     shape = Shape("churn", at=0.4, duration=0.2, share=0.25, factor=0.02)
     base = WorkloadSpec(users=400, operations=6000, seed=3)
-    churned = _in_window(build(base.with_overrides({"shapes": [shape]})), {Op.LOGIN, Op.LOGOUT})
+    churned = _in_window(
+        build(base.with_overrides({"shapes": [shape], "scenario": "t"})), {Op.LOGIN, Op.LOGOUT}
+    )
     plain = build(base)
-    ((_, low, high),) = build(base.with_overrides({"shapes": [shape]})).windows
+    ((_, low, high),) = build(base.with_overrides({"shapes": [shape], "scenario": "t"})).windows
     calm = Counter(
         user
         for s in plain.mixed
@@ -281,7 +284,9 @@ def test_churn_makes_its_users_log_out_and_in_again_and_again() -> None:
 
 def test_skew_puts_most_heartbeats_on_a_few_users() -> None:
     shape = Shape("skew", at=0.3, duration=0.4, share=1.0, factor=1.2)
-    workload = build(WorkloadSpec(users=400, operations=6000, seed=3, shapes=(shape,)))
+    workload = build(
+        WorkloadSpec(users=400, operations=6000, seed=3, shapes=(shape,), scenario="t")
+    )
     beats = _in_window(workload, {Op.HEARTBEAT})
     # A tenth of the users send most of the heartbeats (without the shape, under a third).
     assert sum(n for _, n in beats.most_common(40)) > 0.6 * sum(beats.values())
@@ -294,3 +299,26 @@ def test_skew_puts_most_heartbeats_on_a_few_users() -> None:
         if kind is Op.HEARTBEAT and low <= at <= high
     )
     assert sum(n for _, n in calm.most_common(40)) < 0.3 * sum(calm.values())
+
+
+def test_a_workload_file_names_a_scenario_and_gives_its_rate_as_a_whole_number(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "w.toml"
+    path.write_text('scenario = "disconnect"\nrate = 1000\n')
+    spec = WorkloadSpec.from_toml(path, shaped.load)
+    assert spec.scenario == "disconnect" and spec.shapes == shaped.load("disconnect")[1]
+    assert spec.rate == 1000.0 and isinstance(spec.rate, float)
+    path.write_text('scenario = "nosuch"\n')
+    with pytest.raises(SpecError, match="no scenario 'nosuch'"):
+        WorkloadSpec.from_toml(path, shaped.load)
+
+
+def test_a_scenario_that_is_a_pipe_is_refused_without_waiting(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    try:
+        with pytest.raises(SpecError, match="is a pipe or a socket"):
+            shaped.load(str(fifo))
+    finally:
+        fifo.unlink()

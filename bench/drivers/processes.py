@@ -275,7 +275,9 @@ class ProcessDriver(Driver):
     def _run(self, work: Work) -> float:
         start = time.perf_counter()
         self._broadcast("run", work)
+        self._running = True  # until every worker answered: see close()
         self._gather("done")
+        self._running = False
         return time.perf_counter() - start
 
     def settle(self) -> None:
@@ -296,10 +298,15 @@ class ProcessDriver(Driver):
         return [s for found in self._gather("stats", timeout=START_TIMEOUT) for s in found]
 
     def close(self) -> None:
+        # Left in the middle of a run (Ctrl-C, a failure): the workers are busy with work
+        # no one waits for (an open loop's may take minutes); they are killed at once.
+        abandoned = getattr(self, "_running", False)
         for conn in getattr(self, "_conns", []):
             with contextlib.suppress(OSError):
                 conn.send(("stop",))
         for proc in getattr(self, "_procs", []):
+            if abandoned:
+                proc.kill()
             proc.join(timeout=5)
             if proc.is_alive():
                 proc.kill()

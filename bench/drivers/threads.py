@@ -99,6 +99,9 @@ class ThreadDriver(Driver):
         return self.nodes.stats()
 
     def close(self) -> None:
+        for recorder in getattr(self, "_recorders", []):
+            if recorder is not None:
+                recorder.stop()  # a worker waiting for an open loop's next start gives up
         for commands in getattr(self, "_commands", []):
             commands.put(None)
         for thread in getattr(self, "_threads", []):
