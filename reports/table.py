@@ -363,6 +363,24 @@ def latency_detail(result: Mapping[str, Any]) -> Table:
     return table
 
 
+def _figures_table(title: str, caption: str, headers: tuple[str, ...]) -> Table:
+    """A table under the comparison: an Approach column, then right-aligned figures. The
+    title may hold a user's file name: it is shown as it is, never read as markup."""
+    table = Table(
+        title=escape(title),
+        title_justify="left",
+        caption=caption,
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
+    )
+    table.add_column("Approach", style="bold", no_wrap=True)
+    for header in headers:
+        table.add_column(header, justify="right", no_wrap=True)
+    return table
+
+
 def open_loop_table(report: Mapping[str, Any]) -> Table | None:
     """An open-loop run's figures (``--rate``): per strategy, the offered and achieved rate
     and latency from each call's intended start, with the service time's p99.9 beside it;
@@ -371,23 +389,14 @@ def open_loop_table(report: Mapping[str, Any]) -> Table | None:
     if not rows:
         return None
     first = rows[0]["open_loop"]
-    table = Table(
-        title=escape(
-            f"Open loop: {short(first['offered_per_sec'])} operations/s offered "
-            f"({first['arrivals']} arrivals), latency from each call's intended start"
-        ),
-        title_justify="left",
-        caption="Achieved: each worker's calls over the time from its first intended start "
-        "to its last answer, summed; 'short' below 95% of what the drawn schedule asked for. "
+    table = _figures_table(
+        f"Open loop: {short(first['offered_per_sec'])} operations/s offered "
+        f"({first['arrivals']} arrivals), latency from each call's intended start",
+        "Achieved: each worker's calls over the time from its first intended start to its "
+        "last answer, summed; 'short' below 95% of what the drawn schedule asked for. "
         "Service p99.9: from the call's own start, what a closed-loop client would report.",
-        caption_justify="left",
-        box=box.SIMPLE_HEAD,
-        padding=(0, 1),
-        pad_edge=False,
+        ("Achieved/s", "p50", "p99", "p99.9", "Service p99.9"),
     )
-    table.add_column("Approach", style="bold", no_wrap=True)
-    for header in ("Achieved/s", "p50", "p99", "p99.9", "Service p99.9"):
-        table.add_column(header, justify="right", no_wrap=True)
     for result in rows:
         figures = result["open_loop"]
         achieved = Text(short(figures["achieved_per_sec"]))
@@ -413,21 +422,14 @@ def scenario_table(report: Mapping[str, Any]) -> Table | None:
     windows = rows[0]["scenario"]["windows"]
     spans = ", ".join(f"{w['shape']} {w['from']:,.0f}-{w['to']:,.0f} s" for w in windows)
     name = rows[0]["scenario"]["name"]
-    table = Table(
-        title=escape(f"Scenario {name}: error during the pass ({spans})"),
-        title_justify="left",
-        caption="Error: how far a read's count is from the users online as far as every "
-        "worker had got while it ran (0: it is one of those counts). In: the reads in the "
-        "shape's window (virtual seconds); out: the others. Max and mean of |error|; net: "
-        "its mean with its sign (+ counts too many).",
-        caption_justify="left",
-        box=box.SIMPLE_HEAD,
-        padding=(0, 1),
-        pad_edge=False,
+    table = _figures_table(
+        f"Scenario {name}: error during the pass ({spans})",
+        "Error: how far a read's count is from the users online as far as every worker had "
+        "got while it ran (0: it is one of those counts). In: the reads in the shape's "
+        "window (virtual seconds); out: the others. Max and mean of |error|; net: its mean "
+        "with its sign (+ counts too many).",
+        ("In: max", "mean", "net", "Out: max", "mean", "net"),
     )
-    table.add_column("Approach", style="bold", no_wrap=True)
-    for header in ("In: max", "mean", "net", "Out: max", "mean", "net"):
-        table.add_column(header, justify="right", no_wrap=True)
     for result in rows:
         figures = result["scenario"]
         for index, window in enumerate(figures["windows"]):

@@ -153,20 +153,26 @@ def test_quick_and_ci_group_a_strategys_streams_and_fast_does_not() -> None:
     assert runner_settings(other)[1][-3:] == ["--loops", "1", "--countbench-calibrate"]
 
 
-@pytest.mark.slow
-def test_workers_of_another_interpreter_are_asked_one_benchmark_each(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """With ``--python`` the workers get --countbench-calibrate, as workers before the
-    groups did (a newer one takes it as a group of one), never --countbench-group."""
-    spawned: list[list[str]] = []
+@pytest.fixture
+def spawned(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The command line of every pyperf worker process the test's timing starts."""
+    started: list[list[str]] = []
     popen = timing._WorkersInTheirOwnGroup.Popen
 
     def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
-        spawned.append(list(args[0]))
+        started.append(list(args[0]))
         return popen(self, *args, **kwargs)
 
     monkeypatch.setattr(timing._WorkersInTheirOwnGroup, "Popen", counting)
+    return started
+
+
+@pytest.mark.slow
+def test_workers_of_another_interpreter_are_asked_one_benchmark_each(
+    spawned: list[list[str]],
+) -> None:
+    """With ``--python`` the workers get --countbench-calibrate, as workers before the
+    groups did (a newer one takes it as a group of one), never --countbench-group."""
     plan = Plan(("local",), Mode.THREAD, WorkloadSpec(users=60, operations=2000))
     timings = time_plan(plan, Controls(Preset.QUICK, values=1, python=sys.executable))
     assert list(timings) == [b.name for b in plan.benchmarks()]
@@ -179,18 +185,10 @@ def test_workers_of_another_interpreter_are_asked_one_benchmark_each(
 
 @pytest.mark.slow
 def test_a_worker_process_times_all_of_a_strategys_streams(
-    monkeypatch: pytest.MonkeyPatch,
+    spawned: list[list[str]],
 ) -> None:
     """The ci preset with 2 processes: 2 worker processes per strategy, each timing its
     three streams; every benchmark gets one run of 2 values from each."""
-    spawned: list[list[str]] = []
-    popen = timing._WorkersInTheirOwnGroup.Popen
-
-    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
-        spawned.append(list(args[0]))
-        return popen(self, *args, **kwargs)
-
-    monkeypatch.setattr(timing._WorkersInTheirOwnGroup, "Popen", counting)
     plan = Plan(("local", "pncounter"), Mode.THREAD, WorkloadSpec(users=60, operations=2000))
     seen: list[list[str]] = []
     timings = time_plan(
