@@ -112,6 +112,15 @@ def chaos(
     scenario_file: Annotated[
         Path | None, typer.Option("--scenario", help="TOML scenario file (see docs).")
     ] = None,
+    shaped_name: Annotated[
+        str | None,
+        typer.Option(
+            "--shaped",
+            help="Simulator: shape the clients' load as a shaped scenario does (storm, "
+            "disconnect, churn, skew, or a TOML file of shapes); the error in its windows "
+            "is reported as error.shaped.",
+        ),
+    ] = None,
     fanout: Annotated[
         str | None,
         typer.Option(
@@ -172,8 +181,11 @@ def chaos(
     named = strategy.strip()
     cls_found = discover().get(named)
     if cls_found is not None and _real_faults_wanted(cls_found, faults):
-        if scenario_file is not None or _given("operations", operations) or fanout is not None:
-            raise SimUsageError("--scenario, --operations and --fanout are for the simulator")
+        simulated = (scenario_file, shaped_name, fanout)
+        if any(o is not None for o in simulated) or _given("operations", operations):
+            raise SimUsageError(
+                "--scenario, --shaped, --operations and --fanout are for the simulator"
+            )
         if max_error is not None:
             raise SimUsageError("--max-error is for the simulator")
         config = RealFaultConfig(
@@ -202,6 +214,14 @@ def chaos(
         scenario_file,
         parse_fanout(fanout),
     )
+    if shaped_name is not None:
+        from .shaped import load
+        from .workload import SpecError
+
+        try:
+            scenario = scenario.with_overrides(shapes=load(shaped_name)[1])
+        except SpecError as exc:
+            raise SimUsageError(str(exc)) from None
     try:
         bound = None if max_error is None else parse_bound(max_error)
     except ValueError as exc:

@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from countbench.bench import shaped
 from countbench.bench.chaos_cli import build_scenario, chaos
 from countbench.bench.sim import (
     CrashFault,
@@ -642,3 +643,31 @@ def test_the_light_fault_names_are_the_presets_and_the_real_faults() -> None:
 
     assert tuple(PRESETS) == SIMULATED
     assert REAL == FAULTS
+
+
+def test_a_shaped_scenario_on_the_simulator_measures_the_error_in_its_window(
+    tmp_path: Path,
+) -> None:
+    """``disconnect`` on the simulator, no faults: session keeps the vanished users'
+    sessions (timeout 180 s, longer than the window), so against the users really online
+    its error in the window is about them, while its error against the simulator's truth
+    (which counts a vanished user until the session expires) stays small; the same
+    scenario without shapes has no window. Seeded: the same trace twice."""
+    base = standard_scenario("none", seed=1, nodes=3, operations=2000)
+    _, shapes = shaped.load("disconnect")
+    plain = run_scenario("session", base).to_dict()
+    first = run_scenario("session", replace(base, shapes=shapes)).to_dict()
+    again = run_scenario("session", replace(base, shapes=shapes)).to_dict()
+    assert "shaped" not in plain["error"]
+    assert first["trace"]["sha256"] == again["trace"]["sha256"] != plain["trace"]["sha256"]
+    assert first["error"]["shaped"]["max"] >= 20, first["error"]
+    assert first["error"]["all"]["max"] <= 10, first["error"]
+    assert first["scenario"]["shapes"][0]["kind"] == "disconnect"
+    path = tmp_path / "shaped.toml"
+    path.write_text(
+        "nodes = 3\n[[shapes]]\nkind = 'storm'\nat = 0.5\nduration = 0.1\nshare = 0.5\n"
+    )
+    assert Scenario.from_toml(path).shapes[0].kind == "storm"
+    path.write_text("[[shapes]]\nkind = 'flood'\nat = 0.5\nduration = 0.1\nshare = 0.5\n")
+    with pytest.raises(SimUsageError, match="kind must be one of"):
+        Scenario.from_toml(path)

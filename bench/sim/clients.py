@@ -13,7 +13,7 @@ replaces, so the schedule's span does not depend on the vanish rate.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
@@ -38,6 +38,8 @@ class Schedule:
     times: list[float]
     kinds: list[ClientOp]
     targets: list[int]
+    #: (shape kind, from, to): the virtual seconds each of the scenario's shapes shapes.
+    windows: tuple[tuple[str, float, float], ...] = ()
 
     def __len__(self) -> int:
         return len(self.times)
@@ -52,6 +54,14 @@ def client_schedule(
     scenario: Scenario, workload_rng: random.Random, clients_rng: random.Random
 ) -> Schedule:
     sc = scenario
+    span: float | None = None
+    windows: tuple[tuple[str, float, float], ...] = ()
+    if sc.shapes:  # placed in the span the schedule has without them (as workload.build)
+        dry = [random.Random(), random.Random()]
+        dry[0].setstate(workload_rng.getstate())
+        dry[1].setstate(clients_rng.getstate())
+        span = client_schedule(replace(sc, shapes=()), *dry).end or 1.0
+        windows = tuple((shape.kind, *shape.window(span)) for shape in sc.shapes)
     spec = WorkloadSpec(
         users=sc.users,
         session_length=sc.session_length,
@@ -60,8 +70,10 @@ def client_schedule(
         nodes=sc.nodes,
         workers=1,
         seed=sc.seed,
+        scenario="simulated" if sc.shapes else "",
+        shapes=sc.shapes,
     )
-    events = user_events(spec, workload_rng)
+    events = user_events(spec, workload_rng, span=span)
     rate = sc.reads_per_second
     times: list[float] = []
     kinds: list[ClientOp] = []
@@ -72,7 +84,7 @@ def client_schedule(
     vanish = sc.vanish_rate
     while len(times) < sc.operations:
         if now <= next_read:
-            kind = ClientOp(int(op))
+            kind = ClientOp.VANISH if op is Op.VANISH else ClientOp(int(op))
             if op is Op.LOGOUT and vanish > 0 and clients_rng.random() < vanish:
                 kind = ClientOp.VANISH
             times.append(now)
@@ -85,4 +97,4 @@ def client_schedule(
             targets.append(reads % sc.nodes)
             reads += 1
             next_read = (reads + 1) / rate
-    return Schedule(times, kinds, targets)
+    return Schedule(times, kinds, targets, windows)

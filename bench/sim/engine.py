@@ -139,6 +139,8 @@ class Simulation:
         # metrics
         self.err = {"all": ErrorAccumulator(), "fault": ErrorAccumulator()}
         self.err["healthy"] = ErrorAccumulator()
+        if self.schedule.windows:  # the samples in a shaped scenario's windows
+            self.err["shaped"] = ErrorAccumulator()
         self.read_err = ErrorAccumulator()
         # the same, against the values the specification allows (0 inside them)
         self.spec_err = ErrorAccumulator()
@@ -568,6 +570,13 @@ class Simulation:
         faulty = bool(self.active)
         window = self.err["fault" if faulty else "healthy"]
         every = self.err["all"]
+        # In a shaped window the error is against the users really online (a vanished
+        # user off at once, as the run's scenario error), not the truth's sessions.
+        shaped = next(
+            (self.err["shaped"] for _, low, high in self.schedule.windows if low <= t <= high),
+            None,
+        )
+        really = truth - self.truth.pending
         worst = 0
         live: list[int] = []
         series = self.timeline_nodes
@@ -588,6 +597,8 @@ class Simulation:
             series[node].append(error)
             window.add(error)
             every.add(error)
+            if shaped is not None:
+                shaped.add(value - really)
             spec_err.add(spec_distance(value, low, high))
             self._age(t, value, low, high, ages, 0)
             if value > ceiling:

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,8 @@ from ..workload import (
     MAX_SECONDS,
     MAX_USERS,
     MIN_SECONDS,
+    Shape,
+    SpecError,
     load_toml,
     merged_table,
 )
@@ -94,6 +96,8 @@ class Scenario:
     grace: float | None = None  # quiescence length; None: session_timeout + 10 syncs
     convergence_budget: float | None = None  # None: 5 syncs + latency + jitter
     faults: tuple[Fault, ...] = field(default=())
+    #: A shaped scenario's moments (``countbench.bench.workload.Shape``; ``[[shapes]]``).
+    shapes: tuple[Shape, ...] = field(default=())
 
     @property
     def quiescence(self) -> float:
@@ -158,6 +162,13 @@ class Scenario:
             if not isinstance(fault, Fault):
                 raise SimUsageError(f"not a fault: {fault!r}")
             fault.validate(self.nodes)
+        for shape in self.shapes:
+            if not isinstance(shape, Shape):
+                raise SimUsageError(f"not a shape: {shape!r}")
+            try:
+                shape.validate()
+            except SpecError as exc:
+                raise SimUsageError(str(exc)) from None
         return self
 
     def check_periodic(self, end: float) -> None:
@@ -174,8 +185,14 @@ class Scenario:
                 )
 
     def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "faults"}
+        data = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in ("faults", "shapes")
+        }
         data["faults"] = [fault.to_dict() for fault in self.faults]
+        if self.shapes:
+            data["shapes"] = [asdict(shape) for shape in self.shapes]
         return data
 
     def with_overrides(self, **changes: Any) -> Scenario:
@@ -194,8 +211,15 @@ class Scenario:
         if not isinstance(raw_faults, list | tuple):
             raise SimUsageError("faults must be a list of tables ([[faults]] in TOML)")
         faults = tuple(fault_from_mapping(item) for item in raw_faults)
+        raw_shapes = values.pop("shapes", [])
+        if not isinstance(raw_shapes, list | tuple):
+            raise SimUsageError("shapes must be a list of tables ([[shapes]] in TOML)")
         try:
-            scenario = cls(**values, faults=faults)
+            shapes = tuple(Shape.from_dict(item) for item in raw_shapes)
+        except SpecError as exc:
+            raise SimUsageError(str(exc)) from None
+        try:
+            scenario = cls(**values, faults=faults, shapes=shapes)
         except TypeError as exc:  # pragma: no cover - known_keys already filtered
             raise SimUsageError(f"bad scenario: {exc}") from None
         return scenario.validate()
