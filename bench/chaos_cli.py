@@ -117,8 +117,8 @@ def chaos(
         typer.Option(
             "--shaped",
             help="Simulator: shape the clients' load as a shaped scenario does (storm, "
-            "disconnect, churn, skew, or a TOML file of shapes); the error in its windows "
-            "is reported as error.shaped.",
+            "disconnect, churn, skew, daily, or a TOML file of shapes); the error in its "
+            "windows is reported as error.shaped.",
         ),
     ] = None,
     fanout: Annotated[

@@ -108,8 +108,8 @@ ScenarioOpt = Annotated[
     str | None,
     typer.Option(
         "--scenario",
-        help="A shaped scenario: storm, disconnect, churn or skew (shipped), or a TOML file "
-        "of shapes.",
+        help="A shaped scenario: storm, disconnect, churn, skew or daily (shipped), or a "
+        "TOML file of shapes.",
     ),
 ]
 RedisUrlOpt = Annotated[

@@ -96,7 +96,7 @@ class Op(IntEnum):
 WRITES = frozenset({Op.LOGIN, Op.LOGOUT})
 
 
-SHAPE_KINDS = ("storm", "disconnect", "churn", "skew")
+SHAPE_KINDS = ("storm", "disconnect", "churn", "skew", "daily")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +114,12 @@ class Shape:
     again and again. ``skew``: from ``at`` for ``duration``, ``share`` of all the users,
     ranked at random, are active by Zipf's law with exponent ``factor``: the user of rank
     r heartbeats and reconnects as if (r ** -factor) times as busy as the mean of them,
-    so a few users send most of it (their mean rate unchanged). Where churn or skew shapes
-    overlap on a user, the later one's factor holds, and both end at their own end."""
+    so a few users send most of it (their mean rate unchanged). ``daily``: from ``at`` for
+    ``duration``, ``share`` of all the users have offline gaps that follow a day's curve:
+    ``factor`` times the usual at the middle of the window (0.1: they come back ten times
+    sooner, so the population online rises to a peak, then falls back), the usual at its
+    ends (a half sine between). Where churn, skew or daily shapes overlap on a user, the
+    later one's factor holds, and each ends at its own end."""
 
     kind: str
     at: float
@@ -432,20 +436,22 @@ def user_events(
     for index, shape in enumerate(shapes):
         assert span is not None
         queue.append((shape.at * span, -1 - index, 0))
-        if shape.kind in ("churn", "skew"):
+        if shape.kind in LASTING:
             queue.append(((shape.at + shape.duration) * span, -1 - len(shapes) - index, 0))
     heapq.heapify(queue)
     session_end: dict[int, float] = {}
     version: dict[int, int] = {}
     scale: dict[int, float] = {}  # user -> times its usual session and offline means
     beat: dict[int, float] = {}  # user -> times its usual heartbeat interval
-    taken_by: dict[int, list[int]] = {}  # a churn's or skew's users, until its end
+    daily: dict[int, tuple[float, float, float]] = {}  # user -> (from, to, factor at peak)
+    taken_by: dict[int, list[int]] = {}  # a churn's, skew's or daily's users, until its end
     while True:
         now, user, seen = heapq.heappop(queue)
         if user < -len(shapes):  # a churn's or a skew's end
             for taken in taken_by.pop(-1 - len(shapes) - user, []):
                 scale.pop(taken, None)
                 beat.pop(taken, None)
+                daily.pop(taken, None)
             continue
         if user < 0:
             assert span is not None
@@ -457,7 +463,7 @@ def user_events(
                 span,
                 spec,
                 hb,
-                state=(queue, session_end, version, scale, beat, taken_by),
+                state=(queue, session_end, version, scale, beat, daily, taken_by),
             )
             continue
         if seen != version.get(user, 0):
@@ -472,12 +478,19 @@ def user_events(
         elif now >= end:
             del session_end[user]
             yield now, Op.LOGOUT, user
-            offline = rng.expovariate(1.0 / (mean * scale.get(user, 1.0)))
+            away = mean * scale.get(user, 1.0)
+            if user in daily:  # a half sine from 1 at the window's ends to its factor
+                low, high, peak = daily[user]
+                away *= 1 + (peak - 1) * math.sin(math.pi * (now - low) / (high - low))
+            offline = rng.expovariate(1.0 / away)
             heapq.heappush(queue, (now + offline, user, seen))
         else:
             yield now, Op.HEARTBEAT, user
             heapq.heappush(queue, (min(now + gap, end), user, seen))
 
+
+#: Shapes that last from their start for their duration, then give their users back.
+LASTING = ("churn", "skew", "daily")
 
 _ShapeState = tuple[
     list[tuple[float, int, int]],
@@ -485,6 +498,7 @@ _ShapeState = tuple[
     dict[int, int],
     dict[int, float],
     dict[int, float],
+    dict[int, tuple[float, float, float]],
     dict[int, list[int]],
 ]
 
@@ -500,18 +514,23 @@ def _shape(
 ) -> Iterator[tuple[float, Op, int]]:
     """Shape ``index`` starts at ``now``: pick its users (its own generator, seeded from
     the workload's seed and its place) and take them over (see :class:`Shape`)."""
-    queue, session_end, version, scale, beat, taken_by = state
+    queue, session_end, version, scale, beat, daily, taken_by = state
     chosen = random.Random(f"{spec.seed}:shape:{index}")
     if shape.kind == "storm":
         pool = [u for u in range(spec.users) if u not in session_end]
-    elif shape.kind == "skew":
+    elif shape.kind in ("skew", "daily"):
         pool = list(range(spec.users))
     else:
         pool = sorted(session_end)
     picked = chosen.sample(pool, round(shape.share * len(pool)))
-    if not picked:
-        return
     window, spread = shape.duration * span, shape.spread * span
+    if not picked or (shape.kind in LASTING and window <= 0):  # nothing to do, or no time
+        return
+    if shape.kind == "daily":
+        taken_by[index] = picked
+        for taken in picked:
+            daily[taken] = (now, now + window, shape.factor)
+        return
     if shape.kind in ("churn", "skew"):
         taken_by[index] = picked
         weights = [(rank + 1) ** -shape.factor for rank in range(len(picked))]

@@ -259,7 +259,7 @@ CASES: list[tuple[str, list[str], dict[str, str], str]] = [
         "scenario-bad-shape",
         [*UNTIMED, "--scenario", "s.toml"],
         {"s.toml": "[[shape]]\nkind = 'flood'\nat = 0\nduration = 0\nshare = 0\n"},
-        "kind must be one of storm, disconnect, churn, skew",
+        "kind must be one of storm, disconnect, churn, skew, daily",
     ),
     (
         "rate-asyncio-in-process",

@@ -290,7 +290,7 @@ def test_a_disconnect_shows_as_error_in_its_window_and_the_truth_sees_it() -> No
     assert figures["outside"]["error_max"] == 0, figures["outside"]
 
 
-@pytest.mark.parametrize("scenario", ["storm", "churn", "skew"])
+@pytest.mark.parametrize("scenario", ["storm", "churn", "skew", "daily"])
 @pytest.mark.parametrize(("strategy", "workers"), [("local", 2), ("session", 1)])
 def test_a_counter_that_is_right_shows_no_error_in_any_window(
     scenario: str, strategy: str, workers: int

@@ -216,7 +216,9 @@ def test_a_storm_logs_in_its_share_of_the_offline_users_within_its_window() -> N
 
 
 def test_shapes_and_scenario_files_are_checked() -> None:
-    with pytest.raises(SpecError, match="kind must be one of storm, disconnect, churn, skew"):
+    with pytest.raises(
+        SpecError, match="kind must be one of storm, disconnect, churn, skew, daily"
+    ):
         Shape("flood", 0.5, 0.1, 0.5).validate()
     with pytest.raises(SpecError, match="share must be from 0 to 1"):
         WorkloadSpec().with_overrides(
@@ -226,7 +228,7 @@ def test_shapes_and_scenario_files_are_checked() -> None:
         WorkloadSpec().with_overrides(
             {"shapes": [{"kind": "storm", "at": 0, "duration": 0, "share": 0, "x": 1}]}
         )
-    assert shaped.names() == ["churn", "disconnect", "skew", "storm"]
+    assert shaped.names() == ["churn", "daily", "disconnect", "skew", "storm"]
     for name in shaped.names():
         loaded, shapes = shaped.load(name)
         assert loaded == name and shapes
@@ -322,3 +324,16 @@ def test_a_scenario_that_is_a_pipe_is_refused_without_waiting(tmp_path: Path) ->
             shaped.load(str(fifo))
     finally:
         fifo.unlink()
+
+
+def test_a_daily_curve_raises_the_population_to_a_peak_and_lets_it_fall_back() -> None:
+    name, shapes = shaped.load("daily")
+    workload = build(WorkloadSpec(users=400, operations=6000, seed=3, scenario=name, shapes=shapes))
+    plain = build(WorkloadSpec(users=400, operations=6000, seed=3))
+    ((_, low, high),) = workload.windows
+    span = low / shapes[0].at
+    peak = max(range(20), key=lambda k: workload.online_at(low + k * (high - low) / 20))
+    at_peak = low + peak * (high - low) / 20
+    assert workload.online_at(at_peak) > 1.25 * plain.online_at(at_peak)  # +36 % measured
+    end = 0.99 * span
+    assert workload.online_at(end) < 1.1 * plain.online_at(end)  # and back
