@@ -239,6 +239,7 @@ def open_loop(
     rate: float,
     arrivals: str,
     encoded: Sequence[Mapping[str, bytes]],
+    merged: Mapping[str, HdrHistogram],
     service_means: Mapping[str, float],
 ) -> dict[str, Any] | None:
     """What an open-loop pass measured: the offered rate; the scheduled one, each worker's
@@ -247,8 +248,8 @@ def open_loop(
     the offered rate); the achieved one, each worker's calls over the seconds from its first
     intended start to its last answer, summed (workers hold different numbers of calls, so
     each is judged against its own schedule); latency from the intended start per kind and
-    over all calls, with the service time over all calls beside it (µs). None when no call
-    was paced."""
+    over all calls, with the service time over all calls beside it (µs). ``merged``: the
+    workers' histograms (:func:`merge` of ``encoded``). None when no call was paced."""
     figures = [json.loads(worker[OPEN_LOOP]) for worker in encoded if OPEN_LOOP in worker]
     if not figures:
         return None
@@ -260,7 +261,6 @@ def open_loop(
         return float(sum(n / span for span, n in spans if span > 0))
 
     achieved, scheduled = rate_over("last_end_ns"), rate_over("last_intended_ns")
-    merged = merge(encoded)
     sums: dict[str, int] = {}
     for f in figures:
         for kind, total in f["sums_ns"].items():

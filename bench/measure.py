@@ -208,12 +208,13 @@ def verify(
     allowed = specified_value(spec, plan.workload)
     rows = [history_rows(worker) for worker in latencies]
     means = mean_ns(row for worker in rows for row in worker)
+    merged = merge(latencies)
     latency = {
         kind: summarize(h, means.get(kind))
-        for kind, h in sorted(merge(latencies).items())
+        for kind, h in sorted(merged.items())
         if not kind.endswith(INTENDED)
     }
-    paced = open_loop(plan.spec.rate, plan.spec.arrivals, latencies, means)
+    paced = open_loop(plan.spec.rate, plan.spec.arrivals, latencies, merged, means)
     seconds = time.perf_counter() - start
     checked = [checked_count(value) for value in raw]
     counts = [count for count, _ in checked]

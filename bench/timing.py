@@ -116,6 +116,13 @@ class Controls:
     def self_calibrated(self) -> bool:
         return self.preset in SELF_CALIBRATED
 
+    @property
+    def grouped(self) -> bool:
+        """Whether a worker process times all of a strategy's streams (see :func:`groups`):
+        with the self-calibrated presets, unless the workers run another interpreter
+        (``--python``: another checkout's workers may not know groups)."""
+        return self.self_calibrated and not self.python
+
     def to_dict(self) -> dict[str, Any]:
         """What the report records: every setting pyperf used, where loops came from, and
         the timing method (:data:`TIMING_METHOD`), which ``diff`` compares."""
@@ -253,12 +260,10 @@ def register(
 def groups(plan: Plan, controls: Controls) -> list[list[Benchmark]]:
     """The benchmarks each worker process times: a strategy's streams together with the
     quick and ci presets (see :func:`time_group`), else one benchmark each; one each too
-    when the workers run another interpreter (``--python``: another checkout's workers may
-    not know groups; they take ``--countbench-calibrate``)."""
-    grouped = controls.self_calibrated and not controls.python
+    when the workers run another interpreter (they take ``--countbench-calibrate``)."""
     found: list[list[Benchmark]] = []
     for benchmark in plan.benchmarks():
-        if grouped and found and found[-1][0].strategy == benchmark.strategy:
+        if controls.grouped and found and found[-1][0].strategy == benchmark.strategy:
             found[-1].append(benchmark)
         else:
             found.append([benchmark])
@@ -576,7 +581,7 @@ def time_plan(
                 contextlib.redirect_stderr(said),
                 _workers_in_their_own_group(workers),
             ):
-                if controls.self_calibrated and not controls.python:
+                if controls.grouped:
                     _time_groups(runner, plan, start, collect, controls)
                 else:
                     register(runner, plan, lambda benchmark: start([benchmark]), collect)

@@ -409,6 +409,14 @@ class Workload:
         nothing a later read returns). The reads benchmark replays it, untimed, first."""
         return [stream.without(Op.READ) for stream in self.mixed]
 
+    def stream(self, name: str, worker: int) -> Stream:
+        """Worker ``worker``'s stream ``name`` ("writes", "reads", "mixed" or "fill"; the
+        fill made for that worker alone)."""
+        if name == "fill":
+            return self.mixed[worker].without(Op.READ)
+        streams: list[Stream] = getattr(self, name)
+        return streams[worker]
+
 
 def user_name(index: int) -> str:
     return f"user{index}"

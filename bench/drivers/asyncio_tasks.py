@@ -72,7 +72,7 @@ class AsyncioDriver(Driver):
                 recorder = self._recorders[w]
                 self._ops.append(
                     {
-                        name: bind(getattr(self.workload, name)[w], node, sync, recorder)
+                        name: bind(self.workload.stream(name, w), node, sync, recorder)
                         for name in REPLAYED
                     }
                 )
@@ -94,7 +94,7 @@ class AsyncioDriver(Driver):
             recorder = self._recorders[w]
             self._ops.append(
                 {
-                    name: bind_async(getattr(self.workload, name)[w], client, recorder)
+                    name: bind_async(self.workload.stream(name, w), client, recorder)
                     for name in REPLAYED
                 }
             )

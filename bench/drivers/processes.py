@@ -140,7 +140,7 @@ def _child(
 ) -> None:
     client: ClientNode | None = None
     server: NodeServer | None = None
-    streams = {name: getattr(workload, name)[index] for name in REPLAYED}
+    streams = {name: workload.stream(name, index) for name in REPLAYED}
     try:
         peer: _Peer | None = None
         sync: Call = no_sync

@@ -50,7 +50,7 @@ class ThreadDriver(Driver):
             ops = WorkerOps(
                 self.workload,
                 {
-                    name: bind(getattr(self.workload, name)[index], node, sync, recorder)
+                    name: bind(self.workload.stream(name, index), node, sync, recorder)
                     for name in REPLAYED
                 },
                 self.per_interval,
